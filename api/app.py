@@ -1,0 +1,91 @@
+"""The application factory. `create_app()` wires routers and handlers and touches no service:
+the engine and Redis client are built on the first request that needs them.
+
+    /api/v1/...                 resources (one router per module listed in `api.routes.ROUTERS`)
+    /api/v1/openapi.json, /docs the OpenAPI document and its UI
+    /healthz, /readyz           ops endpoints at the root
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from api import metrics, ops
+from api.listener import close_listener
+from api.mailer import LoggingMailer, Mailer
+from api.problems import document_problems, install_problem_handlers
+from api.routes import ROUTERS, redirect
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(*, mailer: Mailer | None = None) -> FastAPI:
+    """Build the API. `mailer` overrides delivery (tests pass a recording one)."""
+    app = FastAPI(
+        lifespan=_lifespan,
+        title="Dashin",
+        summary="Lead-scraping jobs for B2B lead-generation agencies.",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.mailer = mailer or _default_mailer()
+    install_problem_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for name in ROUTERS:
+        module = importlib.import_module(f"api.routes.{name}")
+        api.include_router(module.router)
+    app.include_router(api)
+    # Outside /api/v1: public short links (`/r/{code}`), ops endpoints and Prometheus metrics.
+    app.include_router(redirect.router)
+    app.include_router(ops.router)
+    app.include_router(metrics.router)
+    metrics.install_metrics(app)
+    _document_problems_in_openapi(app)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Close the shared LISTEN connection (if a stream opened one) when the server stops."""
+    _init_sentry()
+    yield
+    await close_listener()
+
+
+def _init_sentry() -> None:
+    from runtime.sentry import init_sentry
+    from runtime.settings import get_settings
+
+    try:
+        init_sentry(get_settings(), component="api")
+    except Exception:  # settings are validated again, loudly, on the first request
+        return
+
+
+def _document_problems_in_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+def _default_mailer() -> Mailer:
+    """Log mail; bodies (which carry tokens) only when DASHIN_ENV is development."""
+    from runtime.settings import get_settings
+
+    try:
+        development = get_settings().env == "development"
+    except Exception:  # settings are validated again, loudly, on first request
+        development = False
+    return LoggingMailer(include_body=development)

@@ -1,0 +1,136 @@
+"""Cursor pagination over (sort key, id), the list shape every collection answers with.
+
+    ?page_size=50 (≤ 200)  &sort=-created_at  &cursor=<opaque>  &count=true
+    → {"items": [...], "next_cursor": "..." | null, "total": 123 (only with count=true)}
+
+The cursor is base64url JSON of the last row's sort value and id, plus the sort it belongs to:
+keyset paging stays fast deep into a list and does not skip or repeat rows when rows are added
+meanwhile. Sort keys must be NOT NULL columns (a row compare with NULL matches nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from runtime.errors import FieldError, ValidationFailed
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+    total: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The exact number of matching rows; only with `?count=true`.",
+    )
+
+
+@dataclass(frozen=True)
+class PageParams:
+    cursor: str | None
+    page_size: int
+    sort: str | None
+    count: bool
+
+
+def page_params(
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    sort: Annotated[
+        str | None, Query(description="A field, `-` first for descending: `-created_at`")
+    ] = None,
+    count: Annotated[bool, Query(description="Also answer the exact `total`")] = False,
+) -> PageParams:
+    return PageParams(cursor=cursor, page_size=page_size, sort=sort, count=count)
+
+
+PageParamsDep = Annotated[PageParams, Depends(page_params)]
+
+
+@dataclass(frozen=True)
+class RowsPage(Generic[R]):
+    rows: list[R]
+    next_cursor: str | None
+    total: int | None
+
+    def to_page(self, items: Sequence[T]) -> Page[T]:
+        return Page[T](items=list(items), next_cursor=self.next_cursor, total=self.total)
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, [FieldError(field=field, code="invalid", message=message)])
+
+
+def _encode(sort: str, value: Any, row_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps({"s": sort, "v": value, "i": str(row_id)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str, column: InstrumentedAttribute[Any]) -> tuple[Any, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if data["s"] != sort:
+            raise _invalid("cursor", "the cursor belongs to another sort order")
+        value = data["v"]
+        if column.type.python_type is datetime:
+            value = datetime.fromisoformat(value)
+        return value, uuid.UUID(data["i"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise _invalid("cursor", "the cursor is not one this list issued") from exc
+
+
+def paginate(
+    session: Session,
+    query: Select[R],
+    params: PageParams,
+    *,
+    sortable: Mapping[str, InstrumentedAttribute[Any]],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    default_sort: str = "-created_at",
+) -> RowsPage[R]:
+    """One page of `query` (a select of ORM rows having `id_column` and the sort columns)."""
+    sort = params.sort or default_sort
+    name = sort.removeprefix("-")
+    column = sortable.get(name)
+    if column is None:
+        raise _invalid("sort", f"sort by one of: {', '.join(sorted(sortable))}")
+    descending = sort.startswith("-")
+    total = None
+    if params.count:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page_query = query
+    if params.cursor:
+        value, last_id = _decode(params.cursor, sort, column)
+        key = tuple_(column, id_column)
+        page_query = page_query.where(
+            key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
+        )
+    order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
+    rows = list(session.scalars(page_query.order_by(*order).limit(params.page_size + 1)))
+    next_cursor = None
+    if len(rows) > params.page_size:
+        rows = rows[: params.page_size]
+        last = rows[-1]
+        next_cursor = _encode(sort, getattr(last, column.key), getattr(last, id_column.key))
+    return RowsPage(rows=rows, next_cursor=next_cursor, total=total)

@@ -1,0 +1,151 @@
+"""Sign-up, login, password reset, and `/me`.
+
+Login and password-reset requests are rate-limited per email and per client address (Redis
+sliding windows). Password reset always answers 202, whether or not the email has an account,
+so it cannot be used to find out who has one.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from api import ratelimit, security
+from api.deps import ClientIp, CurrentUser, MailerDep, RedisDep, SessionDep, SettingsDep
+from api.mailer import Mail
+from api.problems import NotAuthenticated, problem_responses
+from api.schemas.auth import (
+    Accepted,
+    LoginRequest,
+    MembershipOut,
+    MeResponse,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    SignupRequest,
+    SignupResponse,
+    TokenResponse,
+    UserOut,
+)
+from models import tenancy_repo
+from runtime.errors import FieldError, ValidationFailed
+
+router = APIRouter(tags=["auth"])
+
+
+def _limits(request: Request) -> ratelimit.LoginLimits:
+    limits: ratelimit.LoginLimits = getattr(
+        request.app.state, "login_limits", ratelimit.LoginLimits()
+    )
+    return limits
+
+
+@router.post(
+    "/auth/signup",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 422),
+)
+def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep) -> SignupResponse:
+    """Create an account: found a new domain (as its manager) or join one by invitation."""
+    password_hash = security.hash_password(body.password)
+    signed_up = tenancy_repo.sign_up(
+        session,
+        email=body.email,
+        password_hash=password_hash,
+        domain_name=body.domain_name,
+        full_name=body.full_name,
+        invitation_token_hash=(
+            security.sha256_hex(body.invitation_token) if body.invitation_token else None
+        ),
+        allow_any_domain_name=settings.allow_any_domain_name,
+    )
+    token = security.issue_access_token(settings, signed_up.user.id, password_hash)
+    return SignupResponse(
+        access_token=token.token,
+        expires_in=token.expires_in,
+        user=UserOut.model_validate(signed_up.user),
+        domain_id=signed_up.domain_id,
+        role=signed_up.role,
+    )
+
+
+@router.post("/auth/login", responses=problem_responses(401, 422, 429))
+def login(
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    ip: ClientIp,
+) -> TokenResponse:
+    """Exchange email and password for a short-lived access token (a JWT)."""
+    ratelimit.check_attempt(redis, "login", _limits(request), email=body.email, ip=ip)
+    user = tenancy_repo.get_user_by_email(session, body.email)
+    password_hash = user.password_hash if user else None
+    if not security.verify_password(password_hash, body.password) or user is None:
+        raise NotAuthenticated("invalid email or password")
+    if not user.is_active:
+        raise NotAuthenticated("invalid email or password")
+    if password_hash and security.needs_rehash(password_hash):
+        password_hash = security.hash_password(body.password)
+        tenancy_repo.set_password(session, user.id, password_hash)
+    token = security.issue_access_token(settings, user.id, password_hash)
+    return TokenResponse(access_token=token.token, expires_in=token.expires_in)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(422, 429),
+)
+def request_password_reset(
+    body: PasswordResetRequest,
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    mailer: MailerDep,
+    ip: ClientIp,
+) -> Accepted:
+    """Mail a single-use reset token if the email has an account; the answer is the same."""
+    ratelimit.check_attempt(redis, "password-reset", _limits(request), email=body.email, ip=ip)
+    user = tenancy_repo.get_user_by_email(session, body.email)
+    if user is not None and user.is_active:
+        secret = security.new_single_use_token()
+        tenancy_repo.create_password_reset(session, user.id, secret.hash)
+        mailer.send(
+            Mail(
+                to=user.email,
+                subject="Reset your Dashin password",
+                body=(
+                    "Someone asked to reset the password of your Dashin account. If it was you, "
+                    "send this token to POST /api/v1/auth/password-reset/confirm within an hour:"
+                    f"\n\n{secret.value}\n\nIf it was not you, ignore this message."
+                ),
+                kind="password_reset",
+            )
+        )
+    return Accepted(detail="if the email has an account, a reset token was sent to it")
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(422),
+)
+def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> None:
+    """Set a new password with a reset token; the token, and earlier access tokens, stop working."""
+    user_id = tenancy_repo.consume_password_reset(session, security.sha256_hex(body.token))
+    if user_id is None:
+        message = "the reset token is invalid, expired or already used"
+        raise ValidationFailed(message, [FieldError("token", "invalid", message)])
+    tenancy_repo.set_password(session, user_id, security.hash_password(body.new_password))
+
+
+@router.get("/me", responses=problem_responses(401))
+def me(caller: CurrentUser, session: SessionDep) -> MeResponse:
+    """The caller and the domains they belong to, with their role in each."""
+    user = tenancy_repo.get_user(session, caller.user_id)
+    if user is None:  # deleted between authentication and now
+        raise NotAuthenticated("the account no longer exists")
+    memberships = [
+        MembershipOut.model_validate(m) for m in tenancy_repo.user_memberships(session, user.id)
+    ]
+    return MeResponse(**UserOut.model_validate(user).model_dump(), memberships=memberships)

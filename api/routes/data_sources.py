@@ -1,0 +1,237 @@
+"""`/data-sources`: a connector plus its config and encrypted credentials, its files and jobs.
+
+Managers create, edit and delete sources; members use them (test, upload files, run jobs);
+viewers read. Secrets are write-only: responses name them in `secrets_set`, never show them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from api import source_checks, source_configs, uploads
+from api.db_threads import sessions
+from api.deps import ManagerDep, ReaderDep, SessionDep, SettingsDep, WriterDep
+from api.pagination import Page, PageParamsDep, paginate
+from api.problems import problem_response, problem_responses
+from api.schemas.data_sources import (
+    CheckOut,
+    DataSourceCreate,
+    DataSourceOut,
+    DataSourceUpdate,
+    UploadOut,
+)
+from api.schemas.jobs import JobOut
+from models import jobs_query, sources_repo, uploads_repo
+from models.jobs import Job
+from models.sources import DataSource
+from runtime.errors import FieldError, ValidationFailed
+
+T = TypeVar("T")
+
+router = APIRouter(prefix="/data-sources", tags=["data sources"])
+
+SORTABLE = {"created_at": DataSource.created_at, "name": DataSource.name}
+JOB_SORTABLE = {"created_at": Job.created_at}
+
+
+def _out(source: DataSource) -> DataSourceOut:
+    return DataSourceOut.build(source, source_configs.secrets_set(source))
+
+
+def _require_own_upload(session: Session, source_id: uuid.UUID | None, file_id: object) -> None:
+    """A config's `file_id` must name a file of this very source (never another tenant's).
+
+    A source being created has no files yet (`source_id=None`), so any `file_id` is refused.
+    """
+    try:
+        upload_id = uuid.UUID(str(file_id))
+    except ValueError:
+        upload_id = None
+    if (
+        upload_id is None
+        or source_id is None
+        or uploads_repo.get_upload(session, upload_id, source_id) is None
+    ):
+        raise ValidationFailed(
+            "unknown file",
+            [FieldError("config.file_id", "not_found", "no uploaded file of this data source")],
+        )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 404, 422),
+)
+def create_data_source(
+    body: DataSourceCreate, session: SessionDep, principal: ManagerDep
+) -> DataSourceOut:
+    stored = source_configs.for_create(body.type, body.config)
+    if stored.public.get("file_id") is not None:
+        _require_own_upload(session, None, stored.public["file_id"])
+    source = sources_repo.create_source(
+        session,
+        domain_id=principal.domain_id,
+        type_=body.type,
+        name=body.name,
+        config=stored.public,
+        credentials=stored.credentials,
+        created_by=principal.user_id,
+    )
+    return DataSourceOut.build(source, sorted(stored.secrets))
+
+
+@router.get("", responses=problem_responses(404, 422))
+def list_data_sources(
+    session: SessionDep,
+    principal: ReaderDep,
+    page: PageParamsDep,
+    type: Annotated[str | None, Query(description="Only sources of this connector type")] = None,
+) -> Page[DataSourceOut]:
+    rows = paginate(
+        session,
+        sources_repo.list_sources_query(principal.domain_id, type_=type),
+        page,
+        sortable=SORTABLE,
+        id_column=DataSource.id,
+    )
+    return rows.to_page([_out(s) for s in rows.rows])
+
+
+@router.get("/{source_id}", responses=problem_responses(404))
+def get_data_source(
+    source_id: uuid.UUID, session: SessionDep, principal: ReaderDep
+) -> DataSourceOut:
+    return _out(sources_repo.get_source(session, source_id, principal.domain_id))
+
+
+@router.patch("/{source_id}", responses=problem_responses(403, 404, 422))
+def update_data_source(
+    source_id: uuid.UUID, body: DataSourceUpdate, session: SessionDep, principal: ManagerDep
+) -> DataSourceOut:
+    source = sources_repo.get_source(session, source_id, principal.domain_id)
+    stored = None
+    if body.config is not None:
+        stored = source_configs.for_patch(source, body.config)
+        if stored.public.get("file_id") is not None:
+            _require_own_upload(session, source_id, stored.public["file_id"])
+    source = sources_repo.update_source(
+        session,
+        source,
+        name=body.name,
+        config=stored.public if stored else None,
+        credentials=stored.credentials if stored else None,
+        clear_credentials=stored is not None and not stored.secrets,
+    )
+    return DataSourceOut.build(
+        source, sorted(stored.secrets) if stored else source_configs.secrets_set(source)
+    )
+
+
+@router.delete(
+    "/{source_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
+def delete_data_source(
+    source_id: uuid.UUID, session: SessionDep, principal: ManagerDep
+) -> Response:
+    sources_repo.delete_source(session, source_id, principal.domain_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{source_id}/test", responses=problem_responses(403, 404))
+async def test_data_source(source_id: uuid.UUID, principal: WriterDep) -> CheckOut:
+    """Try the source's credentials and config; answers ok/reason/message and up to 5 leads."""
+    result = await source_checks.run_check(source_id, principal.domain_id)
+    return CheckOut.build(result)
+
+
+@router.post(
+    "/{source_id}/files",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadOut,
+    responses=problem_responses(403, 404, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_file(
+    source_id: uuid.UUID, request: Request, principal: WriterDep, settings: SettingsDep
+) -> UploadOut | JSONResponse:
+    """Store multipart field `file` in PostgreSQL, streamed in 1 MiB chunks (no disk, no RAM)."""
+    limit = settings.upload_max_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + uploads.ENVELOPE_SLACK:
+        return _too_large(limit)
+    session = sessions()()
+    try:
+        await _run(lambda: sources_repo.get_source(session, source_id, principal.domain_id))
+        upload = await uploads.store_upload(
+            request.stream(),
+            content_type=request.headers.get("content-type"),
+            session=session,
+            domain_id=principal.domain_id,
+            data_source_id=source_id,
+            created_by=principal.user_id,
+            max_bytes=limit,
+        )
+    except uploads.PayloadTooLarge:
+        return _too_large(limit)
+    finally:
+        await _run(session.close)
+    return UploadOut(
+        id=upload.id,
+        filename=upload.filename,
+        size=upload.size,
+        sha256=upload.sha256,
+        content_type=upload.content_type,
+        created_at=upload.created_at,
+    )
+
+
+@router.get("/{source_id}/jobs", responses=problem_responses(404, 422))
+def list_source_jobs(
+    source_id: uuid.UUID, session: SessionDep, principal: ReaderDep, page: PageParamsDep
+) -> Page[JobOut]:
+    sources_repo.get_source(session, source_id, principal.domain_id)
+    rows = paginate(
+        session,
+        jobs_query.list_query(principal.domain_id, data_source_id=source_id),
+        page,
+        sortable=JOB_SORTABLE,
+        id_column=Job.id,
+    )
+    return rows.to_page([JobOut.build(j) for j in rows.rows])
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return problem_response(
+        413,
+        "Payload too large",
+        f"the file is larger than the limit of {limit} bytes",
+        code="payload_too_large",
+        extra={"limit_bytes": limit},
+    )
+
+
+async def _run(fn: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(fn)

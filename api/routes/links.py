@@ -1,0 +1,140 @@
+"""UTM links of campaigns: create one or many, list, change, delete, and their click analytics.
+
+Members and managers write (links are campaign work, ARCHITECTURE §7); viewers read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, status
+
+from api.deps import ReaderDep, SessionDep, WriterDep
+from api.pagination import Page, PageParamsDep, paginate
+from api.problems import problem_responses
+from api.routes.analytics import period_out
+from api.schemas.analytics import GroupBy, LinkAnalyticsOut, Range, TimeZone
+from api.schemas.links import LinkBulkCreate, LinkCreate, LinkOut, LinkUpdate
+from models import analytics_repo as ar
+from models import campaigns_repo, links_repo
+from models.campaigns import Link, LinkClick
+from runtime.errors import FieldError, ValidationFailed
+
+router = APIRouter(tags=["links"])
+REQUIRED = ("destination_url", "utm_source", "utm_medium", "utm_campaign")
+
+
+@router.post(
+    "/campaigns/{campaign_id}/links",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 404, 422),
+)
+def create_link(
+    campaign_id: uuid.UUID, body: LinkCreate, principal: WriterDep, session: SessionDep
+) -> LinkOut:
+    campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+    link = links_repo.create_link(
+        session,
+        campaign,
+        created_by=principal.user_id,
+        destination_url=body.destination_url,
+        utm=body.model_dump(exclude={"destination_url"}),
+    )
+    return LinkOut.model_validate(link)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/links/bulk",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 404, 422),
+)
+def create_links(
+    campaign_id: uuid.UUID, body: LinkBulkCreate, principal: WriterDep, session: SessionDep
+) -> list[LinkOut]:
+    """Many variants at once (one transaction): all are created or none."""
+    campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+    return [
+        LinkOut.model_validate(
+            links_repo.create_link(
+                session,
+                campaign,
+                created_by=principal.user_id,
+                destination_url=body.destination_url,
+                utm=variant.model_dump(),
+            )
+        )
+        for variant in body.expand()
+    ]
+
+
+@router.get("/campaigns/{campaign_id}/links", responses=problem_responses(404, 422))
+def list_links(
+    campaign_id: uuid.UUID, principal: ReaderDep, session: SessionDep, page: PageParamsDep
+) -> Page[LinkOut]:
+    campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+    rows = paginate(
+        session,
+        links_repo.links_query(principal.domain_id, campaign_id),
+        page,
+        sortable={"created_at": Link.created_at, "clicks": Link.clicks},
+        id_column=Link.id,
+    )
+    return rows.to_page([LinkOut.model_validate(link) for link in rows.rows])
+
+
+@router.get("/links/{link_id}", responses=problem_responses(404))
+def get_link(link_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> LinkOut:
+    return LinkOut.model_validate(links_repo.get_link(session, principal.domain_id, link_id))
+
+
+@router.patch("/links/{link_id}", responses=problem_responses(403, 404, 422))
+def update_link(
+    link_id: uuid.UUID, body: LinkUpdate, principal: WriterDep, session: SessionDep
+) -> LinkOut:
+    changes = body.model_dump(exclude_unset=True)
+    nulled = [f for f in REQUIRED if f in changes and changes[f] is None]
+    if nulled:
+        raise ValidationFailed(
+            "these fields cannot be null",
+            [FieldError(f, "null_not_allowed", "cannot be null") for f in nulled],
+        )
+    link = links_repo.get_link(session, principal.domain_id, link_id)
+    return LinkOut.model_validate(links_repo.update_link(session, link, changes))
+
+
+@router.delete(
+    "/links/{link_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404),
+)
+def delete_link(link_id: uuid.UUID, principal: WriterDep, session: SessionDep) -> None:
+    """Soft delete: the short code stops redirecting and is never handed out again."""
+    links_repo.soft_delete_link(session, links_repo.get_link(session, principal.domain_id, link_id))
+
+
+@router.get("/links/{link_id}/analytics", responses=problem_responses(404, 422))
+def link_analytics(
+    link_id: uuid.UUID,
+    principal: ReaderDep,
+    session: SessionDep,
+    range: Range = "30d",
+    group_by: GroupBy = "day",
+    tz: TimeZone = "UTC",
+) -> LinkAnalyticsOut:
+    """Clicks over time, by country, browser family and referrer, in the period."""
+    link = links_repo.get_link(session, principal.domain_id, link_id)
+    p = ar.period(range, tz, datetime.now(UTC))
+    where = (LinkClick.link_id == link.id, LinkClick.ts >= p.start, LinkClick.ts < p.end)
+    timeline = ar.clicks_timeline(session, p, group_by, LinkClick.link_id == link.id)
+    return LinkAnalyticsOut(
+        link_id=link.id,
+        period=period_out(p, range),
+        group_by=group_by,
+        clicks_total=link.clicks,
+        clicks=sum(b["clicks"] for b in timeline),
+        timeline=timeline,
+        countries=ar.counted_by(session, LinkClick.country, p, *where),
+        browsers=ar.counted_by(session, LinkClick.ua_family, p, *where),
+        referrers=ar.counted_by(session, LinkClick.referrer, p, *where),
+    )

@@ -1,0 +1,1 @@
+"""Request and response bodies (pydantic), kept apart from the ORM models they are built from."""

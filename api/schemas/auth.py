@@ -1,0 +1,94 @@
+"""Bodies of sign-up, login, password reset, `/me` and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, Name, Password
+
+
+class SignupRequest(BaseModel):
+    email: Email
+    password: Password
+    domain_name: DomainName
+    full_name: Name | None = None
+    invitation_token: str | None = Field(
+        None, max_length=200, description="Required to join a domain that already exists."
+    )
+
+
+class LoginRequest(BaseModel):
+    email: Email
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class PasswordResetRequest(BaseModel):
+    email: Email
+
+
+class PasswordResetConfirm(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+    new_password: Password
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class MembershipOut(BaseModel):
+    model_config = FROM_ORM
+
+    domain_id: uuid.UUID
+    domain_name: str
+    role: MemberRole
+
+
+class UserOut(BaseModel):
+    model_config = FROM_ORM
+
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    is_admin: bool
+    signup_domain_id: uuid.UUID | None
+    created_at: datetime
+
+
+class MeResponse(UserOut):
+    memberships: list[MembershipOut]
+
+
+class SignupResponse(TokenResponse):
+    user: UserOut
+    domain_id: uuid.UUID
+    role: MemberRole
+
+
+class ApiKeyCreate(BaseModel):
+    name: Name
+
+
+class ApiKeyOut(BaseModel):
+    model_config = FROM_ORM
+
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="The key's first characters, to recognise it in a list.")
+    domain_id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself. Shown only in this response: store it now.")

@@ -1,0 +1,49 @@
+"""Bodies of campaigns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from api.schemas.common import FROM_ORM, NO_NUL_PATTERN, JsonObject, Name
+
+CampaignStatus = Literal["active", "paused", "completed"]
+Source = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL_PATTERN)]
+Objective = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_NUL_PATTERN)]
+
+
+class CampaignCreate(BaseModel):
+    name: Name
+    source: Source | None = None
+    objective: Objective | None = None
+    targeting_criteria: JsonObject = Field(default_factory=dict)
+    status: CampaignStatus = "active"
+
+
+class CampaignUpdate(BaseModel):
+    """Only the fields sent change; the slug stays (links and exports refer to it)."""
+
+    name: Name | None = None
+    source: Source | None = None
+    objective: Objective | None = None
+    targeting_criteria: JsonObject | None = None
+    status: CampaignStatus | None = None
+
+
+class CampaignOut(BaseModel):
+    model_config = FROM_ORM
+
+    id: uuid.UUID
+    domain_id: uuid.UUID
+    name: str
+    slug: str
+    source: str | None
+    objective: str | None
+    targeting_criteria: dict[str, Any]
+    status: CampaignStatus
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,53 @@
+"""Field types shared by several resources' schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
+
+MemberRole = Literal["manager", "member", "viewer"]
+
+# Labels of letters, digits and inner hyphens; the last label starts with a letter (no IPs).
+DOMAIN_NAME_PATTERN = (
+    r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+DomainName = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=253, pattern=DOMAIN_NAME_PATTERN),
+    AfterValidator(_lower),
+]
+Email = Annotated[EmailStr, AfterValidator(_lower)]
+Password = Annotated[str, Field(min_length=10, max_length=256)]
+# PostgreSQL text and jsonb cannot hold NUL characters: refuse them at the edge (422), not in
+# the database (500).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL_PATTERN),
+]
+
+
+def _no_nul_in_json(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul_in_json(key)
+            _no_nul_in_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul_in_json(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_in_json)]
+
+# Response models read attributes straight from ORM rows.
+FROM_ORM = ConfigDict(from_attributes=True)

@@ -1,0 +1,167 @@
+"""Wire shapes of data sources, uploads and connectors (ARCHITECTURE §9), and config validation.
+
+A source's config is validated by its connector's own `Config` model, so the API knows no
+provider's fields; validation errors are re-labelled `config.<field>` (or `params.<field>` for job
+params) so a client can point at the exact input. Secrets never appear in an output model: only
+their names, in `secrets_set`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+
+from connectors.base import CheckResult, LeadRecord
+from connectors.errors import ConnectorError
+from models.sources import DataSource
+from runtime.errors import FieldError, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_model(
+    model: type[M], data: dict[str, Any], prefix: str, *, context: dict[str, Any] | None = None
+) -> M:
+    """Validate `data` with `model`; failures become a 422 naming `prefix.<field path>`.
+
+    A connector validator may raise its own `ConfigError` (e.g. server paths are disabled); that
+    is the client's input too, so it becomes a 422 on `prefix` rather than a server error.
+    """
+    try:
+        return model.model_validate(data, context=context)
+    except ConnectorError as exc:
+        raise ValidationFailed(
+            f"invalid {prefix}", [FieldError(prefix, exc.code, exc.message)]
+        ) from None
+    except ValidationError as exc:
+        errors = [
+            FieldError(
+                field=".".join([prefix, *(str(p) for p in err["loc"])]),
+                code=err["type"],
+                message=err["msg"],
+            )
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed(f"invalid {prefix}", errors) from None
+
+
+class DataSourceCreate(BaseModel):
+    type: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    #: the connector's Config; secret fields are stored encrypted and never shown again
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataSourceUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    #: merged into the stored config: given keys replace, `null` removes (and clears a secret),
+    #: absent keys (and secrets) are kept
+    config: dict[str, Any] | None = None
+
+
+class SourceMetrics(BaseModel):
+    jobs_total: int
+    jobs_failed: int
+    leads_total: int
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+
+
+class DataSourceOut(BaseModel):
+    id: uuid.UUID
+    domain_id: uuid.UUID
+    type: str
+    name: str
+    config: dict[str, Any]
+    secrets_set: list[str]
+    sync_state: dict[str, Any]
+    metrics: SourceMetrics
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def build(cls, source: DataSource, secrets_set: list[str]) -> DataSourceOut:
+        return cls(
+            id=source.id,
+            domain_id=source.domain_id,
+            type=source.type,
+            name=source.name,
+            config=source.config,
+            secrets_set=sorted(secrets_set),
+            sync_state=source.sync_state,
+            metrics=SourceMetrics(
+                jobs_total=source.jobs_total,
+                jobs_failed=source.jobs_failed,
+                leads_total=source.leads_total,
+                last_run_at=source.last_run_at,
+                last_success_at=source.last_success_at,
+                last_error=source.last_error,
+            ),
+            created_by=source.created_by,
+            created_at=source.created_at,
+            updated_at=source.updated_at,
+        )
+
+
+class SampleLead(BaseModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    company_name: str | None = None
+    company_domain: str | None = None
+    company_industry: str | None = None
+    company_size: str | None = None
+    linkedin_url: str | None = None
+    phone: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    external_id: str | None = None
+
+    @classmethod
+    def from_record(cls, record: LeadRecord) -> SampleLead:
+        fields = asdict(record)
+        fields.pop("raw", None)  # provider payloads can be large and are not needed to judge
+        return cls(**fields)
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    reason: str | None
+    message: str
+    sample: list[SampleLead]
+
+    @classmethod
+    def build(cls, result: CheckResult) -> CheckOut:
+        return cls(
+            ok=result.ok,
+            reason=result.reason,
+            message=result.message,
+            sample=[SampleLead.from_record(r) for r in result.sample[:5]],
+        )
+
+
+class UploadOut(BaseModel):
+    id: uuid.UUID
+    filename: str
+    size: int
+    sha256: str | None
+    content_type: str | None
+    created_at: datetime
+
+
+class ConnectorOut(BaseModel):
+    type: str
+    config_schema: dict[str, Any]
+    params_schema: dict[str, Any]
+
+
+class ConnectorList(BaseModel):
+    items: list[ConnectorOut]

@@ -1,0 +1,73 @@
+"""Bodies of domains, their members and invitations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole
+
+SubscriptionStatus = Literal["trial", "active", "inactive"]
+
+
+class DomainCreate(BaseModel):
+    domain_name: DomainName
+
+
+class DomainUpdate(BaseModel):
+    domain_name: DomainName | None = None
+    subscription_status: SubscriptionStatus | None = Field(
+        None, description="Platform admins only."
+    )
+
+
+class DomainOut(BaseModel):
+    model_config = FROM_ORM
+
+    id: uuid.UUID
+    domain_name: str
+    subscription_status: SubscriptionStatus
+    created_at: datetime
+    role: MemberRole | Literal["admin"] | None = Field(
+        None, description="The caller's role in this domain."
+    )
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    full_name: str | None
+    role: MemberRole
+    created_at: datetime
+
+
+class MemberUpdate(BaseModel):
+    role: MemberRole
+
+
+class InvitationCreate(BaseModel):
+    email: Email
+    role: MemberRole = "member"
+
+
+class InvitationOut(BaseModel):
+    model_config = FROM_ORM
+
+    id: uuid.UUID
+    email: str
+    role: MemberRole
+    expires_at: datetime
+
+
+class InvitationResult(BaseModel):
+    """`added`: the user existed and is a member now; `invited`: they sign up with `token`."""
+
+    status: Literal["added", "invited"]
+    member: MemberOut | None = None
+    invitation: InvitationOut | None = None
+    token: str | None = Field(
+        None, description="The invitation token (also mailed). Shown only in this response."
+    )

@@ -1,0 +1,126 @@
+"""Wire shapes of jobs and their row errors (ARCHITECTURE §9).
+
+Counters, progress and the heartbeat age are presented as small objects so a client can render
+a job without knowing which columns the runner updates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models.jobs import Job, JobRecordError
+from models.jobs_repo import counters
+
+
+class JobCreate(BaseModel):
+    data_source_id: uuid.UUID
+    campaign_id: uuid.UUID | None = None
+    #: the connector's Params (search filters, file_id, ...)
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: queue the job at once instead of leaving it pending
+    start: bool = False
+
+
+class JobCounters(BaseModel):
+    pages: int
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int | None
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    domain_id: uuid.UUID
+    data_source_id: uuid.UUID
+    campaign_id: uuid.UUID | None
+    schedule_id: uuid.UUID | None
+    slot_time: datetime | None
+    queue: str
+    status: str
+    pause_reason: str | None
+    resume_at: datetime | None
+    attempts: int
+    params: dict[str, Any]
+    counters: JobCounters
+    progress: JobProgress
+    credits_used: int
+    error: str | None
+    checkpoint: dict[str, Any] | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    #: seconds since the runner last proved it is alive (null before the first heartbeat)
+    heartbeat_age_s: float | None
+
+    @classmethod
+    def build(cls, job: Job, now: datetime | None = None) -> JobOut:
+        now = now or datetime.now(UTC)
+        age = None
+        if job.heartbeat_at is not None:
+            age = round(max(0.0, (now - job.heartbeat_at).total_seconds()), 3)
+        return cls(
+            id=job.id,
+            domain_id=job.domain_id,
+            data_source_id=job.data_source_id,
+            campaign_id=job.campaign_id,
+            schedule_id=job.schedule_id,
+            slot_time=job.slot_time,
+            queue=job.queue,
+            status=job.status,
+            pause_reason=job.pause_reason,
+            resume_at=job.resume_at,
+            attempts=job.attempts,
+            params=job.params,
+            counters=JobCounters(**counters(job)),
+            progress=JobProgress(done=job.progress_done, total=job.progress_total),
+            credits_used=job.credits_used,
+            error=job.error,
+            checkpoint=job.checkpoint,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            heartbeat_at=job.heartbeat_at,
+            heartbeat_age_s=age,
+        )
+
+
+class RecordErrorOut(BaseModel):
+    id: int
+    record: int | None
+    line: int | None
+    field: str | None
+    code: str
+    message: str
+    raw: str | None
+
+    @classmethod
+    def build(cls, row: JobRecordError) -> RecordErrorOut:
+        return cls(
+            id=row.id,
+            record=row.record,
+            line=row.line,
+            field=row.field,
+            code=row.code,
+            message=row.message,
+            raw=row.raw,
+        )
+
+
+class RecordErrorPage(BaseModel):
+    items: list[RecordErrorOut]
+    #: pass as `after_id` for the next page; null on the last one
+    next_cursor: str | None

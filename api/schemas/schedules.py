@@ -1,0 +1,130 @@
+"""Wire shapes of schedules (ARCHITECTURE §9) and the timing rules a schedule must satisfy.
+
+Timing is validated as a whole (after a PATCH is merged into the stored schedule), because the
+rules span fields: exactly one of `cron` and `interval_seconds`, a real IANA `timezone`, a cron
+expression APScheduler accepts, `end_at` after `start_at`. Each failure names its field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import AwareDatetime, BaseModel, Field
+
+from models.schedules import Schedule
+from runtime.errors import FieldError, ValidationFailed
+
+Overlap = Literal["skip", "queue", "allow"]
+
+
+class ScheduleCreate(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    data_source_id: uuid.UUID
+    campaign_id: uuid.UUID | None = None
+    #: five-field crontab (`*/15 * * * *`), evaluated in `timezone`; or use `interval_seconds`
+    cron: str | None = Field(None, max_length=120)
+    timezone: str = Field("UTC", max_length=64)
+    interval_seconds: int | None = Field(None, gt=0)
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    #: fire up to this many seconds late, at random (spreads load); the slot time stays exact
+    jitter_seconds: int = Field(0, ge=0, le=86_400)
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: when the previous run is still going: skip this slot, queue it anyway, or allow both
+    overlap: Overlap = "skip"
+
+
+class ScheduleUpdate(BaseModel):
+    """Fields to change; a field sent as null is cleared (e.g. `cron: null` with an interval)."""
+
+    name: str | None = Field(None, max_length=200)
+    data_source_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = None
+    cron: str | None = Field(None, max_length=120)
+    timezone: str | None = Field(None, max_length=64)
+    interval_seconds: int | None = Field(None, gt=0)
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    jitter_seconds: int | None = Field(None, ge=0, le=86_400)
+    enabled: bool | None = None
+    params: dict[str, Any] | None = None
+    overlap: Overlap | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent (null included where null means "clear")."""
+        not_nullable = {
+            "data_source_id",
+            "timezone",
+            "jitter_seconds",
+            "enabled",
+            "params",
+            "overlap",
+        }
+        values = self.model_dump(exclude_unset=True)
+        for name in not_nullable & values.keys():
+            if values[name] is None:
+                raise ValidationFailed(
+                    "invalid schedule", [FieldError(name, "null", "this field cannot be null")]
+                )
+        return values
+
+
+def check_timing(values: dict[str, Any]) -> None:
+    """Raise a 422 naming each timing field that is wrong in the merged `values`."""
+    errors: list[FieldError] = []
+    cron, interval = values.get("cron"), values.get("interval_seconds")
+    if (cron is None) == (interval is None):
+        field = "cron" if cron is not None else "interval_seconds"
+        errors.append(
+            FieldError(field, "cron_xor_interval", "give exactly one of cron and interval_seconds")
+        )
+    timezone = values.get("timezone") or "UTC"
+    tz: ZoneInfo | None = None
+    try:
+        tz = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(FieldError("timezone", "unknown_timezone", f"unknown time zone {timezone!r}"))
+    if cron is not None:
+        try:
+            CronTrigger.from_crontab(cron, timezone=tz or "UTC")
+        except ValueError as exc:
+            errors.append(FieldError("cron", "invalid_cron", f"invalid cron expression: {exc}"))
+    start_at, end_at = values.get("start_at"), values.get("end_at")
+    if start_at is not None and end_at is not None and end_at <= start_at:
+        errors.append(FieldError("end_at", "before_start", "end_at must be after start_at"))
+    if errors:
+        raise ValidationFailed("invalid schedule", errors)
+
+
+class ScheduleOut(BaseModel):
+    id: uuid.UUID
+    domain_id: uuid.UUID
+    name: str | None
+    data_source_id: uuid.UUID
+    campaign_id: uuid.UUID | None
+    cron: str | None
+    timezone: str
+    interval_seconds: int | None
+    start_at: datetime | None
+    end_at: datetime | None
+    jitter_seconds: int
+    enabled: bool
+    params: dict[str, Any]
+    overlap: str
+    #: the next slot (un-jittered); null when disabled or past `end_at`
+    next_run_at: datetime | None
+    last_fired_at: datetime | None
+    skipped_count: int
+    last_skipped_at: datetime | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def build(cls, schedule: Schedule) -> ScheduleOut:
+        return cls.model_validate({name: getattr(schedule, name) for name in cls.model_fields})

@@ -1,0 +1,70 @@
+"""The bootstrap admin API key: made once, on the first `dashin up` against a database.
+
+A fresh installation has no users, so nobody could call the API. `ensure_bootstrap_key` creates
+a platform admin (`admin@dashin.local`, no password: it signs in only with keys), its own domain
+and one API key, and returns the key's value. Only the SHA-256 hash is stored (as for every
+key, `api.security`), so the value is printed this one time and never again: later starts find
+the admin and return None. A transaction-scoped advisory lock makes two concurrent first starts
+create one admin, not two.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+ADMIN_EMAIL = "admin@dashin.local"
+ADMIN_DOMAIN = "dashin.local"
+KEY_NAME = "bootstrap"
+_LOCK_ID = 0x44534842  # "DSHB": any constant shared by every `dashin up`
+
+
+def ensure_bootstrap_key(engine: Engine) -> str | None:
+    """Create the admin and its key if there is no admin yet; the key's value, else None."""
+    from api import security
+    from models import tenancy_repo
+
+    with Session(engine) as session, session.begin():
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        if tenancy_repo.get_user_by_email(session, ADMIN_EMAIL) is not None:
+            return None
+        domain = tenancy_repo.find_domain(session, ADMIN_DOMAIN)
+        if domain is None:
+            domain = tenancy_repo.create_domain(session, ADMIN_DOMAIN, created_by=None)
+        user = tenancy_repo.create_user(
+            session,
+            email=ADMIN_EMAIL,
+            password_hash=None,
+            signup_domain_id=domain.id,
+            full_name="Dashin admin",
+            is_admin=True,
+        )
+        tenancy_repo.add_membership(session, domain.id, user.id, "manager")
+        secret = security.new_api_key()
+        tenancy_repo.create_api_key(
+            session,
+            user_id=user.id,
+            domain_id=domain.id,
+            name=KEY_NAME,
+            prefix=secret.shown_prefix,
+            key_hash=secret.hash,
+        )
+        return secret.value
+
+
+def print_bootstrap_key(console: Console, database_url: str) -> None:
+    """`dashin up`'s hook: make the key on the first start and print it, this once."""
+    from runtime.db import make_engine
+
+    engine = make_engine(database_url, pool_size=1, application_name="dashin-bootstrap")
+    try:
+        key = ensure_bootstrap_key(engine)
+    finally:
+        engine.dispose()
+    if key is None:
+        return
+    console.print(
+        f"[bold yellow]bootstrap admin API key[/] (shown once, stored hashed): [bold]{key}[/]\n"
+        f"  export DASHIN_API_KEY={key}"
+    )

@@ -1,0 +1,231 @@
+"""`dashin`: process commands (up, api, worker, scheduler, migrate, reap, config, services)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runtime.errors import DashinError
+from runtime.settings import Settings
+
+app = typer.Typer(
+    name="dashin",
+    help="Dashin: lead-scraping jobs that pause, resume and survive crashes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+services_app = typer.Typer(help="Embedded PostgreSQL and Redis under ./.dashin.")
+app.add_typer(services_app, name="services")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    from runtime.logging import configure_logging
+    from runtime.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    from runtime.sentry import init_sentry  # issue 8: optional error reporting (SENTRY_DSN)
+
+    init_sentry(settings, component=sys.argv[1] if len(sys.argv) > 1 else "cli")
+    return settings
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings, secrets masked."""
+    from runtime.settings import env_file_path, load_settings
+
+    settings = load_settings()
+    table = Table("variable", "value", title=f"Dashin settings (env file: {env_file_path()})")
+    for name, value in settings.masked().items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest (idempotent)."""
+    import migrations
+
+    settings = _settings()
+    migrations.upgrade(settings.require_database_url())
+    console.print("[green]database schema is up to date[/]")
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the control API (uvicorn)."""
+    import uvicorn
+
+    _settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated queues; default all")] = "",
+    processes: Annotated[int, typer.Option(min=1)] = 1,
+    threads: Annotated[int, typer.Option(min=1)] = 4,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus worker metrics on this port")
+    ] = None,
+) -> None:
+    """Run worker processes that execute scraping jobs."""
+    if metrics_port:  # issue 8: before anything imports prometheus_client
+        from workers import metrics
+
+        metrics.enable()
+        metrics.serve(metrics_port)
+    from workers.worker import run_worker_pool
+
+    _settings()
+    if metrics_port and processes == 1:  # issue 8: a pool's children need the run_worker hook
+        from runtime.broker import get_broker
+
+        metrics.install_worker_metrics(get_broker())
+    names = [q.strip() for q in queues.split(",") if q.strip()] or None
+    run_worker_pool(names, processes, threads)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler (leader-elected) and the reaper."""
+    from scheduler.service import run_scheduler
+
+    _settings()
+    run_scheduler()
+
+
+@app.command()
+def reap() -> None:
+    """Run the reaper once: re-queue jobs whose worker died or whose message was lost."""
+    from runtime.db import get_engine
+    from scheduler.reaper import reap_once
+
+    settings = _settings()
+    report = reap_once(get_engine(), settings)
+    console.print(
+        f"reaped {len(report.reaped)}, re-enqueued {len(report.requeued)}, "
+        f"resumed {len(report.resumed)}"
+    )
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    threads: Annotated[int, typer.Option(help="worker threads")] = 4,
+    services_only: Annotated[
+        bool, typer.Option("--services-only", help="start services and migrate, then exit")
+    ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="serve the sandbox emulators and run the demo")
+    ] = False,
+) -> None:
+    """Start embedded PostgreSQL/Redis if not configured, migrate, run API + worker + scheduler."""
+    import migrations
+    from cli.procs import ProcessGroup, dashin_argv
+    from cli.services import ensure_services
+
+    services = ensure_services()
+    console.print(f"[bold]PostgreSQL[/] {services.database_url}")
+    console.print(f"[bold]Redis[/]      {services.redis_url}")
+    migrations.upgrade(services.database_url)
+    console.print("[green]migrations applied[/]")
+    from cli.bootstrap import print_bootstrap_key  # issue 8: admin key, shown on first start only
+
+    print_bootstrap_key(console, services.database_url)
+    if services_only:
+        console.print("services are running; stop them with `dashin services stop`")
+        return
+    group = ProcessGroup(console)
+    group.install_signal_handlers()
+    from cli.demo import demo_env, start_in_background  # issue 8: `up --demo`
+
+    env = demo_env() if demo else None
+    group.start("api", dashin_argv("api", "--host", host, "--port", str(port)), env)
+    group.start("worker", dashin_argv("worker", "--threads", str(threads)), env)
+    group.start("scheduler", dashin_argv("scheduler"), env)
+    console.print(
+        f"[bold green]API[/]  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs"
+    )
+    if demo:
+        start_in_background(console, f"http://{host}:{port}", group.stopping)
+    try:
+        group.wait()
+    finally:
+        console.print("stopping…")
+        group.stop()
+        services.stop()
+        console.print("[green]stopped[/]")
+
+
+@services_app.command("start")
+def services_start() -> None:
+    """Start the embedded services (those whose URL variables are unset) and migrate."""
+    up(services_only=True)
+
+
+@services_app.command("stop")
+def services_stop() -> None:
+    """Stop the embedded services started from this directory."""
+    from cli.services import stop_embedded
+
+    stopped = stop_embedded()
+    console.print("stopped: " + (", ".join(stopped) or "nothing was running"))
+
+
+@services_app.command("status")
+def services_status() -> None:
+    from runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+    from runtime.settings import dashin_home
+
+    home = dashin_home()
+    for name, svc in (("postgres", EmbeddedPostgres(home)), ("redis", EmbeddedRedis(home))):
+        state = "running" if svc.is_running() else "stopped"
+        console.print(f"{name:9} {state}")
+
+
+# --- operator commands (issue 8), each in its own module ---------------------------------------
+def _register_operator_commands() -> None:
+    from cli import backup, demo, imports, jobs, logs, sources
+
+    app.add_typer(jobs.app, name="jobs")
+    app.add_typer(sources.app, name="sources")
+    app.command("logs")(logs.logs_command)
+    app.command("import-csv")(imports.import_csv_command)
+    app.command("demo")(demo.demo_command)
+    app.command("backup")(backup.backup_command)
+    app.command("restore")(backup.restore_command)
+
+
+_register_operator_commands()
+
+
+def main() -> None:
+    try:
+        app()
+    except DashinError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The connector contract (ARCHITECTURE §5).
+
+A connector is a class with a `type`, a pydantic `Config` (per data source; secrets as
+`SecretStr`, also inside maps) and `Params` (per job), a `check(config)` for "test connection",
+and `pages(config, params, checkpoint, ctx)`, a generator of `Page`s. Each page carries the
+checkpoint that resumes *after* it; the framework commits the page and the checkpoint together,
+so a connector restarted from a checkpoint must yield exactly the records not yet committed.
+"""
+
+from __future__ import annotations
+
+import builtins
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+CheckReason = Literal["bad_credentials", "forbidden", "unreachable", "bad_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRecord:
+    """One normalised person. Empty strings are normalised to None by `normalize` helpers."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    company_name: str | None = None
+    company_domain: str | None = None
+    company_industry: str | None = None
+    company_size: str | None = None
+    linkedin_url: str | None = None
+    phone: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    external_id: str | None = None
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A record the connector could not turn into a lead; reported, never silently dropped."""
+
+    code: str
+    message: str
+    record: int | None = None  # 1-based data record number
+    line: int | None = None  # physical line where the record starts (files)
+    field: str | None = None
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    records: list[LeadRecord]
+    checkpoint: dict[str, Any]
+    errors: list[RecordError] = field(default_factory=list)
+    progress: Progress | None = None
+    credits_used: int = 0
+    #: new incremental state for the data source, adopted when the job completes
+    sync_state: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    ok: bool
+    reason: CheckReason | None = None
+    message: str = ""
+    sample: list[LeadRecord] = field(default_factory=list)
+
+
+class JobLogger(Protocol):
+    """Structured log calls that land in the job's log (and stdout). Event names are dotted."""
+
+    def debug(self, event: str, **fields: Any) -> None: ...
+    def info(self, event: str, **fields: Any) -> None: ...
+    def warning(self, event: str, **fields: Any) -> None: ...
+    def error(self, event: str, **fields: Any) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """A limiter shared by every worker using the same key (per data source or credential)."""
+
+    def acquire(self, cost: int = 1) -> None:
+        """Block until `cost` requests may go out; raise `RateLimited` if the wait is too long."""
+        ...
+
+
+class RunContext(Protocol):
+    """What a connector may touch outside itself while a job runs."""
+
+    job_id: str
+    data_source_id: str
+    sync_state: dict[str, Any]
+    credit_budget: int | None
+
+    @property
+    def log(self) -> JobLogger:
+        """Structured lines that land in the job's log (read-only, so any logger type fits)."""
+        ...
+
+    def heartbeat(self) -> None:
+        """Prove the job is alive; call during long waits. Cheap: throttled by the framework."""
+        ...
+
+    def should_stop(self) -> bool:
+        """True when the job was paused, cancelled or the worker is shutting down."""
+        ...
+
+    def wait(self, seconds: float) -> None:
+        """Sleep with heartbeats; returns early when `should_stop()` becomes true."""
+        ...
+
+    def rate_limiter(self, name: str, limit: int, period_s: float) -> RateLimiter:
+        """The shared limiter `name` for this data source: `limit` requests per `period_s`."""
+        ...
+
+    def open_upload(self, file_id: str) -> IO[bytes]:
+        """A seekable binary stream over a file uploaded to this data source."""
+        ...
+
+
+class ConnectorConfig(BaseModel):
+    """Base for `Config` models: unknown keys are errors, so typos are caught on save."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectorParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector(ABC):
+    type: ClassVar[str]
+    Config: ClassVar[builtins.type[ConnectorConfig]]
+    Params: ClassVar[builtins.type[ConnectorParams]]
+    #: Dramatiq queue for this connector's jobs; one per provider so none starves the others
+    queue: ClassVar[str | None] = None
+
+    @classmethod
+    def queue_name(cls) -> str:
+        return cls.queue or cls.type
+
+    @abstractmethod
+    def check(self, config: Any) -> CheckResult: ...
+
+    @abstractmethod
+    def pages(
+        self, config: Any, params: Any, checkpoint: dict[str, Any] | None, ctx: RunContext
+    ) -> Iterator[Page]: ...
+
+
+def secret_field_names(model: type[BaseModel]) -> set[str]:
+    """Top-level fields holding secrets (SecretStr, or maps/lists of SecretStr)."""
+    names = set()
+    for name, info in model.model_fields.items():
+        if "SecretStr" in repr(info.annotation):
+            names.add(name)
+    return names
+
+
+def split_secrets(
+    model: type[BaseModel], data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split raw config into (public config, secrets) for storage: secrets get encrypted."""
+    secret_names = secret_field_names(model)
+    public = {k: v for k, v in data.items() if k not in secret_names}
+    secrets = {k: v for k, v in data.items() if k in secret_names}
+    return public, secrets
+
+
+def reveal(value: Any) -> Any:
+    """Turn SecretStr (also nested in dicts/lists) back into plain values, e.g. for storage."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value

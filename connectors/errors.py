@@ -1,0 +1,65 @@
+"""The connector error list. Its class decides what the runner does (ARCHITECTURE §5)::
+
+ConnectorError (DashinError)
+├── AuthError          config     bad credentials: fail the job at once
+├── ForbiddenError     config     plan or scope lacks access: fail at once
+├── ConfigError        config     the data source or job params are wrong: fail at once
+├── RateLimited        transient  the provider says wait `retry_after` seconds
+└── TransientError     transient  retries in the HTTP layer are spent: fail, keep checkpoint
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from runtime.errors import DashinError, ErrorKind
+
+
+class ConnectorError(DashinError):
+    kind: ClassVar[ErrorKind] = "system"
+    code = "connector_error"
+    #: the `CheckResult.reason` this error maps to
+    reason = "unreachable"
+    permanent = False
+
+
+class AuthError(ConnectorError):
+    kind = "config"
+    code = "bad_credentials"
+    reason = "bad_credentials"
+    permanent = True
+
+
+class ForbiddenError(ConnectorError):
+    kind = "config"
+    code = "forbidden"
+    reason = "forbidden"
+    permanent = True
+
+
+class ConfigError(ConnectorError):
+    kind = "config"
+    code = "bad_config"
+    reason = "bad_config"
+    permanent = True
+
+
+class RateLimited(ConnectorError):
+    kind = "transient"
+    code = "rate_limited"
+    reason = "unreachable"
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__(message or f"rate limited: retry after {retry_after:.1f}s")
+        self.retry_after = max(0.0, float(retry_after))
+
+    @property
+    def resume_at(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.retry_after)
+
+
+class TransientError(ConnectorError):
+    kind = "transient"
+    code = "transient"
+    reason = "unreachable"

@@ -1,0 +1,230 @@
+"""Splitting a provider search into partitions that each fit under the provider's paging cap.
+
+Why: Apollo stops paging at 50,000 records per search and ZoomInfo at 1,000. A job that needs
+more runs several narrower searches whose union is the original one. A *partition* is a small
+dict of filters laid over the job's own filters; one whose total exceeds the cap is split along the
+first `Dimension` that can still split it (e.g. headcount ranges, then locations), depth first.
+
+The walk state (`Plan`: current partition, next page, pending partitions, progress) is small JSON
+and is the job checkpoint, so a resumed job continues with exactly the records after the last
+committed page. Partitions must be disjoint (one value per child, non-overlapping ranges) or a
+person would come back once per partition that matches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Protocol, TypeVar
+
+from connectors.base import RunContext
+
+Filters = dict[str, Any]
+T = TypeVar("T")
+
+#: a numeric range; `None` as the upper bound means open-ended
+Range = tuple[int, int | None]
+#: countries a location dimension splits an unfiltered search into (disjoint; not exhaustive)
+COUNTRIES = (
+    "United States", "Canada", "United Kingdom", "Ireland", "Germany", "France", "Netherlands",
+    "Spain", "Italy", "Sweden", "Denmark", "Switzerland", "Poland", "Australia", "Singapore",
+    "India", "Brazil", "Mexico", "Israel", "Japan",
+)  # fmt: skip
+
+
+class Dimension(Protocol):
+    """One way of cutting a search into disjoint parts."""
+
+    @property
+    def name(self) -> str: ...
+
+    def split(self, filters: Filters) -> list[Filters] | None:
+        """Filter overrides, one per child, whose union is `filters`; None if it cannot split."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesDimension:
+    """Split a multi-valued filter into one child per value (defaults when the filter is unset).
+
+    `as_csv` reads and writes the value as a comma-separated string (ZoomInfo) instead of a list.
+    """
+
+    name: str
+    key: str
+    defaults: tuple[str, ...] = ()
+    as_csv: bool = False
+
+    def _values(self, filters: Filters) -> list[str]:
+        value = filters.get(self.key)
+        if value is None or value == "" or value == []:
+            return []
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()] if self.as_csv else [value]
+        return [str(v) for v in value]
+
+    def split(self, filters: Filters) -> list[Filters] | None:
+        values = self._values(filters) or list(self.defaults)
+        if len(values) < 2:
+            return None
+        return [{self.key: v if self.as_csv else [v]} for v in values]
+
+
+def bisect_range(rng: Range) -> list[Range] | None:
+    """Two disjoint halves of an integer range, or None for a single value."""
+    lo, hi = rng
+    if hi is None:
+        mid = max(2 * lo, lo + 1)
+        return [(lo, mid), (mid + 1, None)]
+    if hi <= lo:
+        return None
+    mid = (lo + hi) // 2
+    return [(lo, mid), (mid + 1, hi)]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeDimension:
+    """Split numeric ranges: several ranges into one child each, one range into halves.
+
+    `read` returns the ranges set in the filters (empty when unset: then `defaults`, which must
+    cover everything), `write` the overrides selecting exactly one range.
+    """
+
+    name: str
+    defaults: tuple[Range, ...]
+    read: Callable[[Filters], list[Range]]
+    write: Callable[[Range], Filters]
+
+    def split(self, filters: Filters) -> list[Filters] | None:
+        ranges = self.read(filters) or list(self.defaults)
+        if len(ranges) == 1:
+            halves = bisect_range(ranges[0])
+            if halves is None:
+                return None
+            ranges = halves
+        return [self.write(r) for r in ranges]
+
+
+def split_partition(filters: Filters, dimensions: Sequence[Dimension]) -> list[Filters] | None:
+    for dim in dimensions:
+        children = dim.split(filters)
+        if children:
+            return children
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where a partitioned search stands; round-trips through the checkpoint.
+
+    `current` is the override set of the partition being read (None: finished), `page` the next
+    1-based page of it (page 1 also means "not yet sized": it may still be split), `pending` the
+    partitions still to read, `done`/`total` the progress of the whole search.
+    """
+
+    current: Filters | None = field(default_factory=dict)
+    page: int = 1
+    pending: tuple[Filters, ...] = ()
+    done: int = 0
+    total: int | None = None
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any] | None) -> Plan:
+        if not checkpoint:
+            return cls()
+        return cls(
+            current=checkpoint.get("current"),
+            page=int(checkpoint.get("page", 1)),
+            pending=tuple(checkpoint.get("pending", ())),
+            done=int(checkpoint.get("done", 0)),
+            total=checkpoint.get("total"),
+        )
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "page": self.page,
+            "pending": list(self.pending),
+            "done": self.done,
+            "total": self.total,
+        }
+
+    def advance(self, fetched: int, partition_done: bool) -> Plan:
+        done = self.done + fetched
+        if not partition_done:
+            return replace(self, page=self.page + 1, done=done)
+        nxt = self.pending[0] if self.pending else None
+        return replace(self, current=nxt, page=1, pending=self.pending[1:], done=done)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult(Generic[T]):
+    total: int
+    items: list[T]
+
+
+def walk(
+    plan: Plan,
+    *,
+    base: Filters,
+    fetch: Callable[[Filters, int], SearchResult[T]],
+    dimensions: Sequence[Dimension],
+    cap: int,
+    per_page: int,
+    ctx: RunContext,
+    event_prefix: str,
+    short_page_retries: int = 3,
+) -> Iterator[tuple[list[T], Plan]]:
+    """Yield each non-empty page of every partition with the plan that resumes after it.
+
+    `cap` is the most records one search can reach (records cap, or pages cap times `per_page`).
+    A page shorter than the totals promise is fetched again (`short_page_retries` times), then
+    taken as it is with a warning: page numbers, not record counts, drive the walk.
+    """
+    while plan.current is not None and not ctx.should_stop():
+        current = plan.current
+        filters = {**base, **current}
+        result = fetch(filters, plan.page)
+        if plan.total is None:
+            plan = replace(plan, total=result.total)
+        if plan.page == 1 and result.total > cap:
+            children = split_partition(filters, dimensions)
+            if children is not None:
+                ctx.log.info(
+                    f"{event_prefix}.partition_split",
+                    partition=current,
+                    total=result.total,
+                    children=len(children),
+                )
+                merged = tuple({**current, **child} for child in children)
+                plan = replace(plan, current=merged[0], pending=merged[1:] + plan.pending)
+                continue
+            ctx.log.warning(
+                f"{event_prefix}.partition_unsplittable",
+                partition=current,
+                total=result.total,
+                cap=cap,
+                skipped=result.total - cap,
+            )
+        reachable = min(result.total, cap)
+        expected = max(0, min(per_page, reachable - (plan.page - 1) * per_page))
+        for _ in range(short_page_retries):
+            if len(result.items) >= expected:
+                break
+            result = fetch(filters, plan.page)  # a short page mid-stream: ask again
+        if len(result.items) < expected:
+            ctx.log.warning(
+                f"{event_prefix}.short_page",
+                partition=current,
+                page=plan.page,
+                expected=expected,
+                got=len(result.items),
+            )
+        items = result.items[:expected]
+        partition_done = plan.page * per_page >= reachable
+        nxt = plan.advance(len(items), partition_done)
+        if items:
+            yield items, nxt
+        else:
+            ctx.heartbeat()
+        plan = nxt

@@ -1,0 +1,285 @@
+"""`zoominfo`: contacts from ZoomInfo's Enterprise API contact search, optionally enriched.
+
+Why it looks like this: every call needs a JWT from `/authenticate` (password or a client-signed
+RS256 JWT, "PKI"), which lives 60 minutes and may only be asked for once a second; tokens are
+cached per credential in the process, renewed at 55/60 of their life and once more when a call
+answers 401 mid-job. Paging stops at 1,000 records per search, so larger searches are partitioned
+(headcount ranges, then management levels, then countries; `connectors.partition`) and the plan
+is the checkpoint. Enrichment (`/enrich/contact`, 25 per call) costs record credits and never
+spends more than the job's budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from connectors import http
+from connectors.base import (
+    CheckResult,
+    Connector,
+    ConnectorConfig,
+    ConnectorParams,
+    LeadRecord,
+    Page,
+    RateLimiter,
+    RunContext,
+)
+from connectors.errors import AuthError, ForbiddenError
+from connectors.normalize import normalize_record
+from connectors.partition import (
+    COUNTRIES,
+    Dimension,
+    Filters,
+    Range,
+    RangeDimension,
+    SearchResult,
+    ValuesDimension,
+    check_search,
+    json_call,
+    search_pages,
+)
+from connectors.zoominfo_auth import AUTH_SPACING_S, TokenSource, reveal
+from connectors.zoominfo_auth import TOKEN_LIFE_S as TOKEN_LIFE_S
+from connectors.zoominfo_auth import TOKEN_RENEW_AT as TOKEN_RENEW_AT
+from connectors.zoominfo_auth import _Tokens as _Tokens  # tests reset the cache through here
+
+BASE_URL = "https://api.zoominfo.com"
+MAX_RECORDS = 1000
+ENRICH_BATCH = 25
+MANAGEMENT_LEVELS = ("C Level Exec", "VP Level Exec", "Director", "Manager", "Non Manager")
+EMPLOYEE_BUCKETS: tuple[Range, ...] = (
+    (1, 10), (11, 20), (21, 50), (51, 100), (101, 250), (251, 500), (501, 1000),
+    (1001, 5000), (5001, 10000), (10001, None),
+)  # fmt: skip
+OUTPUT_FIELDS = (
+    "id", "firstName", "lastName", "email", "phone", "jobTitle", "companyName", "companyWebsite",
+    "companyEmployeeCount", "companyIndustry", "city", "state", "country", "externalUrls",
+)  # fmt: skip
+PartitionKey = Literal["employees", "managementLevel", "country", "state"]
+Values = str | list[str] | None
+
+
+def _default_partition_by() -> list[PartitionKey]:
+    return ["employees", "managementLevel", "country"]
+
+
+class ZoomInfoFilters(BaseModel):
+    """Contact Search filters; several values: a list or a comma-separated string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobTitle: Values = None
+    managementLevel: Values = None
+    jobFunction: Values = None
+    department: Values = None
+    companyName: Values = None
+    companyWebsite: Values = None
+    country: Values = None
+    state: Values = None
+    industryKeywords: Values = None
+    employeeRangeMin: int | None = Field(None, ge=1)
+    employeeRangeMax: int | None = Field(None, ge=1)
+
+
+class ZoomInfoConfig(ConnectorConfig):
+    base_url: str = BASE_URL
+    username: str
+    password: SecretStr | None = None
+    #: PKI: sign our own RS256 JWT with `private_key` (PEM) instead of sending a password
+    client_id: str | None = None
+    private_key: SecretStr | None = None
+    requests_per_minute: int = Field(1500, ge=1)
+    limit_window_s: float = Field(60.0, gt=0)
+    enrich: bool = False
+    output_fields: list[str] = Field(default_factory=lambda: list(OUTPUT_FIELDS))
+    default_filters: ZoomInfoFilters = Field(default_factory=ZoomInfoFilters)
+    partition_by: list[PartitionKey] = Field(default_factory=_default_partition_by)
+    partition_countries: list[str] = Field(default_factory=lambda: list(COUNTRIES))
+    max_records: int = Field(MAX_RECORDS, ge=1)
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> ZoomInfoConfig:
+        if self.password is None and (self.client_id is None or self.private_key is None):
+            raise ValueError("give a password, or client_id and private_key (PKI)")
+        return self
+
+
+class ZoomInfoParams(ZoomInfoFilters, ConnectorParams):
+    rpp: int = Field(100, ge=1, le=100)
+    max_credits: int | None = Field(None, ge=0)
+
+
+def _employee_ranges(filters: Filters) -> list[Range]:
+    lo, hi = filters.get("employeeRangeMin"), filters.get("employeeRangeMax")
+    return [] if lo is None and hi is None else [(int(lo or 1), None if hi is None else int(hi))]
+
+
+def dimensions(config: ZoomInfoConfig) -> list[Dimension]:
+    def write(rng: Range) -> Filters:
+        return {"employeeRangeMin": rng[0], "employeeRangeMax": rng[1]}
+
+    dims: dict[str, Dimension] = {
+        "employees": RangeDimension("employees", EMPLOYEE_BUCKETS, _employee_ranges, write),
+        "managementLevel": ValuesDimension(
+            "managementLevel", "managementLevel", MANAGEMENT_LEVELS, as_csv=True
+        ),
+        "country": ValuesDimension(
+            "country", "country", tuple(config.partition_countries), as_csv=True
+        ),
+        "state": ValuesDimension("state", "state", (), as_csv=True),
+    }
+    return [dims[name] for name in config.partition_by]
+
+
+def to_lead(contact: dict[str, Any]) -> LeadRecord:
+    company = contact.get("company") or {}
+    size = contact.get("companyEmployeeCount")
+    urls = contact.get("externalUrls") or []
+    linkedin = next((u.get("url") for u in urls if "linkedin" in str(u.get("type", ""))), None)
+    return normalize_record(
+        LeadRecord(
+            first_name=contact.get("firstName"),
+            last_name=contact.get("lastName"),
+            email=contact.get("email"),
+            title=contact.get("jobTitle"),
+            company_name=contact.get("companyName") or company.get("name"),
+            company_domain=contact.get("companyWebsite"),
+            company_industry=contact.get("companyIndustry"),
+            company_size=None if size is None else str(size),
+            linkedin_url=linkedin,
+            phone=contact.get("phone") or contact.get("mobilePhone"),
+            city=contact.get("city"),
+            state=contact.get("state"),
+            country=contact.get("country"),
+            external_id=str(contact["id"]),
+            raw=contact,
+        )
+    )
+
+
+class _Session:
+    """One job's (or check's) conversation with ZoomInfo; its JWTs come from `TokenSource`."""
+
+    def __init__(
+        self, config: ZoomInfoConfig, ctx: RunContext | None, *, max_attempts: int = 6
+    ) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.max_attempts = max_attempts
+        self.secrets = tuple(s for s in (reveal(config.password), reveal(config.private_key)) if s)
+        self.client = http.make_client(config.base_url.rstrip("/"), secrets=self.secrets)
+        self.limiter: RateLimiter | None = None
+        self.auth_limiter: RateLimiter | None = None
+        self.enrich_refused = False
+        if ctx is not None:
+            window = config.limit_window_s
+            self.limiter = ctx.rate_limiter("zoominfo:api", config.requests_per_minute, window)
+            self.auth_limiter = ctx.rate_limiter("zoominfo:auth", 1, AUTH_SPACING_S)
+        self.auth = TokenSource(config, ctx, send=self._send, limiter=self.auth_limiter)
+
+    def _send(self, path: str, limiter: RateLimiter | None, **kwargs: Any) -> dict[str, Any]:
+        def send() -> httpx.Response:
+            return http.request(
+                self.client,
+                "POST",
+                path,
+                ctx=self.ctx,
+                limiter=limiter,
+                max_attempts=self.max_attempts,
+                secrets=self.secrets,
+                **kwargs,
+            )
+
+        return json_call(send, provider="zoominfo", path=path, ctx=self.ctx)
+
+    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        token = self.auth.token()
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            return self._send(path, self.limiter, json=body, headers=headers)
+        except AuthError:
+            if self.ctx is not None:  # expired or revoked mid-job: renew once, then give up
+                self.ctx.log.info("zoominfo.token_renewed", reason="401")
+            headers = {"Authorization": f"Bearer {self.auth.token(stale=token)}"}
+            return self._send(path, self.limiter, json=body, headers=headers)
+
+    def search(self, filters: Filters, page: int, rpp: int) -> SearchResult[dict[str, Any]]:
+        body = {k: v for k, v in filters.items() if v not in (None, [], "")}
+        data = self.call("/search/contact", body | {"rpp": rpp, "page": page})
+        return SearchResult(int(data.get("totalResults") or 0), list(data.get("data") or []))
+
+    def enrich(
+        self, contacts: list[dict[str, Any]], allowance: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`contacts` with enriched fields laid over the matched ones; record credits spent."""
+        if self.enrich_refused:
+            return contacts, 0
+        wanted = [c for c in contacts if c.get("hasEmail", True) is not False][:allowance]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), ENRICH_BATCH):
+            inputs = [{"personId": c["id"]} for c in wanted[start : start + ENRICH_BATCH]]
+            body = {"matchPersonInput": inputs, "outputFields": self.config.output_fields}
+            try:
+                data = self.call("/enrich/contact", body).get("data") or {}
+            except ForbiddenError as exc:  # record limit used up: keep the leads, no emails
+                if self.ctx is not None:
+                    self.ctx.log.warning("zoominfo.enrich_refused", error=str(exc))
+                self.enrich_refused = True
+                break
+            for result in data.get("result") or []:
+                if result.get("data"):
+                    found[str(result["input"]["personId"])] = result["data"][0]
+        return [{**c, **found.get(str(c["id"]), {})} for c in contacts], len(found)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class ZoomInfoConnector(Connector):
+    type = "zoominfo"
+    Config = ZoomInfoConfig
+    Params = ZoomInfoParams
+
+    def check(self, config: ZoomInfoConfig) -> CheckResult:
+        def probe() -> SearchResult[dict[str, Any]]:
+            session = _Session(config, None, max_attempts=2)
+            try:
+                return session.search(config.default_filters.model_dump(exclude_none=True), 1, 1)
+            finally:
+                session.close()
+
+        return check_search(probe, to_lead, "contacts")
+
+    def pages(
+        self,
+        config: ZoomInfoConfig,
+        params: ZoomInfoParams,
+        checkpoint: dict[str, Any] | None,
+        ctx: RunContext,
+    ) -> Iterator[Page]:
+        base = {
+            **config.default_filters.model_dump(exclude_none=True),
+            **params.model_dump(include=set(ZoomInfoFilters.model_fields), exclude_none=True),
+        }
+        rpp = params.rpp
+        session = _Session(config, ctx)
+        try:
+            yield from search_pages(
+                checkpoint,
+                base=base,
+                fetch=lambda filters, page: session.search(filters, page, rpp),
+                dimensions=dimensions(config),
+                cap=(config.max_records // rpp) * rpp,
+                per_page=rpp,
+                ctx=ctx,
+                event_prefix="zoominfo",
+                to_lead=to_lead,
+                enrich=session.enrich if config.enrich else None,
+                max_credits=params.max_credits,
+            )
+        finally:
+            session.close()

@@ -1,0 +1,39 @@
+"""SQLAlchemy 2 typed models, one module per aggregate, and the repository functions over them.
+
+Importing this package registers every table on `Base.metadata` (Alembic and tests rely on it).
+"""
+
+from models.base import Base
+from models.campaigns import Campaign, Link, LinkClick
+from models.jobs import Job, JobLog, JobRecordError
+from models.lead_stats import LeadStats
+from models.leads import Lead, LeadKey, LeadSource
+from models.notifications import Notification
+from models.schedules import Schedule
+from models.sources import DataSource, Upload, UploadChunk
+from models.tenancy import ApiKey, Domain, Invitation, Membership, PasswordResetToken, User
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Campaign",
+    "DataSource",
+    "Domain",
+    "Invitation",
+    "Job",
+    "JobLog",
+    "JobRecordError",
+    "Lead",
+    "LeadKey",
+    "LeadSource",
+    "LeadStats",
+    "Link",
+    "LinkClick",
+    "Membership",
+    "Notification",
+    "PasswordResetToken",
+    "Schedule",
+    "Upload",
+    "UploadChunk",
+    "User",
+]

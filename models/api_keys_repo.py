@@ -1,0 +1,64 @@
+"""Queries over API keys: looking a presented key up, recording its use, issuing and revoking.
+
+Split from `models.tenancy_repo` because API keys are their own lifecycle (issue, use, revoke)
+next to users and domains. Functions flush and never commit: the edge owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from models.tenancy import ApiKey
+from runtime.errors import NotFound
+
+
+def find_live_api_key(session: Session, key_hash: str) -> ApiKey | None:
+    return session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    )
+
+
+def touch_api_key(session: Session, key_id: uuid.UUID) -> None:
+    """Record use, at most once a minute per key, so reads do not write on every request."""
+    stamp = datetime.now(UTC)
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < stamp - timedelta(minutes=1)),
+        )
+        .values(last_used_at=stamp)
+    )
+
+
+def create_api_key(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    domain_id: uuid.UUID,
+    name: str,
+    prefix: str,
+    key_hash: str,
+) -> ApiKey:
+    key = ApiKey(user_id=user_id, domain_id=domain_id, name=name, prefix=prefix, key_hash=key_hash)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def api_keys_query(user_id: uuid.UUID) -> Select[ApiKey]:
+    return select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+
+
+def revoke_api_key(session: Session, key_id: uuid.UUID, owner_id: uuid.UUID | None) -> None:
+    """Revoke a live key; `owner_id` None lets a platform admin revoke anyone's key."""
+    query = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    if owner_id is not None:
+        query = query.where(ApiKey.user_id == owner_id)
+    revoked = session.scalar(query.values(revoked_at=datetime.now(UTC)).returning(ApiKey.id))
+    if revoked is None:
+        raise NotFound(f"API key {key_id} not found")

@@ -1,0 +1,445 @@
+"""The job state machine (ARCHITECTURE §3): one function per move, each one compare-and-set.
+
+Every move is a single `UPDATE jobs ... WHERE id = :id AND status IN (...) RETURNING ...` that
+also reserves one log `seq`, so the move, its log line and its `NOTIFY job_status` commit
+together. A move that matches no row raises `InvalidTransition` carrying the current status
+(the API answers 409 with it) — except the runner's own moves, which return None when the lease
+fence shows another runner owns the job. Callers own the transaction and enqueue only after
+commit (`workers.enqueue`).
+
+    pending ─start─► queued ─acquire─► running ─finish─► completed | failed
+       │               │ ▲                │ ╲
+       │            pause│ │resume      pause cancel
+       ▼               ▼ │                ▼    ▼
+    cancelled ◄─cancel─ paused ◄──────  pausing  cancelling ──► cancelled
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy.orm import Session
+
+from models.job_logs import LogLine, insert_lines
+from models.jobs import TERMINAL_STATUSES, Job
+from models.notifications_repo import domain_managers, notify_users
+from models.notify import pg_notify
+from runtime.errors import InvalidTransition, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The job row as the move left it (the columns callers need)."""
+
+    id: uuid.UUID
+    domain_id: uuid.UUID
+    data_source_id: uuid.UUID
+    status: str
+    queue: str
+    lease: int
+    attempts: int
+    checkpoint: dict[str, Any] | None
+    params: dict[str, Any]
+    created_by: uuid.UUID | None
+
+
+_RETURNING = (
+    Job.id,
+    Job.domain_id,
+    Job.data_source_id,
+    Job.status,
+    Job.queue,
+    Job.lease,
+    Job.attempts,
+    Job.checkpoint,
+    Job.params,
+    Job.created_by,
+    Job.log_seq,
+)
+
+
+def _cas(
+    session: Session,
+    job_id: uuid.UUID,
+    move: str,
+    from_statuses: Sequence[str],
+    values: dict[str, Any],
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    message: str = "",
+    level: str = "info",
+    fields: dict[str, Any] | None = None,
+) -> Moved | None:
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(from_statuses), *where)
+        .values(log_seq=Job.log_seq + 1, **values)
+        .returning(*_RETURNING)
+    ).one_or_none()
+    if row is None:
+        return None
+    moved = Moved(*row[:-1])
+    insert_lines(
+        session,
+        job_id,
+        int(row.log_seq),
+        [LogLine(level, f"job.{move}", message or f"job {move}: now {moved.status}", fields or {})],
+    )
+    pg_notify(session, "job_status", f"{job_id}:{moved.status}")
+    if moved.status in TERMINAL_STATUSES:
+        _notify_terminal(session, moved)
+    return moved
+
+
+def _must(moved: Moved | None, session: Session, job_id: uuid.UUID, move: str) -> Moved:
+    """A user's move that matched no row is refused with the job's current status."""
+    if moved is None:
+        raise _refuse(session, job_id, move)
+    return moved
+
+
+def _back_to_queue() -> dict[str, Any]:
+    """The columns every move back to `queued` resets (start, resume, resume at resume_at)."""
+    return {
+        "status": "queued",
+        "attempts": 0,
+        "enqueued_at": _now(),
+        "pause_reason": None,
+        "resume_at": None,
+    }
+
+
+def _refuse(session: Session, job_id: uuid.UUID, move: str) -> InvalidTransition:
+    status = session.scalar(select(Job.status).where(Job.id == job_id))
+    if status is None:
+        raise NotFound(f"job {job_id} not found")
+    return InvalidTransition(job_id, move, status)
+
+
+def _notify_terminal(session: Session, moved: Moved) -> None:
+    recipients = [moved.created_by, *domain_managers(session, moved.domain_id)]
+    notify_users(
+        session,
+        moved.domain_id,
+        recipients,
+        f"job.{moved.status}",
+        {
+            "job_id": str(moved.id),
+            "data_source_id": str(moved.data_source_id),
+            "status": moved.status,
+        },
+    )
+
+
+def _now() -> Any:
+    return func.now()
+
+
+# ---- moves made by the API and the scheduler -------------------------------------------------
+
+
+def start(session: Session, job_id: uuid.UUID) -> Moved:
+    """pending, failed → queued (the caller enqueues after commit)."""
+    moved = _cas(
+        session,
+        job_id,
+        "start",
+        ("pending", "failed"),
+        {**_back_to_queue(), "error": None, "finished_at": None},
+        message="job queued",
+    )
+    return _must(moved, session, job_id, "start")
+
+
+def pause(session: Session, job_id: uuid.UUID) -> Moved:
+    """queued → paused at once; running → pausing (the runner pauses after the current page)."""
+    moved = _cas(
+        session,
+        job_id,
+        "pause",
+        ("queued", "running"),
+        {
+            "status": case((Job.status == "queued", "paused"), else_="pausing"),
+            "pause_reason": "user",
+        },
+        message="pause requested",
+    )
+    return _must(moved, session, job_id, "pause")
+
+
+def resume(session: Session, job_id: uuid.UUID) -> Moved:
+    """paused → queued (the caller enqueues after commit)."""
+    moved = _cas(
+        session,
+        job_id,
+        "resume",
+        ("paused",),
+        _back_to_queue(),
+        message="job resumed",
+    )
+    return _must(moved, session, job_id, "resume")
+
+
+def cancel(session: Session, job_id: uuid.UUID) -> Moved:
+    """pending, queued, paused → cancelled; running, pausing → cancelling."""
+    moved = _cas(
+        session,
+        job_id,
+        "cancel",
+        ("pending", "queued", "paused", "running", "pausing"),
+        {
+            "status": case(
+                (Job.status.in_(("running", "pausing")), "cancelling"), else_="cancelled"
+            ),
+            "finished_at": case((Job.status.in_(("running", "pausing")), None), else_=_now()),
+        },
+        message="cancel requested",
+    )
+    return _must(moved, session, job_id, "cancel")
+
+
+# ---- moves made by the runner (fenced by the lease; None = fenced out) -------------------------
+
+
+def acquire(session: Session, job_id: uuid.UUID, max_attempts: int) -> Moved | None:
+    """queued → running, bumping the lease. None when the job is not ours to run.
+
+    A job acquired `max_attempts` times without committing a page is poison: it fails instead.
+    """
+    moved = _cas(
+        session,
+        job_id,
+        "acquire",
+        ("queued",),
+        {
+            "status": "running",
+            "lease": Job.lease + 1,
+            "attempts": Job.attempts + 1,
+            "heartbeat_at": _now(),
+            "started_at": func.coalesce(Job.started_at, _now()),
+        },
+        where=[Job.attempts < max_attempts],
+        message="job acquired by a worker",
+    )
+    if moved is not None:
+        return moved
+    poisoned = _cas(
+        session,
+        job_id,
+        "poison",
+        ("queued",),
+        {"status": "failed", "error": "too many attempts", "finished_at": _now()},
+        where=[Job.attempts >= max_attempts],
+        level="error",
+        message=f"job failed: acquired {max_attempts} times without committing a page",
+    )
+    if poisoned is not None:
+        _bump_source_metrics(session, poisoned, failed=True, error="too many attempts")
+    return None
+
+
+def settle_after_page(session: Session, job_id: uuid.UUID, lease: int) -> Moved | None:
+    """pausing → paused, cancelling → cancelled, once the current page has committed."""
+    return _cas(
+        session,
+        job_id,
+        "settle",
+        ("pausing", "cancelling"),
+        {
+            "status": case((Job.status == "pausing", "paused"), else_="cancelled"),
+            "finished_at": case((Job.status == "cancelling", _now()), else_=None),
+        },
+        where=[Job.lease == lease],
+        message="stopped after the current page",
+    )
+
+
+def park_rate_limited(
+    session: Session, job_id: uuid.UUID, lease: int, resume_at: datetime, reason: str
+) -> Moved | None:
+    """running → paused (rate_limited) until `resume_at`; the reaper resumes it then."""
+    return _cas(
+        session,
+        job_id,
+        "park",
+        ("running",),
+        {"status": "paused", "pause_reason": "rate_limited", "resume_at": resume_at},
+        where=[Job.lease == lease],
+        level="warning",
+        message=f"provider rate limit: paused until {resume_at.isoformat()} ({reason})",
+        fields={"resume_at": resume_at.isoformat()},
+    )
+
+
+def graceful_stop(session: Session, job_id: uuid.UUID, lease: int) -> Moved | None:
+    """On worker shutdown: running → queued, pausing → paused, cancelling → cancelled."""
+    return _cas(
+        session,
+        job_id,
+        "graceful_stop",
+        ("running", "pausing", "cancelling"),
+        {
+            "status": case(
+                (Job.status == "running", "queued"),
+                (Job.status == "pausing", "paused"),
+                else_="cancelled",
+            ),
+            "enqueued_at": _now(),
+            # a hand-back is not a failed attempt (0 already if a page committed since acquire)
+            "attempts": case(
+                (Job.status == "running", func.greatest(Job.attempts - 1, 0)), else_=Job.attempts
+            ),
+            "finished_at": case((Job.status == "cancelling", _now()), else_=None),
+        },
+        where=[Job.lease == lease],
+        message="worker shutting down: job handed back",
+    )
+
+
+def finish(
+    session: Session,
+    job_id: uuid.UUID,
+    lease: int,
+    *,
+    error: str | None = None,
+    sync_state: dict[str, Any] | None = None,
+    leads_written: int = 0,
+) -> Moved | None:
+    """running/pausing → completed or failed; cancelling → cancelled. Updates source metrics."""
+    if error is None:
+        status: Any = case((Job.status == "cancelling", "cancelled"), else_="completed")
+    else:
+        status = "failed"
+    moved = _cas(
+        session,
+        job_id,
+        "finish",
+        ("running", "pausing", "cancelling"),
+        {"status": status, "error": error, "finished_at": _now(), "heartbeat_at": _now()},
+        where=[Job.lease == lease],
+        level="error" if error else "info",
+        message=f"job failed: {error}" if error else "job finished",
+    )
+    if moved is not None:
+        _bump_source_metrics(
+            session,
+            moved,
+            failed=error is not None,
+            error=error,
+            sync_state=sync_state if moved.status == "completed" else None,
+            leads_written=leads_written,
+        )
+    return moved
+
+
+def _bump_source_metrics(
+    session: Session,
+    moved: Moved,
+    *,
+    failed: bool,
+    error: str | None,
+    sync_state: dict[str, Any] | None = None,
+    leads_written: int = 0,
+) -> None:
+    from models.sources import DataSource
+
+    values: dict[str, Any] = {
+        "jobs_total": DataSource.jobs_total + 1,
+        "jobs_failed": DataSource.jobs_failed + (1 if failed else 0),
+        "leads_total": DataSource.leads_total + leads_written,
+        "last_run_at": _now(),
+    }
+    if failed:
+        values["last_error"] = error
+    elif moved.status == "completed":
+        values["last_success_at"] = _now()
+        values["last_error"] = None
+    if sync_state is not None:
+        values["sync_state"] = sync_state
+    session.execute(
+        update(DataSource).where(DataSource.id == moved.data_source_id).values(**values)
+    )
+
+
+# ---- moves made by the reaper ------------------------------------------------------------------
+
+
+def reap_stale(session: Session, heartbeat_timeout_s: float) -> list[Moved]:
+    """Jobs whose runner stopped heartbeating: running → queued, pausing → paused,
+    cancelling → cancelled, each with `lease + 1` so a slow old runner is fenced out."""
+    cutoff = func.now() - timedelta(seconds=heartbeat_timeout_s)
+    stale = list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.status.in_(("running", "pausing", "cancelling")), Job.heartbeat_at < cutoff)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    moved: list[Moved] = []
+    for job_id in stale:
+        result = _cas(
+            session,
+            job_id,
+            "reap",
+            ("running", "pausing", "cancelling"),
+            {
+                "status": case(
+                    (Job.status == "running", "queued"),
+                    (Job.status == "pausing", "paused"),
+                    else_="cancelled",
+                ),
+                "lease": Job.lease + 1,
+                "enqueued_at": _now(),
+                "finished_at": case((Job.status == "cancelling", _now()), else_=None),
+            },
+            where=[Job.heartbeat_at < cutoff],
+            level="warning",
+            message=f"no heartbeat for {heartbeat_timeout_s:.0f}s: worker presumed dead",
+        )
+        if result is not None:
+            moved.append(result)
+    return moved
+
+
+def requeue_lost(session: Session, grace_s: float) -> list[Moved]:
+    """queued jobs whose message may be lost (e.g. Redis flushed): re-enqueue them."""
+    cutoff = func.now() - timedelta(seconds=grace_s)
+    rows = session.execute(
+        update(Job)
+        .where(Job.status == "queued", and_(Job.enqueued_at.is_not(None), Job.enqueued_at < cutoff))
+        .values(enqueued_at=_now())
+        .returning(*_RETURNING)
+    ).all()
+    return [Moved(*row[:-1]) for row in rows]
+
+
+def resume_due(session: Session) -> list[Moved]:
+    """Rate-limited paused jobs whose `resume_at` has come: paused → queued."""
+    due = list(
+        session.scalars(
+            select(Job.id).where(
+                Job.status == "paused",
+                Job.pause_reason == "rate_limited",
+                Job.resume_at <= func.now(),
+            )
+        )
+    )
+    moved = []
+    for job_id in due:
+        result = _cas(
+            session,
+            job_id,
+            "resume",
+            ("paused",),
+            _back_to_queue(),
+            where=[Job.pause_reason == "rate_limited", Job.resume_at <= func.now()],
+            message="rate-limit wait over: job resumed",
+        )
+        if result is not None:
+            moved.append(result)
+    return moved

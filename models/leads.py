@@ -1,0 +1,153 @@
+"""Leads, their identity keys (ARCHITECTURE §6) and provenance."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    literal_column,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created_at, domain_fk, enum_check, jsonb_default, updated_at, uuid_pk
+
+LEAD_STATUSES = ("new", "contacted", "responded", "qualified", "rejected", "converted")
+LEAD_PRIORITIES = ("low", "medium", "high")
+
+#: Lead columns a record may fill; the sink merges exactly these (fill empty, never blank).
+LEAD_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "title",
+    "company_name",
+    "company_domain",
+    "company_industry",
+    "company_size",
+    "linkedin_url",
+    "phone",
+    "city",
+    "state",
+    "country",
+)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        enum_check("status", LEAD_STATUSES),
+        enum_check("priority", LEAD_PRIORITIES),
+        CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
+        Index("ix_leads_domain_created", "domain_id", "created_at", "id"),
+        Index("ix_leads_domain_status", "domain_id", "status"),
+        Index("ix_leads_domain_priority", "domain_id", "priority"),
+        # keyset sorts: (sort column, id) after the domain (migration 0002)
+        Index("ix_leads_domain_score_id", "domain_id", "score", "id"),
+        Index("ix_leads_domain_updated", "domain_id", "updated_at", "id"),
+        Index("ix_leads_campaign_created", "campaign_id", "created_at"),
+        Index("ix_leads_assigned_to", "assigned_to"),
+        Index("ix_leads_tags", "tags", postgresql_using="gin"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    domain_id: Mapped[uuid.UUID] = domain_fk()
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    title: Mapped[str | None] = mapped_column(String(300))
+    company_name: Mapped[str | None] = mapped_column(String(300))
+    company_domain: Mapped[str | None] = mapped_column(String(253))
+    company_industry: Mapped[str | None] = mapped_column(String(200))
+    company_size: Mapped[str | None] = mapped_column(String(50))
+    linkedin_url: Mapped[str | None] = mapped_column(String(500))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    city: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="new")
+    priority: Mapped[str] = mapped_column(String(8), server_default="medium")
+    score: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    qualification: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    assigned_to: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    custom_fields: Mapped[dict[str, Any]] = jsonb_default()
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    deleted_at: Mapped[datetime | None]
+
+
+#: Columns the lead list's `q` searches (substring, case-insensitive, trigram-indexed).
+SEARCH_COLUMNS = ("first_name", "last_name", "email", "company_name", "title")
+
+
+def lead_search_text() -> ColumnElement[str]:
+    """`lower(coalesce(first_name, '') || ' ' || ...)`: the expression `ix_leads_search_trgm`
+    indexes. Queries must use this very expression (literals inline) for the index to apply."""
+    blank: ColumnElement[str] = literal_column("''")
+    space: ColumnElement[str] = literal_column("' '")
+    joined: ColumnElement[str] = func.coalesce(getattr(Lead, SEARCH_COLUMNS[0]), blank)
+    for name in SEARCH_COLUMNS[1:]:
+        joined = joined.op("||")(space).op("||")(func.coalesce(getattr(Lead, name), blank))
+    return func.lower(joined)
+
+
+Index(
+    "ix_leads_search_trgm",
+    lead_search_text().label("search_text"),
+    postgresql_using="gin",
+    postgresql_ops={"search_text": "gin_trgm_ops"},
+    _table=Lead.__table__,  # type: ignore[arg-type]  # a declarative __table__ is a Table
+)
+
+
+class LeadKey(Base):
+    """`email:…`, `li:…`, `ext:<provider>:<id>`: one owner lead per key per domain."""
+
+    __tablename__ = "lead_keys"
+    __table_args__ = (UniqueConstraint("domain_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    domain_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(Text)
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+
+
+class LeadSource(Base):
+    """Provenance: which data source and job produced a lead. One row per (job, lead)."""
+
+    __tablename__ = "lead_sources"
+    __table_args__ = (UniqueConstraint("job_id", "lead_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    domain_id: Mapped[uuid.UUID] = domain_fk()
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    data_source_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("data_sources.id", ondelete="SET NULL"), index=True
+    )
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    external_id: Mapped[str | None] = mapped_column(String(300))
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,308 @@
+"""Queries over leads: who sees which lead, filtered lists, the status flow, manual leads,
+qualification, assignment and soft delete. Bulk actions and export live in `leads_bulk`.
+
+Visibility (ARCHITECTURE §7) is one WHERE clause (`visible`), applied to every read and write,
+so a lead a member may not see answers 404 exactly like a lead that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import LeadRecord
+from connectors.normalize import identity_keys
+from models.campaigns import Campaign
+from models.leads import LEAD_FIELDS, Lead, LeadKey, LeadSource, lead_search_text
+from models.notifications_repo import notify_users
+from models.tenancy import Membership, User
+from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+MANUAL_PROVIDER = "manual"
+
+#: Allowed moves. The flow is new → contacted → responded → qualified | rejected → converted;
+#: skipping ahead is allowed, going back is not, only a qualified lead converts, and the
+#: qualified/rejected decision may be revised.
+NEXT_STATUSES: dict[str, frozenset[str]] = {
+    "new": frozenset({"contacted", "responded", "qualified", "rejected"}),
+    "contacted": frozenset({"responded", "qualified", "rejected"}),
+    "responded": frozenset({"qualified", "rejected"}),
+    "qualified": frozenset({"converted", "rejected"}),
+    "rejected": frozenset({"qualified"}),
+    "converted": frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class LeadScope:
+    """Whose leads: a domain, and for members (`restricted`) only their own."""
+
+    domain_id: uuid.UUID
+    user_id: uuid.UUID
+    restricted: bool = False
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    status: str | None = None
+    priority: str | None = None
+    campaign_id: uuid.UUID | None = None
+    assigned_to: uuid.UUID | None = None
+    data_source_id: uuid.UUID | None = None
+    tag: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = None
+
+
+def visible(scope: LeadScope) -> ColumnElement[bool]:
+    """Live leads of the domain; for a member, those of own campaigns or assigned to them."""
+    clause = and_(Lead.domain_id == scope.domain_id, Lead.deleted_at.is_(None))
+    if not scope.restricted:
+        return clause
+    own_campaigns = select(Campaign.id).where(
+        Campaign.domain_id == scope.domain_id, Campaign.created_by == scope.user_id
+    )
+    return and_(clause, or_(Lead.assigned_to == scope.user_id, Lead.campaign_id.in_(own_campaigns)))
+
+
+def _like_pattern(q: str) -> str:
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def filter_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    for column, value in (
+        (Lead.status, f.status),
+        (Lead.priority, f.priority),
+        (Lead.campaign_id, f.campaign_id),
+        (Lead.assigned_to, f.assigned_to),
+    ):
+        if value is not None:
+            clauses.append(column == value)
+    if f.tag is not None:
+        clauses.append(Lead.tags.contains([f.tag]))
+    if f.created_from is not None:
+        clauses.append(Lead.created_at >= f.created_from)
+    if f.created_to is not None:
+        clauses.append(Lead.created_at < f.created_to)
+    if f.data_source_id is not None:
+        clauses.append(
+            exists().where(
+                LeadSource.lead_id == Lead.id, LeadSource.data_source_id == f.data_source_id
+            )
+        )
+    if f.q:
+        # the trigram index on this very expression serves substring matches
+        clauses.append(lead_search_text().like(_like_pattern(f.q), escape="\\"))
+    return clauses
+
+
+def leads_query(scope: LeadScope, f: LeadFilter | None = None) -> Select[Lead]:
+    return select(Lead).where(visible(scope), *filter_clauses(f or LeadFilter()))
+
+
+def get_lead(
+    session: Session, scope: LeadScope, lead_id: uuid.UUID, *, for_update: bool = False
+) -> Lead:
+    query = leads_query(scope).where(Lead.id == lead_id)
+    lead = session.scalar(query.with_for_update(of=Lead) if for_update else query)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found")
+    return lead
+
+
+def sources_of(session: Session, lead_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[LeadSource]]:
+    """Provenance of many leads in one query (a page of a list, or one lead)."""
+    found: dict[uuid.UUID, list[LeadSource]] = {i: [] for i in lead_ids}
+    rows = session.scalars(
+        select(LeadSource).where(LeadSource.lead_id.in_(lead_ids)).order_by(LeadSource.id)
+    )
+    for source in rows:
+        found[source.lead_id].append(source)
+    return found
+
+
+def check_transition(current: str, target: str) -> None:
+    if target != current and target not in NEXT_STATUSES[current]:
+        allowed = ", ".join(sorted(NEXT_STATUSES[current])) or "none (final)"
+        raise Conflict(f"a {current} lead cannot become {target}; allowed next: {allowed}")
+
+
+def check_campaign(session: Session, scope: LeadScope, campaign_id: uuid.UUID | None) -> None:
+    """The campaign exists in the domain, and a member may only file leads under their own."""
+    if campaign_id is None:
+        return
+    query = select(Campaign.id).where(
+        Campaign.id == campaign_id,
+        Campaign.domain_id == scope.domain_id,
+        Campaign.deleted_at.is_(None),
+    )
+    if scope.restricted:
+        query = query.where(Campaign.created_by == scope.user_id)
+    if session.scalar(query) is None:
+        message = "no such campaign of yours" if scope.restricted else "no such campaign"
+        raise ValidationFailed(message, [FieldError("campaign_id", "not_found", message)])
+
+
+def _owner_of(session: Session, domain_id: uuid.UUID, keys: list[str]) -> uuid.UUID | None:
+    """The lead owning the highest-priority key, as the sink matches (ARCHITECTURE §6)."""
+    owners = dict(
+        session.execute(
+            select(LeadKey.key, LeadKey.lead_id).where(
+                LeadKey.domain_id == domain_id, LeadKey.key.in_(keys)
+            )
+        ).all()
+    )
+    return next((owners[k] for k in keys if k in owners), None)
+
+
+def create_manual_lead(
+    session: Session,
+    scope: LeadScope,
+    fields: dict[str, Any],
+    *,
+    external_id: str | None = None,
+    campaign_id: uuid.UUID | None = None,
+    extras: dict[str, Any] | None = None,
+) -> tuple[Lead, bool]:
+    """Write a hand-entered lead through the lead sink, so it dedupes exactly like scraped ones.
+
+    Answers the lead and whether it is new. A match fills only empty fields and gains the tags
+    sent; a match on a soft-deleted lead restores it. Members may not merge into a lead they
+    cannot see (409, without revealing it).
+    """
+    from workers.sink import write_page  # the one identity implementation; lazy: workers→models
+
+    record = LeadRecord(
+        **{k: v for k, v in fields.items() if k in LEAD_FIELDS}, external_id=external_id
+    )
+    keys = identity_keys(record, MANUAL_PROVIDER)
+    if not keys:
+        message = "a lead needs an email, a LinkedIn profile URL or an external_id"
+        raise ValidationFailed(message, [FieldError("email", "no_identity", message)])
+    check_campaign(session, scope, campaign_id)
+    existing = _owner_of(session, scope.domain_id, keys)
+    if (
+        existing is not None
+        and scope.restricted
+        and session.scalar(select(Lead.id).where(Lead.id == existing, visible(scope))) is None
+    ):
+        raise Conflict("a lead with this identity already exists in the domain")
+    session.flush()
+    raw_conn: Any = session.connection().connection.driver_connection
+    write_page(
+        raw_conn,
+        domain_id=scope.domain_id,
+        # lead_sources.data_source_id/job_id are nullable: a manual lead has neither
+        data_source_id=None,
+        job_id=None,
+        provider=MANUAL_PROVIDER,
+        records=[record],
+        campaign_id=campaign_id,
+    )
+    lead_id = _owner_of(session, scope.domain_id, keys)
+    assert lead_id is not None, "the sink wrote no key for a record that has keys"
+    lead = session.get_one(Lead, lead_id, populate_existing=True)
+    extras = extras or {}
+    if existing is None:
+        for name, value in extras.items():
+            setattr(lead, name, value)
+        if scope.restricted and lead.campaign_id is None:
+            lead.assigned_to = scope.user_id  # else the member could not see their own lead
+    else:
+        lead.deleted_at = None
+        lead.tags = sorted(set(lead.tags) | set(extras.get("tags") or []))
+    session.flush()
+    session.refresh(lead)
+    return lead, existing is None
+
+
+def update_lead(session: Session, scope: LeadScope, lead: Lead, changes: dict[str, Any]) -> Lead:
+    if "status" in changes:
+        check_transition(lead.status, changes["status"])
+    if "campaign_id" in changes:
+        check_campaign(session, scope, changes["campaign_id"])
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    session.flush()
+    session.refresh(lead)  # score and updated_at are set by triggers
+    return lead
+
+
+def qualify(
+    session: Session,
+    lead: Lead,
+    *,
+    score: int,
+    criteria: dict[str, Any],
+    notes: str | None,
+    by: uuid.UUID,
+) -> Lead:
+    """Record the qualification; ≥ 4 makes the lead qualified, ≤ 2 rejected, 3 keeps it."""
+    target = "qualified" if score >= 4 else "rejected" if score <= 2 else lead.status
+    if lead.status == "converted":
+        raise Conflict("a converted lead cannot be qualified again")
+    check_transition(lead.status, target)
+    lead.qualification = {
+        "score": score,
+        "criteria": criteria,
+        "notes": notes,
+        "qualified_by": str(by),
+        "qualified_at": datetime.now(UTC).isoformat(),
+    }
+    lead.status = target
+    session.flush()
+    session.refresh(lead)
+    return lead
+
+
+def resolve_assignee(
+    session: Session, domain_id: uuid.UUID, *, user_id: uuid.UUID | None, email: str | None
+) -> uuid.UUID:
+    """A manager or member of the domain, by id or email; anyone else is a 422."""
+    query = select(Membership.user_id).join(User, User.id == Membership.user_id)
+    query = query.where(
+        Membership.domain_id == domain_id, Membership.role.in_(("manager", "member"))
+    )
+    if user_id is not None:
+        query, field = query.where(User.id == user_id), "user_id"
+    else:
+        query, field = query.where(func.lower(User.email) == (email or "").lower()), "email"
+    found = session.scalar(query)
+    if found is None:
+        message = "the assignee must be a manager or member of this domain"
+        raise ValidationFailed(message, [FieldError(field, "not_a_member", message)])
+    return found
+
+
+def assign(
+    session: Session,
+    domain_id: uuid.UUID,
+    lead_ids: list[uuid.UUID],
+    assignee: uuid.UUID,
+    by: uuid.UUID,
+) -> None:
+    """Assign leads and tell the assignee (one notification per call, not per lead)."""
+    session.execute(
+        update(Lead)
+        .where(Lead.id.in_(lead_ids), Lead.domain_id == domain_id)
+        .values(assigned_to=assignee)
+    )
+    if lead_ids and assignee != by:
+        payload = {"lead_ids": [str(i) for i in lead_ids], "assigned_by": str(by)}
+        notify_users(session, domain_id, [assignee], "lead.assigned", payload)
+
+
+def soft_delete(session: Session, lead_ids: list[uuid.UUID]) -> None:
+    session.execute(
+        update(Lead)
+        .where(Lead.id.in_(lead_ids), Lead.deleted_at.is_(None))
+        .values(deleted_at=func.now())
+    )

@@ -1,0 +1,110 @@
+"""Tenancy and identity: domains (tenants), users, memberships with roles, API keys, tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created_at, domain_fk, enum_check, updated_at, uuid_pk
+
+SUBSCRIPTION_STATUSES = ("trial", "active", "inactive")
+ROLES = ("manager", "member", "viewer")
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+    __table_args__ = (enum_check("subscription_status", SUBSCRIPTION_STATUSES),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    domain_name: Mapped[str] = mapped_column(String(253), unique=True)
+    subscription_status: Mapped[str] = mapped_column(String(16), server_default="trial")
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (Index("uq_users_email_lower", func.lower(text("email")), unique=True),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    email: Mapped[str] = mapped_column(String(320))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    signup_domain_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("domain_id", "user_id"), enum_check("role", ROLES))
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    domain_id: Mapped[uuid.UUID] = domain_fk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class ApiKey(Base):
+    """A script's credential: owned by a user, scoped to one domain, stored as a SHA-256 hash."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    domain_id: Mapped[uuid.UUID] = domain_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+    __table_args__ = (enum_check("role", ROLES),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    domain_id: Mapped[uuid.UUID] = domain_fk()
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class PasswordResetToken(Base):
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

@@ -1,0 +1,320 @@
+"""Queries and rules over tenancy: users, domains, memberships.
+
+Functions flush and never commit: the edge (an API request) owns the transaction. Rules that
+need the database to stay true under concurrency (one manager left, unique names) are enforced
+here with row locks or unique constraints, not by checks a concurrent request could slip past.
+
+API keys live in `models.api_keys_repo` and single-use tokens (invitations, password resets) in
+`models.tokens_repo`; their functions are re-exported here for the callers that reach them as
+`tenancy_repo.<name>`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.api_keys_repo import api_keys_query as api_keys_query
+from models.api_keys_repo import create_api_key as create_api_key
+from models.api_keys_repo import find_live_api_key as find_live_api_key
+from models.api_keys_repo import revoke_api_key as revoke_api_key
+from models.api_keys_repo import touch_api_key as touch_api_key
+from models.tenancy import Domain, Membership, User
+from models.tokens_repo import INVITATION_TTL as INVITATION_TTL
+from models.tokens_repo import PASSWORD_RESET_TTL as PASSWORD_RESET_TTL
+from models.tokens_repo import consume_invitation as consume_invitation
+from models.tokens_repo import consume_password_reset as consume_password_reset
+from models.tokens_repo import create_invitation as create_invitation
+from models.tokens_repo import create_password_reset as create_password_reset
+from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def get_user(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str | None,
+    signup_domain_id: uuid.UUID | None,
+    full_name: str | None = None,
+    is_admin: bool = False,
+) -> User:
+    user = User(
+        email=email.lower(),
+        password_hash=password_hash,
+        signup_domain_id=signup_domain_id,
+        full_name=full_name,
+        is_admin=is_admin,
+    )
+    _flush_unique(session, user, f"an account with email {email} already exists")
+    return user
+
+
+def _flush_unique(session: Session, row: object, message: str) -> None:
+    """Insert `row` in a savepoint so a unique violation becomes a Conflict, not a dead session."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    user: User
+    domain_id: uuid.UUID
+    role: str
+
+
+def email_matches_domain(email: str, domain_name: str) -> bool:
+    """`bob@acme.com` and `bob@eu.acme.com` may found `acme.com`; `bob@gmail.com` may not."""
+    email_domain = email.rsplit("@", 1)[-1].lower()
+    return email_domain == domain_name or email_domain.endswith("." + domain_name)
+
+
+def sign_up(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str,
+    domain_name: str,
+    full_name: str | None,
+    invitation_token_hash: str | None,
+    allow_any_domain_name: bool,
+) -> SignedUp:
+    """Create a user in `domain_name`: founding it as its manager, or joining by invitation.
+
+    An existing domain is joined only with a pending invitation addressed to this email;
+    a new domain's name must match the email's domain unless the settings allow any name.
+    """
+    if get_user_by_email(session, email) is not None:
+        raise Conflict(f"an account with email {email} already exists")
+    domain = session.scalar(select(Domain).where(Domain.domain_name == domain_name))
+    if invitation_token_hash is not None:
+        invitation = consume_invitation(session, invitation_token_hash, email)
+        if invitation is None or domain is None or invitation.domain_id != domain.id:
+            message = "the invitation is invalid, expired, used, or for another email or domain"
+            raise ValidationFailed(message, [FieldError("invitation_token", "invalid", message)])
+        user = create_user(
+            session,
+            email=email,
+            password_hash=password_hash,
+            signup_domain_id=domain.id,
+            full_name=full_name,
+        )
+        add_membership(session, domain.id, user.id, invitation.role)
+        return SignedUp(user=user, domain_id=domain.id, role=invitation.role)
+    if domain is not None:
+        raise Conflict(
+            f"domain {domain_name} already exists: ask one of its managers for an invitation"
+        )
+    if not allow_any_domain_name and not email_matches_domain(email, domain_name):
+        message = "must be the domain of your email address"
+        raise ValidationFailed(message, [FieldError("domain_name", "domain_mismatch", message)])
+    domain = create_domain(session, domain_name, created_by=None)
+    user = create_user(
+        session,
+        email=email,
+        password_hash=password_hash,
+        signup_domain_id=domain.id,
+        full_name=full_name,
+    )
+    domain.created_by = user.id
+    add_membership(session, domain.id, user.id, "manager")
+    return SignedUp(user=user, domain_id=domain.id, role="manager")
+
+
+def set_password(session: Session, user_id: uuid.UUID, password_hash: str) -> None:
+    session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
+
+
+# --- domains and memberships -------------------------------------------------------------------
+
+
+def find_domain(session: Session, ref: str) -> Domain | None:
+    """A domain by id or by name (`Dashin-Domain` accepts either)."""
+    if "\x00" in ref:  # PostgreSQL text cannot hold NUL; no domain has it in its name
+        return None
+    try:
+        return session.get(Domain, uuid.UUID(ref))
+    except ValueError:
+        return session.scalar(select(Domain).where(Domain.domain_name == ref.strip().lower()))
+
+
+def get_domain(session: Session, domain_id: uuid.UUID) -> Domain:
+    domain = session.get(Domain, domain_id)
+    if domain is None:
+        raise NotFound(f"domain {domain_id} not found")
+    return domain
+
+
+def create_domain(session: Session, domain_name: str, created_by: uuid.UUID | None) -> Domain:
+    domain = Domain(domain_name=domain_name, created_by=created_by)
+    _flush_unique(session, domain, f"domain {domain_name} already exists")
+    return domain
+
+
+def membership_role(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
+    return session.scalar(
+        select(Membership.role).where(
+            Membership.domain_id == domain_id, Membership.user_id == user_id
+        )
+    )
+
+
+def add_membership(
+    session: Session, domain_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> Membership:
+    membership = Membership(domain_id=domain_id, user_id=user_id, role=role)
+    _flush_unique(session, membership, "the user is already a member of this domain")
+    return membership
+
+
+def default_domain_id(session: Session, user: User) -> uuid.UUID | None:
+    """The sign-up domain when the user still belongs to it, else their oldest membership."""
+    if user.signup_domain_id is not None and (
+        user.is_admin or membership_role(session, user.signup_domain_id, user.id) is not None
+    ):
+        return user.signup_domain_id
+    return session.scalar(
+        select(Membership.domain_id)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.created_at, Membership.id)
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    domain_id: uuid.UUID
+    domain_name: str
+    role: str
+
+
+def user_memberships(session: Session, user_id: uuid.UUID) -> list[MembershipView]:
+    rows = session.execute(
+        select(Membership.domain_id, Domain.domain_name, Membership.role)
+        .join(Domain, Domain.id == Membership.domain_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Domain.domain_name)
+    )
+    return [MembershipView(domain_id=d, domain_name=n, role=r) for d, n, r in rows]
+
+
+def manages_any_domain(session: Session, user_id: uuid.UUID) -> bool:
+    found = session.scalar(
+        select(Membership.id)
+        .where(Membership.user_id == user_id, Membership.role == "manager")
+        .limit(1)
+    )
+    return found is not None
+
+
+# --- domain administration -----------------------------------------------------------------------
+
+
+def domains_query(user_id: uuid.UUID, *, all_domains: bool) -> Select[Domain]:
+    """The caller's domains (platform admins: every domain)."""
+    query = select(Domain)
+    if not all_domains:
+        query = query.where(
+            Domain.id.in_(select(Membership.domain_id).where(Membership.user_id == user_id))
+        )
+    return query
+
+
+def roles_in(
+    session: Session, user_id: uuid.UUID, domain_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    rows = session.execute(
+        select(Membership.domain_id, Membership.role).where(
+            Membership.user_id == user_id, Membership.domain_id.in_(domain_ids)
+        )
+    )
+    return {domain_id: role for domain_id, role in rows}
+
+
+def rename_domain(session: Session, domain: Domain, domain_name: str) -> None:
+    if domain.domain_name == domain_name:
+        return
+    domain.domain_name = domain_name
+    _flush_unique(session, domain, f"domain {domain_name} already exists")
+
+
+def delete_domain(session: Session, domain_id: uuid.UUID, by_user: User) -> None:
+    """Delete a domain and (by cascade) everything in it; never the caller's sign-up domain."""
+    if by_user.signup_domain_id == domain_id:
+        raise Conflict("you cannot delete the domain you signed up with")
+    session.execute(delete(Domain).where(Domain.id == domain_id))
+
+
+def members_query(domain_id: uuid.UUID) -> Select[Membership]:
+    return select(Membership).where(Membership.domain_id == domain_id)
+
+
+def users_by_id(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, User]:
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
+
+
+def get_membership(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+    membership = session.scalar(
+        select(Membership).where(Membership.domain_id == domain_id, Membership.user_id == user_id)
+    )
+    if membership is None:
+        raise NotFound(f"member {user_id} not found")
+    return membership
+
+
+def _lock_domain(session: Session, domain_id: uuid.UUID) -> None:
+    """Serialise membership changes per domain, so two managers demoting each other at once
+    cannot both pass the "another manager remains" check."""
+    session.execute(select(Domain.id).where(Domain.id == domain_id).with_for_update())
+
+
+def _ensure_another_manager(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    others = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.domain_id == domain_id,
+            Membership.role == "manager",
+            Membership.user_id != user_id,
+        )
+    )
+    if not others:
+        raise Conflict("a domain keeps at least one manager: promote another member first")
+
+
+def change_role(
+    session: Session, domain_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> Membership:
+    _lock_domain(session, domain_id)
+    membership = get_membership(session, domain_id, user_id)
+    if membership.role == "manager" and role != "manager":
+        _ensure_another_manager(session, domain_id, user_id)
+    membership.role = role
+    session.flush()
+    return membership
+
+
+def remove_member(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    _lock_domain(session, domain_id)
+    membership = get_membership(session, domain_id, user_id)
+    if membership.role == "manager":
+        _ensure_another_manager(session, domain_id, user_id)
+    session.delete(membership)
+    session.flush()

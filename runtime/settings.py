@@ -1,0 +1,188 @@
+"""Twelve-factor settings, read from the environment and, for unset variables, `./.dashin/env`.
+
+`dashin up` writes the embedded services' URLs (and a generated secret key) to `.dashin/env`, so
+every other command run from the same directory finds them without exporting anything.
+Validation errors name the environment variable, never the Python attribute.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from runtime.errors import ConfigurationError
+
+SECRET_FIELDS = frozenset({"secret_key", "api_key", "sentry_dsn"})
+URL_FIELDS = frozenset({"database_url", "redis_url", "broker_url"})
+
+
+def dashin_home() -> Path:
+    """The directory holding embedded data and the env file (`DASHIN_HOME`, default ./.dashin)."""
+    return Path(os.environ.get("DASHIN_HOME") or ".dashin").absolute()
+
+
+def env_file_path() -> Path:
+    return dashin_home() / "env"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Point a plain `postgresql://` URL at the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    """The same URL without SQLAlchemy's driver suffix, for psycopg and pg_dump."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    broker_url: str | None = Field(None, validation_alias="BROKER_URL")
+    secret_key: SecretStr | None = Field(None, validation_alias="DASHIN_SECRET_KEY")
+    ssrf_allow: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list, validation_alias="DASHIN_SSRF_ALLOW"
+    )
+    heartbeat_timeout_s: float = Field(15.0, gt=0, validation_alias="DASHIN_HEARTBEAT_TIMEOUT_S")
+    queued_grace_s: float = Field(60.0, gt=0, validation_alias="DASHIN_QUEUED_GRACE_S")
+    reap_interval_s: float = Field(3.0, gt=0, validation_alias="DASHIN_REAP_INTERVAL_S")
+    max_attempts: int = Field(5, ge=1, validation_alias="DASHIN_MAX_ATTEMPTS")
+    rate_limit_park_s: float = Field(120.0, ge=0, validation_alias="DASHIN_RATE_LIMIT_PARK_S")
+    upload_max_bytes: int = Field(1 << 30, gt=0, validation_alias="DASHIN_UPLOAD_MAX_BYTES")
+    allow_server_paths: bool = Field(False, validation_alias="DASHIN_ALLOW_SERVER_PATHS")
+    allow_any_domain_name: bool = Field(False, validation_alias="DASHIN_ALLOW_ANY_DOMAIN_NAME")
+    jwt_ttl_s: int = Field(3600, gt=0, validation_alias="DASHIN_JWT_TTL_S")
+    api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
+    api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")
+    sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
+    env: Literal["development", "production"] = Field("development", validation_alias="DASHIN_ENV")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", validation_alias="DASHIN_LOG_FORMAT"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias="DASHIN_LOG_LEVEL"
+    )
+
+    @field_validator("ssrf_allow", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [
+                ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            ]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return sqlalchemy_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("redis://", "rediss://", "amqp://", "amqps://")
+        ):
+            raise ValueError("must be a redis:// or amqp:// URL")
+        return value
+
+    # Accessors that fail with a message an operator can act on.
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigurationError(
+                "DATABASE_URL is not set and no embedded database is running here: "
+                "run `dashin up` (embedded services) or export DATABASE_URL"
+            )
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise ConfigurationError(
+                "REDIS_URL is not set and no embedded Redis is running here: "
+                "run `dashin up` (embedded services) or export REDIS_URL"
+            )
+        return self.redis_url
+
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.require_redis_url()
+
+    def require_secret_key(self) -> str:
+        if self.secret_key is None:
+            raise ConfigurationError(
+                "DASHIN_SECRET_KEY is not set: export a Fernet key or 32+ characters "
+                "(`dashin up` generates one into .dashin/env)"
+            )
+        return self.secret_key.get_secret_value()
+
+    def masked(self) -> dict[str, str]:
+        """Effective settings for `dashin config`: secrets and URL passwords masked."""
+        out: dict[str, str] = {}
+        for name, info in type(self).model_fields.items():
+            env_name = str(info.validation_alias)
+            value = getattr(self, name)
+            if value is None:
+                shown = "(unset)"
+            elif name in SECRET_FIELDS:
+                shown = "********"
+            elif name in URL_FIELDS:
+                shown = mask_url_password(str(value))
+            elif isinstance(value, list):
+                shown = ",".join(str(v) for v in value) or "(none)"
+            else:
+                shown = str(value)
+            out[env_name] = shown
+        return out
+
+
+def mask_url_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, then `.dashin/env`; raise naming the bad variable."""
+    try:
+        env_file = env_file_path()
+        return Settings(_env_file=env_file if env_file.exists() else None, **overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{loc}: {err['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

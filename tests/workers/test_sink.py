@@ -1,0 +1,153 @@
+"""The lead sink against real PostgreSQL: identity resolution, merge rules, counters."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from connectors.base import LeadRecord
+from models import Lead, LeadKey, LeadSource
+from tests.factories import make_domain, make_job, make_source
+from workers.sink import SinkResult, write_page
+
+
+def _write(engine: Engine, ids: dict[str, uuid.UUID], records: list[LeadRecord]) -> SinkResult:
+    with engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        result = write_page(
+            raw,
+            domain_id=ids["domain"],
+            data_source_id=ids["source"],
+            job_id=ids["job"],
+            provider="synthetic",
+            records=records,
+        )
+        raw.commit()
+    return result
+
+
+def _setup(engine: Engine) -> dict[str, uuid.UUID]:
+    domain = make_domain(engine)
+    source = make_source(engine, domain)
+    return {"domain": domain, "source": source, "job": make_job(engine, domain, source)}
+
+
+def test_new_matching_and_folded_records_are_counted_apart(engine: Engine) -> None:
+    ids = _setup(engine)
+    # Given a page with two new people, an in-page duplicate and a record without keys
+    first = _write(
+        engine,
+        ids,
+        [
+            LeadRecord(first_name="Ada", email="Ada@Example.com"),
+            LeadRecord(email="ada@example.com", title="CTO", linkedin_url="linkedin.com/in/ada"),
+            LeadRecord(first_name="Bob", linkedin_url="https://www.linkedin.com/in/bob/"),
+            LeadRecord(first_name="Nobody"),
+        ],
+    )
+    # Then the duplicate folds (and contributes its title and LinkedIn key)
+    assert (first.inserted, first.updated, first.unchanged, first.rejected) == (2, 0, 1, 1)
+    assert [e.code for e in first.errors] == ["no_identity"]
+    with Session(engine) as session:
+        ada = session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
+        assert ada is not None and ada.title == "CTO" and ada.first_name == "Ada"
+        keys = set(session.scalars(select(LeadKey.key).where(LeadKey.lead_id == ada.id)))
+        assert keys == {"email:ada@example.com", "li:https://www.linkedin.com/in/ada"}
+
+    # When a second page matches Ada by LinkedIn URL only and brings a phone; Bob again unchanged
+    second = _write(
+        engine,
+        ids,
+        [
+            LeadRecord(linkedin_url="https://de.linkedin.com/in/ada", phone="+1 555", title="CEO"),
+            LeadRecord(first_name="Robert", linkedin_url="https://www.linkedin.com/in/bob"),
+        ],
+    )
+    assert (second.inserted, second.updated, second.unchanged, second.rejected) == (0, 1, 1, 0)
+    with Session(engine) as session:
+        ada = session.scalar(select(Lead).where(Lead.email == "ada@example.com"))
+        assert ada is not None
+        # merge fills empty fields and never overwrites: the title stays CTO
+        assert (ada.phone, ada.title) == ("+1 555", "CTO")
+        bob = session.scalar(select(Lead).where(Lead.linkedin_url.like("%/bob")))
+        assert bob is not None and bob.first_name == "Bob"
+        assert session.scalar(select(func.count()).select_from(Lead)) == 2
+        # one provenance row per (job, lead), even though both pages touched both leads
+        assert session.scalar(select(func.count()).select_from(LeadSource)) == 2
+
+
+def test_replaying_a_page_changes_nothing(engine: Engine) -> None:
+    ids = _setup(engine)
+    page = [LeadRecord(email=f"p{i}@x.example", first_name=f"P{i}") for i in range(500)]
+    assert _write(engine, ids, page).inserted == 500
+    again = _write(engine, ids, page)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 500)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Lead)) == 500
+        assert session.scalar(select(func.count()).select_from(LeadKey)) == 500
+        assert session.scalar(select(func.count()).select_from(LeadSource)) == 500
+
+
+def test_a_key_owned_by_another_lead_is_left_as_merge_candidate(engine: Engine) -> None:
+    ids = _setup(engine)
+    _write(
+        engine,
+        ids,
+        [LeadRecord(email="a@x.example"), LeadRecord(linkedin_url="linkedin.com/in/bobby")],
+    )
+    # A record claims a's email and b's LinkedIn URL: it matches a (email has priority)
+    result = _write(
+        engine, ids, [LeadRecord(email="a@x.example", linkedin_url="linkedin.com/in/bobby")]
+    )
+    assert result.merge_candidates == 1
+    assert (result.inserted, result.updated, result.unchanged) == (0, 0, 1)
+    with Session(engine) as session:
+        owner = session.execute(
+            text(
+                "SELECT l.email FROM lead_keys k JOIN leads l ON l.id = k.lead_id "
+                "WHERE key LIKE 'li:%'"
+            )
+        ).scalar_one()
+        assert owner is None  # still b's key
+
+
+def test_other_domains_never_match(engine: Engine) -> None:
+    ids_a = _setup(engine)
+    ids_b = _setup(engine)
+    record = [LeadRecord(email="same@x.example")]
+    assert _write(engine, ids_a, record).inserted == 1
+    assert _write(engine, ids_b, record).inserted == 1
+
+
+def test_an_in_page_duplicate_does_not_carry_another_records_identity(engine: Engine) -> None:
+    ids = _setup(engine)
+    # Given a page where record 3 matches Cat by email but brings Ann's LinkedIn URL
+    result = _write(
+        engine,
+        ids,
+        [
+            LeadRecord(first_name="Cat", email="cat@x.example"),
+            LeadRecord(first_name="Ann", linkedin_url="linkedin.com/in/ann-x"),
+            LeadRecord(email="cat@x.example", linkedin_url="linkedin.com/in/ann-x"),
+        ],
+    )
+    assert (result.inserted, result.unchanged) == (2, 1)
+    with Session(engine) as session:
+        ann = session.scalar(select(Lead).where(Lead.first_name == "Ann"))
+        cat = session.scalar(select(Lead).where(Lead.first_name == "Cat"))
+        assert ann is not None and cat is not None
+        # Then the LinkedIn URL stays with the lead that owns its key
+        assert cat.linkedin_url is None
+        assert ann.linkedin_url == "https://www.linkedin.com/in/ann-x"
+
+
+def test_normalisation_cuts_text_to_the_lead_columns_the_sink_writes() -> None:
+    """connectors.normalize may not import models, so this test keeps the two limits in step."""
+    from connectors.normalize import FIELD_MAX_LEN
+    from workers.sink import FIELD_LIMITS
+
+    assert {k: FIELD_MAX_LEN[k] for k in FIELD_LIMITS} == FIELD_LIMITS
+    assert FIELD_LIMITS["email"] == 320 and FIELD_LIMITS["company_size"] == 50

@@ -1,0 +1,1 @@
+"""Workers: broker setup, the `jobs.run` actor, the runner, the lead sink, enqueueing."""

@@ -1,0 +1,153 @@
+"""The job's `RunContext`: what a connector may touch while a job runs, plus the heartbeat.
+
+A heartbeat thread, not the connector, keeps `heartbeat_at` fresh (a connector stuck in one
+slow request still looks alive), flushes buffered log lines (≤ 250 ms old) under the lease
+fence, and notices a pause or cancel request, or that another runner took the job over.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import IO, Any
+
+import redis
+from sqlalchemy import Engine, func, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from connectors.base import JobLogger, RateLimiter
+from connectors.ratelimit import RedisRateLimiter, rate_limit_key
+from models import job_logs
+from models.jobs import Job
+from runtime.logging import get_logger
+from runtime.settings import Settings
+from workers.joblog import JobLogBuffer
+from workers.uploads import open_upload
+
+_log = get_logger(__name__)
+
+
+class JobContext:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        redis_client: redis.Redis | None,
+        settings: Settings,
+        job_id: uuid.UUID,
+        lease: int,
+        domain_id: uuid.UUID,
+        data_source_id: uuid.UUID,
+        sync_state: dict[str, Any],
+        credit_budget: int | None,
+        log: JobLogBuffer,
+        shutdown: threading.Event,
+    ) -> None:
+        self.job_id = str(job_id)
+        self.data_source_id = str(data_source_id)
+        self.sync_state = sync_state
+        self.credit_budget = credit_budget
+        self.log: JobLogger = log
+        self._buffer = log
+        self._engine = engine
+        self._redis = redis_client
+        self._settings = settings
+        self._job_uuid = job_id
+        self._lease = lease
+        self._domain_id = domain_id
+        self._source_uuid = data_source_id
+        self._shutdown = shutdown
+        self._wake = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: 'pausing' / 'cancelling' (requested by the API), 'fenced' (job taken over)
+        self.stop_reason: str | None = None
+        self.interval_s = max(0.2, min(settings.heartbeat_timeout_s / 5, 5.0))
+
+    # ---- RunContext ---------------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """Liveness is the heartbeat thread's job; a connector's call just wakes it early."""
+        if self._buffer.due():
+            self._wake.set()
+
+    def should_stop(self) -> bool:
+        return self._shutdown.is_set() or self.stop_reason is not None
+
+    def wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + max(0.0, seconds)
+        while not self.should_stop():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._shutdown.wait(min(left, 0.2))
+
+    def rate_limiter(self, name: str, limit: int, period_s: float) -> RateLimiter:
+        if self._redis is None:
+            raise RuntimeError("no Redis configured for shared rate limits")
+        return RedisRateLimiter(
+            self._redis,
+            rate_limit_key(self.data_source_id, name),
+            limit,
+            period_s,
+            wait=self.wait,
+            max_wait_s=self._settings.rate_limit_park_s,
+        )
+
+    def open_upload(self, file_id: str) -> IO[bytes]:
+        return open_upload(
+            self._engine, file_id, domain_id=self._domain_id, data_source_id=self._source_uuid
+        )
+
+    # ---- heartbeat thread ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{self.job_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._done.is_set():
+            self._wake.wait(0.25)
+            self._wake.clear()
+            if self._done.is_set():
+                return
+            if self._buffer.due() or time.monotonic() - last >= self.interval_s:
+                try:
+                    self.beat()
+                    last = time.monotonic()
+                except DBAPIError as exc:
+                    # PostgreSQL restarting: keep trying; the reaper decides if we are too late.
+                    _log.warning("heartbeat.failed", job_id=self.job_id, error=str(exc.orig))
+
+    def beat(self) -> None:
+        """One small transaction: heartbeat, pending log lines, and the desired state."""
+        lines = self._buffer.take()
+        try:
+            with Session(self._engine) as session, session.begin():
+                status = session.execute(
+                    update(Job)
+                    .where(Job.id == self._job_uuid, Job.lease == self._lease)
+                    .values(heartbeat_at=func.now())
+                    .returning(Job.status)
+                ).scalar_one_or_none()
+                if status is None:
+                    self.stop_reason = "fenced"
+                    return
+                if lines:
+                    job_logs.append(session, self._job_uuid, lines, lease=self._lease)
+        except BaseException:
+            self._buffer.put_back(lines)
+            raise
+        if status in ("pausing", "cancelling"):
+            self.stop_reason = status

@@ -1,0 +1,77 @@
+"""The job's logger: lines go to stdout (structlog, with job context) and into a buffer that
+the runner commits with the next page or the heartbeat flushes (≤ 250 ms old, ≤ 100 lines).
+
+Volume stays bounded on million-record jobs: after `DEBUG_BUDGET` debug lines of one event
+name, further ones are counted, not stored, and the count is reported once at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from models.job_logs import LogLine
+from runtime.logging import get_logger
+
+DEBUG_BUDGET = 50
+FLUSH_AGE_S = 0.25
+FLUSH_LINES = 100
+
+
+class JobLogBuffer:
+    def __init__(self, **context: Any) -> None:
+        self._stdout = get_logger("dashin.job", **context)
+        self._lock = threading.Lock()
+        self._lines: list[LogLine] = []
+        self._oldest: float | None = None
+        self._debug_seen: Counter[str] = Counter()
+        self.suppressed: Counter[str] = Counter()
+
+    def _add(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        message = str(fields.pop("message", "")) if "message" in fields else ""
+        getattr(self._stdout, level)(event, **({"message": message} if message else {}), **fields)
+        with self._lock:
+            if level == "debug":
+                self._debug_seen[event] += 1
+                if self._debug_seen[event] > DEBUG_BUDGET:
+                    self.suppressed[event] += 1
+                    return
+            self._lines.append(LogLine(level, event, message, fields, datetime.now(UTC)))
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._add("debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._add("info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._add("warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._add("error", event, fields)
+
+    def take(self) -> list[LogLine]:
+        """Hand over every buffered line (the caller writes them in its transaction)."""
+        with self._lock:
+            lines, self._lines, self._oldest = self._lines, [], None
+            return lines
+
+    def put_back(self, lines: list[LogLine]) -> None:
+        """Return lines whose transaction rolled back, ahead of newer ones."""
+        if not lines:
+            return
+        with self._lock:
+            self._lines = lines + self._lines
+            self._oldest = time.monotonic() if self._oldest is None else self._oldest
+
+    def due(self) -> bool:
+        with self._lock:
+            if not self._lines:
+                return False
+            old = self._oldest is not None and time.monotonic() - self._oldest >= FLUSH_AGE_S
+            return old or len(self._lines) >= FLUSH_LINES

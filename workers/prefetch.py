@@ -1,0 +1,101 @@
+"""Fetch pages ahead while the current batch commits.
+
+Parsing (connector, Python) and committing (PostgreSQL, mostly waiting) overlap on two cores.
+One background thread owns the connector's generator — a generator must be advanced and closed
+by one thread — and buffers pages up to a record budget. The consumer takes one page (waiting
+if need be) plus whatever else is already buffered, so a fast provider's small pages commit
+together while a slow provider's pages commit one by one as they come. A buffered page that
+never commits (pause, crash) is fetched again from the checkpoint, as any uncommitted page is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Prefetcher(Generic[T]):
+    def __init__(
+        self,
+        source: Iterator[T],
+        *,
+        size: Callable[[T], int] = lambda _item: 1,
+        budget: int = 1,
+        name: str = "prefetch",
+    ) -> None:
+        """Buffer items while their total `size` is below `budget` (always at least one)."""
+        self._source = source
+        self._size = size
+        self._budget = budget
+        self._items: deque[T] = deque()
+        self._buffered = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._stop = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._source:
+                with self._cond:
+                    while self._items and self._buffered >= self._budget and not self._stop:
+                        self._cond.wait()
+                    if self._stop:
+                        break
+                    self._items.append(item)
+                    self._buffered += self._size(item)
+                    self._cond.notify_all()
+        except BaseException as exc:  # re-raised in the consumer's thread
+            with self._cond:
+                self._error = exc
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def _pop(self) -> T:
+        item = self._items.popleft()
+        self._buffered -= self._size(item)
+        self._cond.notify_all()
+        return item
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        with self._cond:
+            while not self._items and not self._done:
+                self._cond.wait()
+            if self._items:
+                return self._pop()
+            if self._error is not None:
+                raise self._error
+            raise StopIteration
+
+    def take_ready(self, budget: int) -> list[T]:
+        """Items already buffered, in order, while their total size stays within `budget`."""
+        taken: list[T] = []
+        with self._cond:
+            used = 0
+            while self._items and used + self._size(self._items[0]) <= budget:
+                used += self._size(self._items[0])
+                taken.append(self._pop())
+        return taken
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop fetching ahead and wait for the connector to let go of its resources."""
+        with self._cond:
+            self._stop = True
+            self._items.clear()
+            self._buffered = 0
+            self._cond.notify_all()
+        self._thread.join(timeout)

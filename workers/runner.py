@@ -1,0 +1,446 @@
+"""The job runner (ARCHITECTURE §4): acquire, page loop, one fenced transaction per page, finish.
+
+Every page commits its leads, provenance, row errors, log lines, counters and the checkpoint
+that resumes after it in ONE transaction whose first statement is the lease fence
+`UPDATE jobs ... WHERE id = :id AND lease = :lease`. A runner whose lease was taken over (the
+reaper or another worker acquired the job) matches no row, writes nothing and stops. A page
+fetched but not committed is fetched again after a crash; a committed page never is.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import redis
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, insert, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
+from connectors.base import Connector, Page, RecordError
+from connectors.errors import ConfigError, ConnectorError, RateLimited
+from connectors.registry import get_connector_class
+from models import job_logs, job_states
+from models.job_logs import LogLine
+from models.jobs import Job, JobRecordError
+from models.sources import DataSource
+from runtime.crypto import decrypt_json
+from runtime.logging import get_logger
+from runtime.settings import Settings
+from workers import sink
+from workers.context import JobContext
+from workers.enqueue import enqueue_job
+from workers.joblog import JobLogBuffer
+from workers.prefetch import Prefetcher
+from workers.uploads import latest_upload_id
+
+_log = get_logger(__name__)
+_FENCED_STATUSES = ("running", "pausing", "cancelling")
+
+
+def _db_down(exc: BaseException) -> bool:
+    return (isinstance(exc, DBAPIError) and exc.connection_invalidated) or (
+        isinstance(exc, DBAPIError) and "OperationalError" in type(exc.orig).__name__
+    )
+
+
+#: PostgreSQL restarts: retry the same transaction; the fence keeps a retry safe.
+_db_retry = retry(
+    retry=retry_if_exception(_db_down),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    stop=stop_after_delay(90),
+    reraise=True,
+)
+
+
+@dataclass
+class _Prepared:
+    connector: Connector
+    config: Any
+    params: Any
+    campaign_id: uuid.UUID | None
+    sync_state: dict[str, Any]
+    credit_budget: int | None
+    records_before: int
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        redis_client: redis.Redis | None,
+        shutdown: threading.Event,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.redis = redis_client
+        self.shutdown = shutdown
+
+    # ---- entry --------------------------------------------------------------------------------
+
+    def run(self, job_id: uuid.UUID) -> str:
+        """Run the job if we can acquire it; returns what happened (for logs and tests)."""
+        moved = self._acquire(job_id)
+        if moved is None:
+            _log.info("job.not_acquired", job_id=str(job_id))
+            return "not_acquired"
+        structlog.contextvars.bind_contextvars(
+            job_id=str(job_id),
+            data_source_id=str(moved.data_source_id),
+            domain_id=str(moved.domain_id),
+        )
+        log = JobLogBuffer()
+        try:
+            return self._run_acquired(moved, log)
+        finally:
+            structlog.contextvars.unbind_contextvars("job_id", "data_source_id", "domain_id")
+
+    @_db_retry
+    def _acquire(self, job_id: uuid.UUID) -> job_states.Moved | None:
+        with Session(self.engine) as session, session.begin():
+            return job_states.acquire(session, job_id, self.settings.max_attempts)
+
+    def _run_acquired(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
+        try:
+            prepared = self._prepare(moved)
+        except ConnectorError as exc:
+            return self._finish(moved, log, error=f"{exc.code}: {exc.message}")
+        ctx = JobContext(
+            engine=self.engine,
+            redis_client=self.redis,
+            settings=self.settings,
+            job_id=moved.id,
+            lease=moved.lease,
+            domain_id=moved.domain_id,
+            data_source_id=moved.data_source_id,
+            sync_state=prepared.sync_state,
+            credit_budget=prepared.credit_budget,
+            log=log,
+            shutdown=self.shutdown,
+        )
+        ctx.start()
+        try:
+            return self._loop(moved, prepared, ctx, log)
+        except RateLimited as exc:
+            # A wait cut short by a pause, cancel or shutdown surfaces as RateLimited too:
+            # the operator's request wins over parking.
+            if self.shutdown.is_set():
+                return self._graceful_stop(moved, log)
+            if ctx.stop_reason == "fenced":
+                return "fenced"
+            if ctx.stop_reason in ("pausing", "cancelling"):
+                return self._settle(moved, log)
+            return self._park(moved, log, exc)
+        except ConnectorError as exc:
+            kind = "permanent" if exc.permanent else "retries exhausted"
+            log.error("job.provider_error", message=f"{exc.code} ({kind}): {exc.message}")
+            return self._finish(moved, log, error=f"{exc.code}: {exc.message}")
+        except DBAPIError:
+            # The database stayed away longer than our retries: the reaper re-queues the job.
+            _log.exception("job.database_unavailable")
+            return "abandoned"
+        except Exception as exc:
+            _log.exception("job.crashed")
+            log.error("job.internal_error", message=f"internal error: {type(exc).__name__}: {exc}")
+            return self._finish(moved, log, error=f"internal error: {type(exc).__name__}")
+        finally:
+            ctx.stop()
+
+    # ---- preparation --------------------------------------------------------------------------
+
+    def _prepare(self, moved: job_states.Moved) -> _Prepared:
+        with Session(self.engine) as session:
+            source = session.get(DataSource, moved.data_source_id)
+            job = session.get(Job, moved.id)
+            assert source is not None and job is not None
+            source_type, source_config = source.type, dict(source.config)
+            credentials, sync_state = source.credentials, dict(source.sync_state or {})
+            campaign_id, records_before = job.campaign_id, int(job.fetched)
+        cls: type[Connector] = get_connector_class(source_type)
+        secrets = (
+            decrypt_json(self.settings.require_secret_key(), credentials) if credentials else {}
+        )
+        try:
+            config = cls.Config.model_validate({**source_config, **secrets})
+        except ValidationError as exc:
+            raise ConfigError(f"data source config is invalid: {_explain(exc)}") from None
+        params_data = dict(moved.params)
+        if "file_id" in cls.Params.model_fields and not params_data.get("file_id"):
+            file_id = source_config.get("file_id") or latest_upload_id(
+                self.engine, moved.data_source_id
+            )
+            if file_id:
+                params_data["file_id"] = file_id
+        try:
+            params = cls.Params.model_validate(params_data)
+        except ValidationError as exc:
+            raise ConfigError(f"job params are invalid: {_explain(exc)}") from None
+        budget = params_data.get("max_credits")
+        return _Prepared(
+            connector=cls(),
+            config=config,
+            params=params,
+            campaign_id=campaign_id,
+            sync_state=sync_state,
+            credit_budget=int(budget) if budget is not None else None,
+            records_before=records_before,
+        )
+
+    # ---- the page loop ------------------------------------------------------------------------
+
+    def _loop(
+        self, moved: job_states.Moved, prepared: _Prepared, ctx: JobContext, log: JobLogBuffer
+    ) -> str:
+        checkpoint = moved.checkpoint
+        sync_state: dict[str, Any] | None = None
+        written = 0
+        records_seen = prepared.records_before
+        log.info(
+            "job.started",
+            message=f"running {type(prepared.connector).type} from "
+            f"{'the start' if not checkpoint else 'checkpoint'}",
+            checkpoint=checkpoint,
+            lease=moved.lease,
+        )
+        pages: Prefetcher[Page] = Prefetcher(
+            prepared.connector.pages(prepared.config, prepared.params, checkpoint, ctx),
+            size=_page_size,
+            budget=BATCH_RECORDS,
+            name=f"pages-{moved.id}",
+        )
+        try:
+            for first in pages:
+                if ctx.stop_reason == "fenced":
+                    return "fenced"
+                if self.shutdown.is_set():
+                    return self._graceful_stop(moved, log)
+                # Small pages already fetched commit together (one transaction, one NOTIFY).
+                batch = [first, *pages.take_ready(BATCH_RECORDS - _page_size(first))]
+                page = merge_pages(batch)
+                status, result = self._commit_page(
+                    moved, prepared, log, page, checkpoint, records_seen, len(batch)
+                )
+                if status is None:
+                    return "fenced"
+                records_seen += len(page.records) + len(page.errors)
+                written += result.inserted
+                checkpoint = page.checkpoint
+                if page.sync_state is not None:
+                    sync_state = page.sync_state
+                if status in ("pausing", "cancelling"):
+                    return self._settle(moved, log)
+        finally:
+            pages.close()  # the connector releases files and connections now
+        if self.shutdown.is_set():
+            return self._graceful_stop(moved, log)
+        if ctx.stop_reason == "fenced":
+            return "fenced"
+        if ctx.stop_reason in ("pausing", "cancelling"):
+            return self._settle(moved, log)
+        for event, count in log.suppressed.items():
+            log.info("log.suppressed", message=f"{count} more '{event}' debug lines not stored")
+        return self._finish(moved, log, sync_state=sync_state, leads_written=written)
+
+    @_db_retry
+    def _commit_page(
+        self,
+        moved: job_states.Moved,
+        prepared: _Prepared,
+        log: JobLogBuffer,
+        page: Page,
+        checkpoint_before: dict[str, Any] | None,
+        records_seen: int,
+        page_count: int = 1,
+    ) -> tuple[str | None, sink.SinkResult]:
+        lines = log.take()
+        try:
+            with Session(self.engine) as session, session.begin():
+                fence = session.execute(
+                    update(Job)
+                    .where(
+                        Job.id == moved.id,
+                        Job.lease == moved.lease,
+                        Job.status.in_(_FENCED_STATUSES),
+                    )
+                    .values(heartbeat_at=func.now())
+                    .returning(Job.status)
+                ).scalar_one_or_none()
+                if fence is None:
+                    session.rollback()
+                    return None, sink.SinkResult()
+                raw_conn: Any = session.connection().connection.driver_connection
+                result = sink.write_page(
+                    raw_conn,
+                    domain_id=moved.domain_id,
+                    data_source_id=moved.data_source_id,
+                    job_id=moved.id,
+                    provider=type(prepared.connector).type,
+                    records=page.records,
+                    campaign_id=prepared.campaign_id,
+                )
+                errors = list(page.errors) + [_renumber(e, records_seen) for e in result.errors]
+                if errors:
+                    session.execute(
+                        insert(JobRecordError),
+                        [
+                            {
+                                "job_id": moved.id,
+                                "record": e.record,
+                                "line": e.line,
+                                "field": e.field,
+                                "code": e.code,
+                                "message": e.message,
+                                "raw": e.raw,
+                            }
+                            for e in errors
+                        ],
+                    )
+                fetched = len(page.records) + len(page.errors)
+                summary = LogLine(
+                    "info",
+                    "page.committed",
+                    f"page committed: {fetched} fetched, {result.inserted} new, "
+                    f"{result.updated} updated, {result.unchanged} unchanged, "
+                    f"{len(page.errors) + result.rejected} rejected",
+                    {
+                        "lease": moved.lease,
+                        "checkpoint_before": checkpoint_before,
+                        "checkpoint": page.checkpoint,
+                        "pages": page_count,
+                        "fetched": fetched,
+                        "inserted": result.inserted,
+                        "updated": result.updated,
+                        "unchanged": result.unchanged,
+                        "rejected": len(page.errors) + result.rejected,
+                        "merge_candidates": result.merge_candidates,
+                    },
+                )
+                all_lines = [*lines, summary]
+                values: dict[str, Any] = {
+                    "checkpoint": page.checkpoint,
+                    "attempts": 0,
+                    "pages": Job.pages + page_count,
+                    "fetched": Job.fetched + fetched,
+                    "inserted": Job.inserted + result.inserted,
+                    "updated": Job.updated + result.updated,
+                    "unchanged": Job.unchanged + result.unchanged,
+                    "rejected": Job.rejected + len(page.errors) + result.rejected,
+                    "credits_used": Job.credits_used + page.credits_used,
+                    "log_seq": Job.log_seq + len(all_lines),
+                }
+                if page.progress is not None:
+                    values["progress_done"] = page.progress.done
+                    values["progress_total"] = page.progress.total
+                row = session.execute(
+                    update(Job)
+                    .where(Job.id == moved.id, Job.lease == moved.lease)
+                    .values(**values)
+                    .returning(Job.log_seq, Job.status)
+                ).one()
+                job_logs.insert_lines(
+                    session, moved.id, int(row.log_seq) - len(all_lines) + 1, all_lines
+                )
+                status = str(row.status)
+        except BaseException:
+            log.put_back(lines)
+            raise
+        return status, result
+
+    # ---- endings (each one fenced transaction) -------------------------------------------------
+
+    @_db_retry
+    def _finish(
+        self,
+        moved: job_states.Moved,
+        log: JobLogBuffer,
+        *,
+        error: str | None = None,
+        sync_state: dict[str, Any] | None = None,
+        leads_written: int = 0,
+    ) -> str:
+        lines = log.take()
+        with Session(self.engine) as session, session.begin():
+            if job_logs.append(session, moved.id, lines, lease=moved.lease) is None:
+                return "fenced"
+            done = job_states.finish(
+                session,
+                moved.id,
+                moved.lease,
+                error=error,
+                sync_state=sync_state,
+                leads_written=leads_written,
+            )
+        return done.status if done else "fenced"
+
+    @_db_retry
+    def _settle(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
+        lines = log.take()
+        with Session(self.engine) as session, session.begin():
+            job_logs.append(session, moved.id, lines, lease=moved.lease)
+            done = job_states.settle_after_page(session, moved.id, moved.lease)
+        return done.status if done else "fenced"
+
+    @_db_retry
+    def _park(self, moved: job_states.Moved, log: JobLogBuffer, exc: RateLimited) -> str:
+        lines = log.take()
+        with Session(self.engine) as session, session.begin():
+            job_logs.append(session, moved.id, lines, lease=moved.lease)
+            done = job_states.park_rate_limited(
+                session, moved.id, moved.lease, exc.resume_at, exc.message
+            )
+        return done.status if done else "fenced"
+
+    def _graceful_stop(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
+        """Worker shutting down: hand the job back and re-enqueue it (our message is acked)."""
+        done = self._hand_back(moved, log)
+        if done is not None and done.status == "queued":
+            enqueue_job(done.id, done.queue)
+        return done.status if done else "fenced"
+
+    @_db_retry
+    def _hand_back(self, moved: job_states.Moved, log: JobLogBuffer) -> job_states.Moved | None:
+        lines = log.take()
+        with Session(self.engine) as session, session.begin():
+            job_logs.append(session, moved.id, lines, lease=moved.lease)
+            return job_states.graceful_stop(session, moved.id, moved.lease)
+
+
+#: pages already fetched are committed together up to this many records
+BATCH_RECORDS = 2000
+
+
+def _page_size(page: Page) -> int:
+    return len(page.records) + len(page.errors)
+
+
+def merge_pages(batch: list[Page]) -> Page:
+    """One page carrying a run of consecutive pages: the last checkpoint resumes after all."""
+    if len(batch) == 1:
+        return batch[0]
+    last = batch[-1]
+    progress = next((p.progress for p in reversed(batch) if p.progress is not None), None)
+    sync_state = next((p.sync_state for p in reversed(batch) if p.sync_state is not None), None)
+    return Page(
+        records=[r for p in batch for r in p.records],
+        errors=[e for p in batch for e in p.errors],
+        checkpoint=last.checkpoint,
+        progress=progress,
+        credits_used=sum(p.credits_used for p in batch),
+        sync_state=sync_state,
+    )
+
+
+def _renumber(error: RecordError, offset: int) -> RecordError:
+    return replace(error, record=(error.record or 0) + offset) if error.record else error
+
+
+def _explain(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+    )
