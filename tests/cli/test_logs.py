@@ -50,6 +50,13 @@ def committed_checkpoints(text: str) -> list[int]:
     return [int(m) for m in re.findall(r'page\.committed.*?checkpoint=\{"next":(\d+)\}', text)]
 
 
+def assert_chained(checkpoints: list[int], page_size: int, total: int) -> None:
+    """Commits may carry several pages when the database is the slower side (the runner merges
+    pages that are already fetched), so the lines chain page boundaries rather than count pages."""
+    assert checkpoints == sorted(set(checkpoints)), checkpoints
+    assert checkpoints[-1] == total and all(c % page_size == 0 for c in checkpoints)
+
+
 def test_follow_under_a_terminal_prints_lines_in_order_and_exits_0_when_completed(
     api: httpx.Client,
     live_api: LiveApi,
@@ -71,7 +78,7 @@ def test_follow_under_a_terminal_prints_lines_in_order_and_exits_0_when_complete
     # Then every page arrives once, in commit order, coloured, and the exit code is 0
     text = strip_ansi(tail.text)
     assert code == 0, tail.text
-    assert committed_checkpoints(text) == list(range(20, 401, 20))
+    assert_chained(committed_checkpoints(text), 20, 400)
     assert text.index("job.started") < text.index("page.committed")
     assert f"job {job_id} completed" in text
     assert "\x1b[" in tail.text  # a terminal gets colour
@@ -97,7 +104,9 @@ def test_follow_json_under_a_terminal_emits_every_seq_once(
     seqs = [line["seq"] for line in lines]
     assert code == 0
     assert seqs == list(range(1, len(seqs) + 1))
-    assert sum(line["event"] == "page.committed" for line in lines) == 10
+    committed = [line["fields"] for line in lines if line["event"] == "page.committed"]
+    assert sum(c["pages"] for c in committed) == 10 and sum(c["fetched"] for c in committed) == 200
+    assert_chained([c["checkpoint"]["next"] for c in committed], 20, 200)
     assert lines[-1]["event"] == "job.finish"
 
 
