@@ -7,6 +7,7 @@ asks for `db_url` gets its own database cloned from the migrated template (fast:
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -57,14 +58,45 @@ def redis_server_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def redis_url(redis_server_url: str) -> Iterator[str]:
-    """A Redis database of this test's own (numbered by worker pid), flushed before and after."""
+REDIS_CLAIM_TTL_S = 1800
+
+
+@pytest.fixture(scope="session")
+def redis_base_url(redis_server_url: str) -> Iterator[str]:
+    """The server URL with a database number this test run has claimed for itself.
+
+    Two test runs on one machine (a developer's and CI's, say) share the Redis server; each
+    claims a free database 1-15 with `SET NX` in database 0 so one run's FLUSHDB never wipes
+    the other's queues. A run killed without releasing its claim frees it after the TTL.
+    """
     base = (
         redis_server_url.rsplit("/", 1)[0] if redis_server_url.count("/") > 2 else redis_server_url
     )
-    db = 1 + os.getpid() % 15
-    url = f"{base}/{db}"
+    token = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex}"
+    admin = redis.Redis.from_url(f"{base}/0")
+    claimed = next(
+        (
+            db
+            for db in range(1, 16)
+            if admin.set(f"dashin-test:db:{db}", token, nx=True, ex=REDIS_CLAIM_TTL_S)
+        ),
+        None,
+    )
+    if claimed is None:
+        admin.close()
+        pytest.exit("all 15 Redis test databases are claimed by other test runs", returncode=3)
+    try:
+        yield f"{base}/{claimed}"
+    finally:
+        if admin.get(f"dashin-test:db:{claimed}") == token.encode():
+            admin.delete(f"dashin-test:db:{claimed}")
+        admin.close()
+
+
+@pytest.fixture
+def redis_url(redis_base_url: str) -> Iterator[str]:
+    """A Redis database of this test run's own, flushed before and after each test."""
+    url = redis_base_url
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url
