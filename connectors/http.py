@@ -5,9 +5,14 @@ here once. `make_client` builds an `httpx.Client` whose connections go through t
 (`connectors.ssrf`). `request` sends one logical request:
 
 - the shared rate limiter is acquired before every attempt (throttled re-sends included);
-- connect/read errors, timeouts and 408/500/502/503/504 are failures: retried by tenacity with
-  exponential backoff and full jitter (or the server's `Retry-After` when longer), at most
-  `max_attempts` attempts, then `TransientError`;
+- failures are retried by tenacity with exponential backoff and full jitter (or the server's
+  `Retry-After` when longer), at most `max_attempts` attempts, then `TransientError` — but only
+  when sending again cannot make the provider act twice (a POST may spend credits):
+  - always: connect errors and connect/pool timeouts (nothing was sent), 408 (the server never
+    read the whole request) and 503 with `Retry-After` (the provider says it did not act);
+  - idempotent requests only: read/write timeouts, a connection reset or closed after sending,
+    500/502/503/504. Idempotent means GET/HEAD/OPTIONS, or `idempotent=True` from a connector
+    whose POST only reads (a search). Otherwise such a failure raises `TransientError` at once;
 - 429 is throttling, not failure: it never spends an attempt. Its wait comes from `Retry-After`
   (seconds or HTTP date), `X-RateLimit-Reset` (epoch or delta seconds) or an Apollo-style
   `x-<window>-requests-left: 0`; throttling is bounded by total waiting time instead;
@@ -49,7 +54,12 @@ from runtime.settings import get_settings
 __all__ = ["DEFAULT_MAX_THROTTLE_S", "Redactor", "make_client", "request", "server_wait_s"]
 
 RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
-RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: the request never left this process: sending it again is always safe
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: the request may have reached the provider: only an idempotent one is sent again
+MAYBE_SENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: RFC 9110 safe methods; anything else is idempotent only when the caller says so
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: total 429 waiting one `request` call may do before it parks the job instead
 DEFAULT_MAX_THROTTLE_S = 900.0
 _MAX_THROTTLES = 50  # 429s answered with "retry now" cannot loop forever
@@ -109,10 +119,14 @@ def request(
     park_after_s: float | None = None,
     secrets: Iterable[str] = (),
     max_throttle_s: float = DEFAULT_MAX_THROTTLE_S,
+    idempotent: bool | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one logical request with retries and throttling; see the module docstring.
 
+    `idempotent`: may the request be sent twice (a read timeout, a 5xx)? Default: only for
+    GET/HEAD/OPTIONS. A connector passes True for a POST that only reads (a search), never for
+    one that spends credits or changes something.
     `kwargs` go to `client.request` (`json`, `params`, `headers`, `content`, ...).
     """
     if max_attempts < 1:
@@ -135,6 +149,7 @@ def request(
         shown_url=redactor.url(target),
         park_after_s=park_after_s,
         max_throttle_s=max_throttle_s,
+        idempotent=method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent,
     )
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max_attempts),
@@ -178,6 +193,7 @@ class _Call:
     shown_url: str
     park_after_s: float
     max_throttle_s: float
+    idempotent: bool
     throttled_s: float = 0.0
     throttles: int = 0
 
@@ -193,8 +209,13 @@ class _Call:
                 response = self.client.request(self.method, self.url, **self.kwargs)
             except httpx.UnsupportedProtocol as exc:
                 raise ConfigError(self.redactor.text(f"{self.shown_url}: {exc}")) from None
-            except RETRY_ERRORS as exc:
+            except NOT_SENT_ERRORS as exc:
                 raise _Failure(self.redactor.text(f"{type(exc).__name__}: {exc}")) from exc
+            except MAYBE_SENT_ERRORS as exc:
+                reason = self.redactor.text(f"{type(exc).__name__}: {exc}")
+                if self.idempotent:
+                    raise _Failure(reason) from exc
+                raise self.not_repeated(reason) from exc
             self.redactor.add_headers(response.request.headers)  # what an httpx.Auth added
             status = response.status_code
             if status == 429:
@@ -203,6 +224,8 @@ class _Call:
             if status in (401, 403):
                 raise self.denied(response)
             if status in RETRY_STATUSES:
+                if not (self.idempotent or _not_acted_on(response)):
+                    raise self.not_repeated(f"status {status}")
                 hint = server_wait_s(response.headers)
                 if hint is not None and hint > self.park_after_s:
                     raise self.park(hint, status)
@@ -235,6 +258,14 @@ class _Call:
         )
         return RateLimited(
             wait, f"{self.method} {self.shown_url}: status {status}, retry after {wait:.1f}s"
+        )
+
+    def not_repeated(self, reason: str) -> TransientError:
+        """A failure after the provider may have acted: sending again could act twice."""
+        self.log.warning("http.not_retried", method=self.method, url=self.shown_url, reason=reason)
+        return TransientError(
+            f"{self.method} {self.shown_url} failed: {reason}; not sent again because the "
+            f"provider may have processed it (the request is not idempotent)"
         )
 
     def denied(self, response: httpx.Response) -> AuthError | ForbiddenError:
@@ -272,6 +303,12 @@ class _Call:
         if self.ctx.should_stop():
             left = max(0.0, seconds - (time.monotonic() - started))
             raise RateLimited(left, f"{self.method} {self.shown_url}: job stopping during a wait")
+
+
+def _not_acted_on(response: httpx.Response) -> bool:
+    """The status says the request was not processed: 408, or 503 with `Retry-After`."""
+    status = response.status_code
+    return status == 408 or (status == 503 and "retry-after" in response.headers)
 
 
 def _provider_detail(response: httpx.Response) -> str:

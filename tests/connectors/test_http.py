@@ -45,6 +45,8 @@ class Reply:
     body: bytes = b'{"ok": true}'
     #: hold the response until the server stops (the client's read timeout fires first)
     hang: bool = False
+    #: close the connection after reading the request, without any response
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         reply = app.take(Seen(self.command, self.path, dict(self.headers.items()), body, at))
         if reply.hang:
             app.stopping.wait(timeout=30)
+            self.close_connection = True
+            return
+        if reply.drop:
             self.close_connection = True
             return
         self.send_response(reply.status)
@@ -351,6 +356,101 @@ def test_read_timeout_is_retried(server: LocalServer, ctx: RecordingContext) -> 
         response = http.request(client, "GET", "/slow", ctx=ctx)
     assert response.status_code == 200
     assert "ReadTimeout" in retries(ctx)[0]["reason"]
+
+
+# --- what may be sent twice -------------------------------------------------------------------
+
+
+def test_post_read_timeout_is_not_sent_again(server: LocalServer, ctx: RecordingContext) -> None:
+    # A POST that may spend credits reached the provider, which then went quiet
+    server.script("/people/match", Reply(hang=True), Reply())
+    with (
+        http.make_client(server.url, ssrf_allow=LOCAL, timeout=0.3) as client,
+        pytest.raises(TransientError, match="not sent again") as exc,
+    ):
+        http.request(client, "POST", "/people/match", ctx=ctx, json={"id": 1})
+    assert "ReadTimeout" in str(exc.value)
+    assert len(server.seen("/people/match")) == 1
+    assert retries(ctx) == [] and ctx.waits == []
+    assert [e for _, e, _ in ctx.log.lines] == ["http.not_retried"]
+
+
+def test_idempotent_post_read_timeout_is_retried(
+    server: LocalServer, ctx: RecordingContext
+) -> None:
+    server.script("/search", Reply(hang=True), Reply())
+    with http.make_client(server.url, ssrf_allow=LOCAL, timeout=0.3) as client:
+        response = http.request(client, "POST", "/search", ctx=ctx, idempotent=True, json={})
+    assert response.status_code == 200
+    assert len(server.seen("/search")) == 2
+    assert "ReadTimeout" in retries(ctx)[0]["reason"]
+
+
+def test_get_can_be_marked_not_idempotent(server: LocalServer, ctx: RecordingContext) -> None:
+    server.script("/act", Reply(500), Reply())
+    with http.make_client(server.url, ssrf_allow=LOCAL) as client, pytest.raises(TransientError):
+        http.request(client, "GET", "/act", ctx=ctx, idempotent=False)
+    assert len(server.seen("/act")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_post_server_error_is_not_sent_again(
+    server: LocalServer, client: httpx.Client, ctx: RecordingContext, status: int
+) -> None:
+    server.script("/match", Reply(status), Reply())
+    with pytest.raises(TransientError, match=f"status {status}; not sent again"):
+        http.request(client, "POST", "/match", ctx=ctx, json={})
+    assert len(server.seen("/match")) == 1
+
+
+def test_post_server_error_is_retried_when_idempotent(
+    server: LocalServer, client: httpx.Client, ctx: RecordingContext
+) -> None:
+    server.script("/search", Reply(500), Reply(502), Reply(504), Reply())
+    response = http.request(client, "POST", "/search", ctx=ctx, idempotent=True, json={})
+    assert response.status_code == 200
+    assert len(server.seen("/search")) == 4
+
+
+def test_post_is_retried_when_the_provider_says_it_did_not_act(
+    server: LocalServer, client: httpx.Client, ctx: RecordingContext
+) -> None:
+    # 503 with Retry-After, 408 (request not read) and 429 all mean "not processed"
+    server.script(
+        "/match",
+        Reply(503, {"Retry-After": "2"}),
+        Reply(408),
+        Reply(429, {"Retry-After": "1"}),
+        Reply(),
+    )
+    response = http.request(client, "POST", "/match", ctx=ctx, park_after_s=60, json={})
+    assert response.status_code == 200
+    assert len(server.seen("/match")) == 4
+    assert [f["reason"] for f in retries(ctx)] == ["last status 503", "last status 408"]
+    assert ctx.waits[0] == 2.0 and ctx.waits[-1] == 1.0
+
+
+def test_post_connection_closed_after_sending_is_not_sent_again(
+    server: LocalServer, client: httpx.Client, ctx: RecordingContext
+) -> None:
+    server.script("/match", Reply(drop=True), Reply())
+    with pytest.raises(TransientError, match="not sent again"):
+        http.request(client, "POST", "/match", ctx=ctx, json={})
+    assert len(server.seen("/match")) == 1
+    # the same failure on a GET is retried
+    server.script("/people", Reply(drop=True), Reply())
+    assert http.request(client, "GET", "/people", ctx=ctx).status_code == 200
+    assert len(server.seen("/people")) == 2
+
+
+def test_post_connect_errors_are_retried(ctx: RecordingContext) -> None:
+    # nothing reached the provider: sending again cannot make it act twice
+    with (
+        http.make_client(f"http://127.0.0.1:{free_port()}", ssrf_allow=LOCAL) as client,
+        pytest.raises(TransientError, match="3 attempts: ConnectError"),
+    ):
+        http.request(client, "POST", "/people/match", ctx=ctx, max_attempts=3, json={})
+    assert len(ctx.waits) == 2
 
 
 def test_401_is_auth_error_with_provider_text(
