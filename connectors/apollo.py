@@ -194,6 +194,7 @@ class _Session:
         )
         self.ctx = ctx
         self.max_attempts = max_attempts
+        self.enrich_error: TransientError | None = None
         self.search_limiters: list[RateLimiter] = []
         self.match_limiters: list[RateLimiter] = []
         if ctx is not None:
@@ -209,8 +210,17 @@ class _Session:
             )
 
     def call(
-        self, method: str, path: str, limiters: list[RateLimiter], **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        limiters: list[RateLimiter],
+        *,
+        idempotent: bool,
+        **kwargs: Any,
     ) -> dict[str, Any]:
+        """One API call; `idempotent` says whether a call that may have been processed (a read
+        timeout, a 5xx, a cut-off body) may be sent again: searches yes, paid matches never."""
+
         def send() -> httpx.Response:
             return http.request(
                 self.client,
@@ -220,15 +230,18 @@ class _Session:
                 limiter=_AllOf(limiters) if limiters else None,
                 max_attempts=self.max_attempts,
                 secrets=self.secrets,
+                idempotent=idempotent,
                 **kwargs,
             )
 
-        return json_call(send, provider="apollo", path=path, ctx=self.ctx)
+        return json_call(send, provider="apollo", path=path, ctx=self.ctx, idempotent=idempotent)
 
     def search(self, filters: Filters, page: int, per_page: int) -> SearchResult[dict[str, Any]]:
         body = {k: v for k, v in filters.items() if v not in (None, [], "")}
         body.update(page=page, per_page=per_page)
-        data = self.call("POST", "/mixed_people/api_search", self.search_limiters, json=body)
+        data = self.call(
+            "POST", "/mixed_people/api_search", self.search_limiters, idempotent=True, json=body
+        )
         total = data.get("total_entries")
         if total is None:
             total = (data.get("pagination") or {}).get("total_entries", 0)
@@ -237,8 +250,12 @@ class _Session:
     def bulk_match(self, people: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """Enriched people in input order (missing matches skipped) and credits spent."""
         details = [{"id": p["id"]} for p in people]
-        data = self.call(
-            "POST", "/people/bulk_match", self.match_limiters, json={"details": details}
+        data = self.call(  # spends credits: never sent twice
+            "POST",
+            "/people/bulk_match",
+            self.match_limiters,
+            idempotent=False,
+            json={"details": details},
         )
         matches = [m for m in data.get("matches") or [] if m]
         credits = data.get("credits_consumed")
@@ -247,12 +264,26 @@ class _Session:
     def enrich(
         self, people: list[dict[str, Any]], allowance: int
     ) -> tuple[list[dict[str, Any]], int]:
-        """`people` with enriched fields laid over those Apollo matched; credits spent."""
+        """`people` with enriched fields laid over those Apollo matched; credits spent.
+
+        A match call that fails (it may have spent credits) ends enrichment: this page keeps
+        what was matched and its credits, and `enrich_error` fails the job once the page is
+        committed, so resuming never pays for these people again.
+        """
         wanted = [p for p in people if p.get("has_email", True) is not False][:allowance]
         enriched: dict[str, dict[str, Any]] = {}
         spent = 0
         for start in range(0, len(wanted), BULK_MATCH_SIZE):
-            matches, credits = self.bulk_match(wanted[start : start + BULK_MATCH_SIZE])
+            try:
+                matches, credits = self.bulk_match(wanted[start : start + BULK_MATCH_SIZE])
+            except TransientError as exc:
+                self.enrich_error = TransientError(
+                    f"apollo enrichment stopped: {exc}. The page was kept with "
+                    f"{len(wanted) - start} people not enriched, so no credit is spent twice"
+                )
+                if self.ctx is not None:
+                    self.ctx.log.error("apollo.enrich_failed", error=str(self.enrich_error))
+                break
             spent += credits
             enriched.update({str(m["id"]): m for m in matches if m.get("id") is not None})
         return [{**p, **enriched.get(str(p["id"]), {})} for p in people], spent
@@ -270,7 +301,7 @@ class ApolloConnector(Connector):
         def probe() -> SearchResult[dict[str, Any]]:
             session = _Session(config, None, max_attempts=2)
             try:
-                health = session.call("GET", "/auth/health", [])
+                health = session.call("GET", "/auth/health", [], idempotent=True)
                 if health.get("is_logged_in") is False:
                     raise AuthError("apollo does not know this api_key")
                 if not health.get("healthy", False):
@@ -295,7 +326,7 @@ class ApolloConnector(Connector):
         per_page = params.per_page
         session = _Session(config, ctx)
         try:
-            yield from search_pages(
+            for page in search_pages(
                 checkpoint,
                 base=base,
                 fetch=lambda filters, page: session.search(filters, page, per_page),
@@ -307,6 +338,9 @@ class ApolloConnector(Connector):
                 to_lead=to_lead,
                 enrich=session.enrich if config.enrich else None,
                 max_credits=params.max_credits,
-            )
+            ):
+                yield page
+                if session.enrich_error is not None:  # the page above is committed by now
+                    raise session.enrich_error
         finally:
             session.close()

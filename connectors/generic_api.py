@@ -222,7 +222,8 @@ def _fetch(
 ) -> _Answer:
     url, body = request_parts(config, position, since)
     secrets = config.secret_values()
-    for attempt in range(1, _MALFORMED_RETRIES + 1):
+    # an API marked not idempotent is asked once: a second ask could be charged twice
+    for attempt in range(1, (_MALFORMED_RETRIES if config.idempotent else 1) + 1):
         response = http.request(
             client,
             config.method,
@@ -231,6 +232,7 @@ def _fetch(
             limiter=limiter,
             secrets=secrets,
             max_attempts=6 if ctx is not None else 2,
+            idempotent=config.idempotent,
             json=body,
         )
         _raise_for_status(response, config)
@@ -248,9 +250,7 @@ def _fetch(
                 f"records_path {config.records_path!r} holds {type(records).__name__}, not a list"
             )
         return _Answer(document, records, _next_link(response, url))
-    raise TransientError(
-        f"the API answered {_MALFORMED_RETRIES} times with a body that is not JSON"
-    )
+    raise TransientError(f"the API answered with a body that is not JSON ({attempt} tries)")
 
 
 def _next_link(response: httpx.Response, current: httpx.URL) -> str | None:

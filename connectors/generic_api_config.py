@@ -120,6 +120,11 @@ class GenericApiConfig(ConnectorConfig):
     rate_limit: RateLimit | None = None
     incremental: Incremental | None = None
     timeout_s: float = Field(30.0, gt=0, le=300)
+    idempotent: bool = Field(
+        True,
+        description="a page request only reads, so one that timed out or failed after reaching "
+        "the API may be sent again; false for an API that charges or acts per call",
+    )
 
     @field_validator("url")
     @classmethod

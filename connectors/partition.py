@@ -81,15 +81,21 @@ def search_pages(
 
 
 def json_call(
-    send: Callable[[], httpx.Response], *, provider: str, path: str, ctx: RunContext | None
+    send: Callable[[], httpx.Response],
+    *,
+    provider: str,
+    path: str,
+    ctx: RunContext | None,
+    idempotent: bool = True,
 ) -> dict[str, Any]:
     """The JSON object a provider answered through `send()` (an `http.request` call).
 
     400/404/405/422 are `ConfigError` (bad filters or base_url), other errors `TransientError`.
-    A body that is not a JSON object is asked for again; outside a job (`check`) it means the
-    base_url is not the provider's.
+    A body that is not a JSON object is asked for again, unless the call is not `idempotent` (the
+    provider processed it: asking again could spend credits twice); outside a job (`check`) it
+    means the base_url is not the provider's.
     """
-    for _ in range(MALFORMED_RETRIES):
+    for _ in range(MALFORMED_RETRIES if idempotent else 1):
         response = send()
         if response.status_code in (400, 404, 405, 422):
             detail = response.text[:200]
@@ -105,6 +111,11 @@ def json_call(
         if ctx is None:
             raise ConfigError(f"{provider} {path} did not answer a JSON object: check base_url")
         ctx.log.warning(f"{provider}.malformed_response", path=path)
+    if not idempotent:
+        raise TransientError(
+            f"{provider} {path}: malformed JSON answer; not asked again because the call is "
+            f"not idempotent (it may have spent credits)"
+        )
     raise TransientError(f"{provider} {path}: malformed JSON {MALFORMED_RETRIES} times")
 
 

@@ -13,7 +13,9 @@ is an `httpx.HTTPTransport` whose network backend resolves the name once, refuse
 if ANY answer is not allowed, and connects to the checked address itself. TLS still verifies
 the certificate against the host name (httpcore passes the origin host as SNI), redirects open
 new connections through the same backend, and environment proxies are off (a proxy would make
-the guard check the proxy instead of the target).
+the guard check the proxy instead of the target). `getaddrinfo` takes no timeout (a dead resolver
+can hold it for tens of seconds), so the guard resolves in a small thread pool and gives up after
+the connect timeout: a `ConnectTimeout`, which the HTTP layer retries (nothing was sent).
 
 `check_url` is the same check for a URL without connecting, for validating configuration early.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
@@ -138,6 +141,31 @@ def check_url(url: str, allow: Sequence[IPv4Network | IPv6Network]) -> None:
         raise ConfigError(f"cannot resolve host {parsed.host}: {exc}") from exc
 
 
+#: resolutions that outlive their timeout keep a thread until the resolver answers; a small pool
+#: bounds how many (further lookups then wait their own timeout in its queue)
+_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashin-dns")
+
+
+def _resolve_within(
+    host: str, port: int, allow: Sequence[IPNetwork], timeout: float | None
+) -> list[IPAddress]:
+    """`resolve_checked` bounded by `timeout` seconds (an IP literal needs no resolver)."""
+    try:
+        ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return resolve_checked(host, port, allow)
+    if timeout is None:
+        return resolve_checked(host, port, allow)
+    future = _resolver.submit(resolve_checked, host, port, allow)
+    try:
+        return future.result(timeout)
+    except TimeoutError:
+        future.cancel()
+        raise httpcore.ConnectTimeout(f"resolving {host} took longer than {timeout:g}s") from None
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     """Opens TCP connections only to checked addresses: resolve once, check, connect to the IP."""
 
@@ -154,7 +182,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            addresses = resolve_checked(host, port, self._allow)
+            addresses = _resolve_within(host, port, self._allow, timeout)
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         options = list(socket_options or [])

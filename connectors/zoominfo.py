@@ -12,6 +12,7 @@ spends more than the job's budget.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, Literal
 
 import httpx
@@ -28,7 +29,7 @@ from connectors.base import (
     RateLimiter,
     RunContext,
 )
-from connectors.errors import AuthError, ForbiddenError
+from connectors.errors import AuthError, ForbiddenError, TransientError
 from connectors.normalize import normalize_record
 from connectors.partition import (
     COUNTRIES,
@@ -175,13 +176,22 @@ class _Session:
         self.limiter: RateLimiter | None = None
         self.auth_limiter: RateLimiter | None = None
         self.enrich_refused = False
+        self.enrich_error: TransientError | None = None
         if ctx is not None:
             window = config.limit_window_s
             self.limiter = ctx.rate_limiter("zoominfo:api", config.requests_per_minute, window)
             self.auth_limiter = ctx.rate_limiter("zoominfo:auth", 1, AUTH_SPACING_S)
-        self.auth = TokenSource(config, ctx, send=self._send, limiter=self.auth_limiter)
+        # a token request spends nothing: asking twice only issues another JWT
+        self.auth = TokenSource(
+            config, ctx, send=partial(self._send, idempotent=True), limiter=self.auth_limiter
+        )
 
-    def _send(self, path: str, limiter: RateLimiter | None, **kwargs: Any) -> dict[str, Any]:
+    def _send(
+        self, path: str, limiter: RateLimiter | None, *, idempotent: bool, **kwargs: Any
+    ) -> dict[str, Any]:
+        """POST `path`; `idempotent`: may a call the provider may have processed (a read
+        timeout, a 5xx, a cut-off body) be sent again? Searches yes, paid enrichment never."""
+
         def send() -> httpx.Response:
             return http.request(
                 self.client,
@@ -191,25 +201,27 @@ class _Session:
                 limiter=limiter,
                 max_attempts=self.max_attempts,
                 secrets=self.secrets,
+                idempotent=idempotent,
                 **kwargs,
             )
 
-        return json_call(send, provider="zoominfo", path=path, ctx=self.ctx)
+        return json_call(send, provider="zoominfo", path=path, ctx=self.ctx, idempotent=idempotent)
 
-    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(self, path: str, body: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
         token = self.auth.token()
         headers = {"Authorization": f"Bearer {token}"}
+        send = partial(self._send, path, self.limiter, idempotent=idempotent, json=body)
         try:
-            return self._send(path, self.limiter, json=body, headers=headers)
+            return send(headers=headers)
         except AuthError:
+            # 401: the provider refused the call, so sending it again acts at most once
             if self.ctx is not None:  # expired or revoked mid-job: renew once, then give up
                 self.ctx.log.info("zoominfo.token_renewed", reason="401")
-            headers = {"Authorization": f"Bearer {self.auth.token(stale=token)}"}
-            return self._send(path, self.limiter, json=body, headers=headers)
+            return send(headers={"Authorization": f"Bearer {self.auth.token(stale=token)}"})
 
     def search(self, filters: Filters, page: int, rpp: int) -> SearchResult[dict[str, Any]]:
         body = {k: v for k, v in filters.items() if v not in (None, [], "")}
-        data = self.call("/search/contact", body | {"rpp": rpp, "page": page})
+        data = self.call("/search/contact", body | {"rpp": rpp, "page": page}, idempotent=True)
         return SearchResult(int(data.get("totalResults") or 0), list(data.get("data") or []))
 
     def enrich(
@@ -224,11 +236,19 @@ class _Session:
             inputs = [{"personId": c["id"]} for c in wanted[start : start + ENRICH_BATCH]]
             body = {"matchPersonInput": inputs, "outputFields": self.config.output_fields}
             try:
-                data = self.call("/enrich/contact", body).get("data") or {}
+                data = self.call("/enrich/contact", body, idempotent=False).get("data") or {}
             except ForbiddenError as exc:  # record limit used up: keep the leads, no emails
                 if self.ctx is not None:
                     self.ctx.log.warning("zoominfo.enrich_refused", error=str(exc))
                 self.enrich_refused = True
+                break
+            except TransientError as exc:  # may have spent credits: keep the page, then fail
+                self.enrich_error = TransientError(
+                    f"zoominfo enrichment stopped: {exc}. The page was kept with "
+                    f"{len(wanted) - start} contacts not enriched, so no credit is spent twice"
+                )
+                if self.ctx is not None:
+                    self.ctx.log.error("zoominfo.enrich_failed", error=str(self.enrich_error))
                 break
             for result in data.get("result") or []:
                 if result.get("data"):
@@ -268,7 +288,7 @@ class ZoomInfoConnector(Connector):
         rpp = params.rpp
         session = _Session(config, ctx)
         try:
-            yield from search_pages(
+            for page in search_pages(
                 checkpoint,
                 base=base,
                 fetch=lambda filters, page: session.search(filters, page, rpp),
@@ -280,6 +300,9 @@ class ZoomInfoConnector(Connector):
                 to_lead=to_lead,
                 enrich=session.enrich if config.enrich else None,
                 max_credits=params.max_credits,
-            )
+            ):
+                yield page
+                if session.enrich_error is not None:  # the page above is committed by now
+                    raise session.enrich_error
         finally:
             session.close()
