@@ -1,7 +1,8 @@
 """`apollo`: people from Apollo.io's People Search, optionally enriched with emails.
 
 Why it looks like this: one Apollo search stops at 500 pages / 50,000 people, so a larger search is
-partitioned (headcount ranges, then locations; `connectors.partition`) and the partition plan is
+partitioned (headcount ranges and the user's own filter values first, because they split without
+losing anyone, then the default country list; `connectors.partition`) and the partition plan is
 the checkpoint. Search results carry no emails; enrichment (`/people/bulk_match`, ten people per
 call) costs credits, so it is a data-source option and never spends more than the job's budget.
 The `email_not_unlocked@domain.com` placeholder is never taken for an email.
@@ -56,7 +57,9 @@ PartitionKey = Literal[
 
 
 def _default_partition_by() -> list[PartitionKey]:
-    return ["employees", "person_locations"]
+    # Exhaustive splits go first whatever this order (see `split_partition`); seniorities have no
+    # default values, so they split only a search that filters on them
+    return ["employees", "person_seniorities", "person_locations", "organization_locations"]
 
 
 class ApolloFilters(BaseModel):
@@ -88,9 +91,10 @@ class ApolloConfig(ConnectorConfig):
     max_records: int = Field(MAX_RECORDS, ge=1)
     enrich: bool = False
     default_filters: ApolloFilters = Field(default_factory=ApolloFilters)
-    #: dimensions tried, in order, when a search exceeds the cap
+    #: dimensions tried, in order (exhaustive ones first), when a search exceeds the cap
     partition_by: list[PartitionKey] = Field(default_factory=_default_partition_by)
-    #: values a location dimension splits an unfiltered search into (must not overlap)
+    #: values a location dimension splits an unfiltered search into (must not overlap); people
+    #: elsewhere are out of reach of such a split and reported as `partition_incomplete`
     partition_locations: list[str] = Field(default_factory=lambda: list(COUNTRIES))
     partition_seniorities: list[str] = Field(default_factory=list)
 

@@ -4,6 +4,16 @@ Why: Apollo stops paging at 50,000 records per search and ZoomInfo at 1,000. A j
 more runs several narrower searches whose union is the original one. A *partition* is a small
 dict of filters laid over the job's own filters; one whose total exceeds the cap is split along the
 first `Dimension` that can still split it (e.g. headcount ranges, then locations), depth first.
+Exhaustive splits (ranges whose defaults cover every value, values the user's own filter lists)
+are tried before non-exhaustive ones (a default list such as `COUNTRIES`): a person outside such
+a list matches no child and cannot be fetched.
+
+Nothing is lost silently: every split's parent total is kept until its last child has been
+sized (page 1 gives each child's total); children covering less than the parent are logged as
+`<prefix>.partition_incomplete` with the missing count, and the walk's end logs
+`<prefix>.search_finished` with the whole search's `missed` figure (incomplete splits plus
+partitions beyond the cap that could not be split). Overlapping values (e.g. a city and its
+country) make children cover more than the parent; then the missing count is a lower bound.
 
 The walk state (`Plan`: current partition, next page, pending partitions, progress) is small JSON
 and is the job checkpoint, so a resumed job continues with exactly the records after the last
@@ -24,7 +34,8 @@ T = TypeVar("T")
 
 #: a numeric range; `None` as the upper bound means open-ended
 Range = tuple[int, int | None]
-#: countries a location dimension splits an unfiltered search into (disjoint; not exhaustive)
+#: countries a location dimension splits an unfiltered search into (disjoint; NOT exhaustive:
+#: people elsewhere are missed, and counted as missed, when a search is split by them)
 COUNTRIES = (
     "United States", "Canada", "United Kingdom", "Ireland", "Germany", "France", "Netherlands",
     "Spain", "Italy", "Sweden", "Denmark", "Switzerland", "Poland", "Australia", "Singapore",
@@ -39,7 +50,11 @@ class Dimension(Protocol):
     def name(self) -> str: ...
 
     def split(self, filters: Filters) -> list[Filters] | None:
-        """Filter overrides, one per child, whose union is `filters`; None if it cannot split."""
+        """Filter overrides, one per child, within `filters`; None if it cannot split."""
+        ...
+
+    def exhaustive(self, filters: Filters) -> bool:
+        """Whether the children of `split(filters)` together match everything `filters` does."""
         ...
 
 
@@ -68,6 +83,10 @@ class ValuesDimension:
         if len(values) < 2:
             return None
         return [{self.key: v if self.as_csv else [v]} for v in values]
+
+    def exhaustive(self, filters: Filters) -> bool:
+        # the user's own values are alternatives: one child each is their union; defaults are not
+        return bool(self._values(filters))
 
 
 def bisect_range(rng: Range) -> list[Range] | None:
@@ -104,13 +123,66 @@ class RangeDimension:
             ranges = halves
         return [self.write(r) for r in ranges]
 
+    def exhaustive(self, filters: Filters) -> bool:
+        return bool(self.read(filters)) or covers_all(self.defaults)
+
+
+def covers_all(ranges: Sequence[Range]) -> bool:
+    """Whether `ranges` leave no gap from 1 upwards (so every positive count falls in one)."""
+    end = 0
+    for lo, hi in sorted(ranges, key=lambda r: r[0]):
+        if lo > end + 1:
+            return False
+        if hi is None:
+            return True
+        end = max(end, hi)
+    return False
+
 
 def split_partition(filters: Filters, dimensions: Sequence[Dimension]) -> list[Filters] | None:
-    for dim in dimensions:
+    """The children of the first dimension that can split `filters`, exhaustive ones first.
+
+    The configured order holds within each kind; a non-exhaustive split (a default value list)
+    is the last resort, since whoever matches none of its values is out of reach.
+    """
+    ordered = [d for d in dimensions if d.exhaustive(filters)]
+    ordered += [d for d in dimensions if d not in ordered]
+    for dim in ordered:
         children = dim.split(filters)
         if children:
             return children
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class SplitGroup:
+    """A split whose children are not all sized yet: what they must add up to.
+
+    Groups nest like the depth-first walk (the innermost is last), so the partition being sized
+    always belongs to the innermost group; a group leaves the plan when its last child is sized.
+    """
+
+    partition: Filters
+    total: int
+    left: int
+    covered: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SplitGroup:
+        return cls(
+            partition=dict(data.get("partition") or {}),
+            total=int(data["total"]),
+            left=int(data["left"]),
+            covered=int(data.get("covered", 0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "total": self.total,
+            "left": self.left,
+            "covered": self.covered,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +191,9 @@ class Plan:
 
     `current` is the override set of the partition being read (None: finished), `page` the next
     1-based page of it (page 1 also means "not yet sized": it may still be split), `pending` the
-    partitions still to read, `done`/`total` the progress of the whole search.
+    partitions still to read, `done`/`total` the progress of the whole search, `splits` the
+    splits still being sized (bounded by the split depth) and `missed` the people found out of
+    reach so far.
     """
 
     current: Filters | None = field(default_factory=dict)
@@ -127,6 +201,8 @@ class Plan:
     pending: tuple[Filters, ...] = ()
     done: int = 0
     total: int | None = None
+    splits: tuple[SplitGroup, ...] = ()
+    missed: int = 0
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any] | None) -> Plan:
@@ -138,6 +214,8 @@ class Plan:
             pending=tuple(checkpoint.get("pending", ())),
             done=int(checkpoint.get("done", 0)),
             total=checkpoint.get("total"),
+            splits=tuple(SplitGroup.from_json(g) for g in checkpoint.get("splits", ())),
+            missed=int(checkpoint.get("missed", 0)),
         )
 
     def to_checkpoint(self) -> dict[str, Any]:
@@ -147,6 +225,8 @@ class Plan:
             "pending": list(self.pending),
             "done": self.done,
             "total": self.total,
+            "splits": [g.to_json() for g in self.splits],
+            "missed": self.missed,
         }
 
     def advance(self, fetched: int, partition_done: bool) -> Plan:
@@ -155,6 +235,32 @@ class Plan:
             return replace(self, page=self.page + 1, done=done)
         nxt = self.pending[0] if self.pending else None
         return replace(self, current=nxt, page=1, pending=self.pending[1:], done=done)
+
+    def sized(self, total: int) -> tuple[Plan, SplitGroup | None]:
+        """Count the current partition's `total` into its split; the split if this completed it.
+
+        A plan from an older checkpoint has no groups: its pending children are not counted.
+        """
+        if not self.splits:
+            return self, None
+        group = self.splits[-1]
+        group = replace(group, left=group.left - 1, covered=group.covered + total)
+        if group.left > 0:
+            return replace(self, splits=(*self.splits[:-1], group)), None
+        missing = max(0, group.total - group.covered)
+        return replace(self, splits=self.splits[:-1], missed=self.missed + missing), group
+
+    def split(self, partition: Filters, total: int, children: Sequence[Filters]) -> Plan:
+        """Read `children` (overrides of `partition`) next; their totals should add to `total`."""
+        merged = tuple({**partition, **child} for child in children)
+        group = SplitGroup(partition, total, len(merged))
+        return replace(
+            self,
+            current=merged[0],
+            page=1,
+            pending=merged[1:] + self.pending,
+            splits=(*self.splits, group),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +287,17 @@ def walk(
     A page shorter than the totals promise is fetched again (`short_page_retries` times), then
     taken as it is with a warning: page numbers, not record counts, drive the walk.
     """
+    started = plan.current is not None
     while plan.current is not None and not ctx.should_stop():
         current = plan.current
         filters = {**base, **current}
         result = fetch(filters, plan.page)
         if plan.total is None:
             plan = replace(plan, total=result.total)
+        if plan.page == 1:
+            plan, group = plan.sized(result.total)
+            if group is not None and group.covered < group.total:
+                _warn_incomplete(ctx, event_prefix, group)
         if plan.page == 1 and result.total > cap:
             children = split_partition(filters, dimensions)
             if children is not None:
@@ -196,8 +307,7 @@ def walk(
                     total=result.total,
                     children=len(children),
                 )
-                merged = tuple({**current, **child} for child in children)
-                plan = replace(plan, current=merged[0], pending=merged[1:] + plan.pending)
+                plan = plan.split(current, result.total, children)
                 continue
             ctx.log.warning(
                 f"{event_prefix}.partition_unsplittable",
@@ -206,6 +316,7 @@ def walk(
                 cap=cap,
                 skipped=result.total - cap,
             )
+            plan = replace(plan, missed=plan.missed + result.total - cap)
         reachable = min(result.total, cap)
         expected = max(0, min(per_page, reachable - (plan.page - 1) * per_page))
         for _ in range(short_page_retries):
@@ -228,3 +339,24 @@ def walk(
         else:
             ctx.heartbeat()
         plan = nxt
+    if started and plan.current is None:  # finished here, not stopped: the search's summary
+        report = ctx.log.warning if plan.missed else ctx.log.info
+        report(
+            f"{event_prefix}.search_finished",
+            total=plan.total,
+            fetched=plan.done,
+            missed=plan.missed,
+        )
+
+
+def _warn_incomplete(ctx: RunContext, event_prefix: str, group: SplitGroup) -> None:
+    missing = group.total - group.covered
+    ctx.log.warning(
+        f"{event_prefix}.partition_incomplete",
+        message=f"{missing} of {group.total} matches of {group.partition or 'the search'} "
+        "fall in none of the partitions it was split into and cannot be fetched",
+        partition=group.partition,
+        total=group.total,
+        covered=group.covered,
+        missing=missing,
+    )

@@ -4,9 +4,9 @@ Why it looks like this: every call needs a JWT from `/authenticate` (password or
 RS256 JWT, "PKI"), which lives 60 minutes and may only be asked for once a second; tokens are
 cached per credential in the process, renewed at 55/60 of their life and once more when a call
 answers 401 mid-job. Paging stops at 1,000 records per search, so larger searches are partitioned
-(headcount ranges, then management levels, then countries; `connectors.partition`) and the plan
-is the checkpoint. Enrichment (`/enrich/contact`, 25 per call) costs record credits and never
-spends more than the job's budget.
+(headcount ranges and the user's own filter values first, then the default management levels and
+countries; `connectors.partition`) and the plan is the checkpoint. Enrichment (`/enrich/contact`,
+25 per call) costs record credits and never spends more than the job's budget.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ Values = str | list[str] | None
 
 
 def _default_partition_by() -> list[PartitionKey]:
-    return ["employees", "managementLevel", "country"]
+    # Exhaustive splits go first whatever this order (see `split_partition`); `state` has no
+    # default values, so it splits only a search that filters on states
+    return ["employees", "managementLevel", "country", "state"]
 
 
 class ZoomInfoFilters(BaseModel):

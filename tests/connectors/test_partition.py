@@ -1,0 +1,106 @@
+"""The partition plan on its own: which split is chosen, and how split coverage is counted.
+
+The walk against the provider emulators is in `test_partition_coverage.py`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from connectors.partition import (
+    Filters,
+    Plan,
+    Range,
+    RangeDimension,
+    ValuesDimension,
+    split_partition,
+)
+from connectors.partition_walk import SplitGroup, covers_all
+
+BUCKETS: tuple[Range, ...] = ((1, 10), (11, 100), (101, None))
+
+
+def _ranges(filters: Filters) -> list[Range]:
+    return [(int(lo), None if hi is None else int(hi)) for lo, hi in filters.get("size") or []]
+
+
+def _write(rng: Range) -> Filters:
+    return {"size": [list(rng)]}
+
+
+SIZE = RangeDimension("size", BUCKETS, _ranges, _write)
+PLACES = ValuesDimension("place", "place", ("US", "DE"))
+LEVELS = ValuesDimension("level", "level")
+
+
+def test_exhaustive_split_comes_before_a_default_value_list_configured_first() -> None:
+    # Given places configured before sizes, and no place in the user's filters
+    children = split_partition({}, [PLACES, SIZE])
+    # Then the sizes split: a default list would lose everyone outside it
+    assert children == [{"size": [[1, 10]]}, {"size": [[11, 100]]}, {"size": [[101, None]]}]
+
+
+def test_user_values_are_exhaustive_and_keep_the_configured_order() -> None:
+    filters = {"place": ["US", "FR", "JP"], "level": ["vp", "cxo"]}
+    assert split_partition(filters, [PLACES, SIZE]) == [
+        {"place": ["US"]},
+        {"place": ["FR"]},
+        {"place": ["JP"]},
+    ]
+    assert split_partition(filters, [LEVELS, PLACES, SIZE]) == [
+        {"level": ["vp"]},
+        {"level": ["cxo"]},
+    ]
+
+
+def test_a_default_list_is_the_last_resort() -> None:
+    # Given a single size the range cannot halve, and no place filter
+    filters = {"size": [[57, 57]]}
+    assert not PLACES.exhaustive(filters) and SIZE.exhaustive(filters)
+    # Then the default places split it after all
+    assert split_partition(filters, [SIZE, PLACES]) == [{"place": ["US"]}, {"place": ["DE"]}]
+
+
+def test_range_defaults_with_a_gap_are_not_exhaustive() -> None:
+    assert covers_all(BUCKETS) and covers_all(((11, None), (1, 10)))
+    assert not covers_all(((1, 10), (12, None)))  # 11 falls in no bucket
+    assert not covers_all(((1, 10), (11, 20)))  # nothing above 20
+    gappy = RangeDimension("size", ((1, 10), (20, None)), _ranges, _write)
+    assert not gappy.exhaustive({}) and gappy.exhaustive({"size": [[1, 5]]})
+
+
+def test_split_coverage_is_counted_as_each_child_is_sized() -> None:
+    # Given a partition of 100 split into three children
+    plan = Plan().split({}, 100, [{"p": ["a"]}, {"p": ["b"]}, {"p": ["c"]}])
+    plan, done = plan.sized(60)
+    assert done is None and plan.splits == (SplitGroup({}, 100, left=2, covered=60),)
+    # When the next child is sized and then split in turn, its own group nests inside
+    plan, done = plan.sized(30)
+    plan = plan.split({"p": ["b"]}, 30, [{"q": [1]}, {"q": [2]}])
+    plan, inner = plan.sized(10)
+    plan, inner = plan.sized(20)
+    assert inner == SplitGroup({"p": ["b"]}, 30, left=0, covered=30)
+    assert len(plan.splits) == 1 and plan.missed == 0
+    # Then the last child completes the outer group: 100 - (60 + 30 + 4) are out of reach
+    plan, outer = plan.sized(4)
+    assert outer == SplitGroup({}, 100, left=0, covered=94)
+    assert plan.splits == () and plan.missed == 6
+
+
+def test_overlapping_children_do_not_count_as_missed() -> None:
+    plan = Plan().split({}, 10, [{"p": ["US"]}, {"p": ["Texas"]}])
+    plan, _ = plan.sized(10)
+    plan, group = plan.sized(4)
+    assert group is not None and group.covered == 14 and plan.missed == 0
+
+
+def test_the_plan_round_trips_through_checkpoint_json_and_reads_old_checkpoints() -> None:
+    plan = Plan().split({}, 100, [{"p": ["a"]}, {"p": ["b"]}])
+    plan, _ = plan.sized(70)
+    plan = plan.advance(20, partition_done=False)
+    text = json.dumps(plan.to_checkpoint())
+    assert Plan.from_checkpoint(json.loads(text)) == plan
+    old = {"current": {"p": ["b"]}, "page": 1, "pending": [], "done": 70, "total": 100}
+    legacy = Plan.from_checkpoint(old)
+    assert legacy.splits == () and legacy.missed == 0
+    assert legacy.sized(25) == (legacy, None)  # its split's parent total is unknown: not guessed
