@@ -169,6 +169,11 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-m", "fast", "stop")
 
+    def crash(self) -> None:
+        """Stop the way a crash does (`-m immediate`: no shutdown checkpoint; the next start runs
+        crash recovery). For fault-injection tests."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-m", "immediate", "stop")
+
     def tool(self, name: str) -> str:
         """Path of a client tool (pg_dump, pg_restore, psql) matching the embedded server."""
         return str(self.bin_dir / name)

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from models import Job, JobLog, Lead, LeadSource, job_states
 from runtime.broker import make_broker, set_broker
+from runtime.db import make_engine
+from runtime.embedded import EmbeddedPostgres
 from runtime.settings import get_settings
 from scheduler.reaper import reap_once
 from tests.factories import make_domain, make_job, make_source, make_user
@@ -291,3 +293,43 @@ def test_duplicate_delivery_runs_the_job_once(cluster: Cluster, engine: Engine) 
             select(func.count()).where(JobLog.job_id == job_id, JobLog.event == "job.acquire")
         )
     assert acquisitions == 1
+
+
+@pytest.fixture
+def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of this test's own, which it may crash and restart."""
+    import migrations
+
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg-restart"))
+    pg.start()
+    migrations.upgrade(pg.url().replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+def test_postgres_crash_and_restart_mid_job(
+    private_postgres: EmbeddedPostgres, redis_url: str, settings_env: None
+) -> None:
+    db_url = private_postgres.url().replace("postgresql+psycopg://", "postgresql://")
+    engine = make_engine(db_url)
+    cluster = Cluster(engine, db_url, redis_url, heartbeat_s=3.0)
+    try:
+        cluster.start_reaper()
+        job_id = start_job(engine)
+        cluster.start_worker()
+        wait_until(lambda: committed_pages(engine, job_id) >= 10, 120, "pages")
+        # When the server crashes (immediate shutdown: no checkpoint, every backend killed,
+        # crash recovery on the next start) and comes back on the same port
+        pages_before = committed_pages(engine, job_id)
+        private_postgres.crash()
+        private_postgres.start()
+        # Then the worker carries on (or the reaper re-queues) and the lead set is exact
+        wait_until(lambda: job_row(engine, job_id).status == "completed", 180, "completion")
+        assert_exactly_once(engine, job_id)
+        assert job_row(engine, job_id).pages > pages_before
+        assert cluster.workers[0].poll() is None  # the worker process survived the restart
+    finally:
+        cluster.close()
+        engine.dispose()
