@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -27,7 +28,7 @@ from models import Job, JobLog, Lead, LeadSource, job_states
 from runtime.broker import make_broker, set_broker
 from runtime.db import make_engine
 from runtime.embedded import EmbeddedPostgres
-from runtime.settings import get_settings
+from runtime.settings import Settings, get_settings
 from scheduler.reaper import reap_once
 from tests.factories import make_domain, make_job, make_source, make_user
 from tests.tcpproxy import TcpProxy
@@ -103,7 +104,7 @@ class Cluster:
         set_broker(None)
 
 
-def replace_settings(heartbeat_s: float) -> object:
+def replace_settings(heartbeat_s: float) -> Settings:
     return get_settings().model_copy(
         update={"heartbeat_timeout_s": heartbeat_s, "queued_grace_s": 2.0}
     )
@@ -153,7 +154,7 @@ def assert_exactly_once(engine: Engine, job_id: uuid.UUID, total: int = TOTAL) -
         provenance = session.scalar(
             select(func.count()).select_from(LeadSource).where(LeadSource.job_id == job_id)
         )
-        pages = list(
+        pages: list[dict[str, Any]] = list(
             session.scalars(
                 select(JobLog.fields)
                 .where(JobLog.job_id == job_id, JobLog.event == "page.committed")
