@@ -334,3 +334,50 @@ def test_postgres_crash_and_restart_mid_job(
     finally:
         cluster.close()
         engine.dispose()
+
+
+def commits_after_each(engine: Engine, job_id: uuid.UUID, event: str) -> list[list[int]]:
+    """For each `event` log line: the `pages` of every commit before the next `job.settle`."""
+    with Session(engine) as session:
+        lines = session.execute(
+            select(JobLog.event, JobLog.fields).where(JobLog.job_id == job_id).order_by(JobLog.seq)
+        ).all()
+    windows: list[list[int]] = []
+    current: list[int] | None = None
+    for name, fields in lines:
+        if name == event:
+            current = []
+        elif name == "job.settle" and current is not None:
+            windows.append(current)
+            current = None
+        elif name == "page.committed" and current is not None:
+            current.append(int(fields["pages"]))
+    return windows
+
+
+def test_ten_pauses_and_resumes_then_exactly_once(cluster: Cluster, engine: Engine) -> None:
+    job_id = start_job(engine, delay_s=0.02)
+    cluster.start_worker()
+    for _ in range(10):
+        # When the job has moved on since the last resume, pause it
+        pages = committed_pages(engine, job_id)
+        wait_until(lambda: committed_pages(engine, job_id) > pages, 120, "a new page")  # noqa: B023
+        with Session(engine) as session, session.begin():
+            requested = job_states.pause(session, job_id)
+        if requested.status == "paused":  # it was queued between two acquisitions
+            break
+        wait_until(lambda: job_row(engine, job_id).status == "paused", 30, "paused")
+        # Then it stopped after at most the commit in flight, and a resume picks it up again
+        with Session(engine) as session, session.begin():
+            moved = job_states.resume(session, job_id)
+        enqueue_job(job_id, moved.queue)
+    windows = commits_after_each(engine, job_id, "job.pause")
+    assert len(windows) == 10
+    assert all(len(w) <= 1 for w in windows), windows
+    wait_until(lambda: job_row(engine, job_id).status == "completed", 180, "completion")
+    assert_exactly_once(engine, job_id)
+    with Session(engine) as session:
+        started = session.scalar(
+            select(func.count()).where(JobLog.job_id == job_id, JobLog.event == "job.started")
+        )
+    assert started == 11  # ten resumes, each a new run from the checkpoint
