@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -351,7 +351,7 @@ def commits_after_each(engine: Engine, job_id: uuid.UUID, event: str) -> list[li
             windows.append(current)
             current = None
         elif name == "page.committed" and current is not None:
-            current.append(int(fields["pages"]))
+            current.append(int(cast(dict[str, Any], fields)["pages"]))
     return windows
 
 
