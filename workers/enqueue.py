@@ -1,19 +1,42 @@
-"""The one way the API and the scheduler put a job on a queue.
+"""The one way the API and the scheduler put a job on a queue, and how the reaper tells whether
+that message is still there.
 
 Call after the transaction that moved the job to `queued` has committed: a worker that picks the
 message up must see the row. The message carries only the job id; a lost message is re-sent by
 the reaper, a duplicate is harmless (only one runner can acquire a job).
+
+"Lost" must not mean "waiting": when every worker is busy, a job waits in the queue for as long
+as it takes, and re-sending it every grace period would grow the queue without bound. So on the
+Redis broker each send records which message it was (`dashin:job-message:<job_id>` →
+`<queue> <redis message id>`, in the broker's Redis, so a flush loses both together), and
+`pending_jobs` asks Redis whether it still exists: Dramatiq keeps a message's body in the hash
+`<namespace>:<queue>.msgs` from enqueue until ack (queued or fetched by a worker), and moves a
+failed one to the dead-letter queue. A message held in the ack set of a worker whose heartbeat
+is older than the broker's `heartbeat_timeout` (a killed worker) counts as lost too: Dramatiq
+gives those back only when its random maintenance runs. RabbitMQ cannot be asked about one
+message cheaply: `pending_jobs` answers None there and the reaper waits a longer grace.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Sequence
+from typing import cast
 
 import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
 
 from runtime.broker import get_broker
+from runtime.logging import get_logger
 
 ACTOR_NAME = "jobs.run"
+#: how long a send is remembered; the reaper renews it while the message waits
+MESSAGE_RECORD_TTL_S = 7 * 24 * 3600
+_RECORD_PREFIX = "dashin:job-message:"
+
+log = get_logger("workers.enqueue")
 
 
 def job_message(job_id: uuid.UUID | str, queue: str) -> dramatiq.Message[None]:
@@ -25,4 +48,72 @@ def job_message(job_id: uuid.UUID | str, queue: str) -> dramatiq.Message[None]:
 def enqueue_job(job_id: uuid.UUID | str, queue: str, broker: dramatiq.Broker | None = None) -> None:
     target = broker or get_broker()
     target.declare_queue(queue)
-    target.enqueue(job_message(job_id, queue))
+    sent = target.enqueue(job_message(job_id, queue))
+    if isinstance(target, RedisBroker):
+        _remember(target, str(job_id), sent)
+
+
+def _remember(broker: RedisBroker, job_id: str, sent: dramatiq.Message[None]) -> None:
+    """Record the Redis message id just sent (Dramatiq makes a new one per enqueue)."""
+    record = f"{sent.queue_name} {sent.options['redis_message_id']}"
+    try:
+        broker.client.set(_RECORD_PREFIX + job_id, record, ex=MESSAGE_RECORD_TTL_S)
+    except redis.RedisError as exc:  # the message is out; at worst the reaper sends one more
+        log.warning("enqueue.record_failed", job_id=job_id, error=str(exc))
+
+
+def tracks_messages(broker: dramatiq.Broker | None = None) -> bool:
+    """Can `pending_jobs` tell (Redis), or does the reaper have to guess (RabbitMQ)?"""
+    return isinstance(broker or get_broker(), RedisBroker)
+
+
+def pending_jobs(
+    jobs: Sequence[tuple[uuid.UUID, str]], broker: dramatiq.Broker | None = None
+) -> set[uuid.UUID] | None:
+    """Which of these (job id, queue) still have their last message waiting or being handled.
+
+    None when the broker cannot tell (not Redis). A job without a record (never sent by this
+    code, or Redis lost it), whose record names another queue, or whose message is gone or held
+    by a dead worker is not pending.
+    """
+    target = broker or get_broker()
+    if not isinstance(target, RedisBroker):
+        return None
+    if not jobs:
+        return set()
+    client, ns = target.client, target.namespace
+    now_ms = int(time.time() * 1000)
+    keys = [_RECORD_PREFIX + str(job_id) for job_id, _ in jobs]
+    records = cast(list[bytes | None], client.mget(keys))
+    dead_since = now_ms - int(target.heartbeat_timeout)
+    heartbeats = cast(list[bytes], client.zrangebyscore(f"{ns}:__heartbeats__", 0, dead_since))
+    stale_workers = [_text(w) for w in heartbeats]
+    sent: list[tuple[uuid.UUID, str, str]] = []
+    for (job_id, queue), record in zip(jobs, records, strict=True):
+        if record is None:
+            continue
+        sent_queue, _, message_id = _text(record).partition(" ")
+        if sent_queue.removesuffix(".DQ") == queue and message_id:
+            sent.append((job_id, sent_queue, message_id))
+    pipe = client.pipeline(transaction=False)
+    for _, sent_queue, message_id in sent:
+        pipe.hexists(f"{ns}:{sent_queue}.msgs", message_id)
+        for worker in stale_workers:
+            pipe.sismember(f"{ns}:__acks__.{worker}.{sent_queue}", message_id)
+    answers = iter(pipe.execute())
+    pending: set[uuid.UUID] = set()
+    for job_id, _, _ in sent:
+        exists = bool(next(answers))
+        held_by_dead = [bool(next(answers)) for _ in stale_workers]
+        if exists and not any(held_by_dead):
+            pending.add(job_id)
+    if pending:
+        renew = client.pipeline(transaction=False)
+        for job_id in pending:
+            renew.expire(_RECORD_PREFIX + str(job_id), MESSAGE_RECORD_TTL_S)
+        renew.execute()
+    return pending
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
