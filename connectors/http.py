@@ -4,7 +4,8 @@ Connectors differ in URLs and payloads, not in how they survive a flaky provider
 here once. `make_client` builds an `httpx.Client` whose connections go through the SSRF guard
 (`connectors.ssrf`). `request` sends one logical request:
 
-- the shared rate limiter is acquired before every attempt (throttled re-sends included);
+- the shared rate limiter is acquired before every attempt (throttled re-sends included), and
+  its grant settled when the answer is in (`connectors.ratelimit.settling`);
 - failures are retried by tenacity with exponential backoff and full jitter (or the server's
   `Retry-After` when longer), at most `max_attempts` attempts, then `TransientError` — but only
   when sending again cannot make the provider act twice (a POST may spend credits):
@@ -47,7 +48,7 @@ import tenacity
 
 from connectors.base import JobLogger, RateLimiter, RunContext
 from connectors.errors import AuthError, ConfigError, ForbiddenError, RateLimited, TransientError
-from connectors.ratelimit import limits_from_headers
+from connectors.ratelimit import limits_from_headers, settling
 from connectors.ssrf import GuardedTransport, IPNetwork, check_scheme
 from runtime.settings import get_settings
 
@@ -203,10 +204,8 @@ class _Call:
 
     def attempt(self) -> httpx.Response:
         while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
             try:
-                response = self.client.request(self.method, self.url, **self.kwargs)
+                response = self.send()
             except httpx.UnsupportedProtocol as exc:
                 raise ConfigError(self.redactor.text(f"{self.shown_url}: {exc}")) from None
             except NOT_SENT_ERRORS as exc:
@@ -231,6 +230,14 @@ class _Call:
                     raise self.park(hint, status)
                 raise _Failure(f"last status {status}", hint)
             return response
+
+    def send(self) -> httpx.Response:
+        """One request in one limiter slot, settled once the answer (or the error) is in: the
+        slot then frees a window after the provider saw the request (`connectors.ratelimit`)."""
+        with settling():
+            if self.limiter is not None:
+                self.limiter.acquire()
+            return self.client.request(self.method, self.url, **self.kwargs)
 
     def throttle(self, response: httpx.Response) -> None:
         """Wait out a 429 without spending an attempt, or park when the wait is too long."""
