@@ -22,14 +22,24 @@ def find_live_api_key(session: Session, key_hash: str) -> ApiKey | None:
     )
 
 
+#: A key's use is recorded at most this often, so reads do not write on every request.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def touch_due(last_used_at: datetime | None) -> bool:
+    """Whether `touch_api_key` would record a use now (a caller that read `last_used_at` with
+    the key skips the UPDATE, and its round trip, otherwise)."""
+    return last_used_at is None or last_used_at < datetime.now(UTC) - TOUCH_EVERY
+
+
 def touch_api_key(session: Session, key_id: uuid.UUID) -> None:
-    """Record use, at most once a minute per key, so reads do not write on every request."""
+    """Record use, at most once per `TOUCH_EVERY` per key."""
     stamp = datetime.now(UTC)
     session.execute(
         update(ApiKey)
         .where(
             ApiKey.id == key_id,
-            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < stamp - timedelta(minutes=1)),
+            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < stamp - TOUCH_EVERY),
         )
         .values(last_used_at=stamp)
     )

@@ -184,20 +184,6 @@ def add_membership(
     return membership
 
 
-def default_domain_id(session: Session, user: User) -> uuid.UUID | None:
-    """The sign-up domain when the user still belongs to it, else their oldest membership."""
-    if user.signup_domain_id is not None and (
-        user.is_admin or membership_role(session, user.signup_domain_id, user.id) is not None
-    ):
-        return user.signup_domain_id
-    return session.scalar(
-        select(Membership.domain_id)
-        .where(Membership.user_id == user.id)
-        .order_by(Membership.created_at, Membership.id)
-        .limit(1)
-    )
-
-
 @dataclass(frozen=True)
 class MembershipView:
     domain_id: uuid.UUID

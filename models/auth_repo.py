@@ -1,0 +1,106 @@
+"""The reads that authenticate an API request: one round trip each.
+
+Every request resolves its caller before doing its own work, so these are the most frequent
+queries of the API (benchmark 6 of issue 9: they were half of a small request). Each returns
+the user together with their role in their *home* domain (the sign-up domain for a token, the
+key's domain for an API key), the domain a request acts in unless it names another, so such a
+request needs no second lookup. Functions never write; the edge owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
+
+from models.tenancy import ApiKey, Domain, Membership, User
+
+
+@dataclass(frozen=True)
+class CallerRow:
+    """A user as authentication needs it, with their membership role in `home_domain_id`."""
+
+    user_id: uuid.UUID
+    email: str
+    is_admin: bool
+    is_active: bool
+    password_hash: str | None
+    home_domain_id: uuid.UUID | None
+    home_role: str | None  # None: not (or no longer) a member of the home domain
+    api_key_id: uuid.UUID | None = None
+    key_last_used_at: datetime | None = None
+
+
+# Built once: constructing a select costs about as much CPU as executing a cached one.
+_USER_COLUMNS = (User.id, User.email, User.is_admin, User.is_active, User.password_hash)
+
+_BY_TOKEN = (
+    select(*_USER_COLUMNS, User.signup_domain_id, Membership.role)
+    .outerjoin(
+        Membership,
+        and_(Membership.domain_id == User.signup_domain_id, Membership.user_id == User.id),
+    )
+    .where(User.id == bindparam("user_id"))
+)
+
+_BY_API_KEY = (
+    select(*_USER_COLUMNS, ApiKey.domain_id, Membership.role, ApiKey.id, ApiKey.last_used_at)
+    .join(User, User.id == ApiKey.user_id)
+    .outerjoin(
+        Membership,
+        and_(Membership.domain_id == ApiKey.domain_id, Membership.user_id == ApiKey.user_id),
+    )
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+
+_DOMAIN_ROLE = select(Domain.id, Membership.role).outerjoin(
+    Membership,
+    and_(Membership.domain_id == Domain.id, Membership.user_id == bindparam("user_id")),
+)
+_DOMAIN_ROLE_BY_ID = _DOMAIN_ROLE.where(Domain.id == bindparam("ref_id"))
+_DOMAIN_ROLE_BY_NAME = _DOMAIN_ROLE.where(Domain.domain_name == bindparam("ref_name"))
+
+_FIRST_MEMBERSHIP = (
+    select(Membership.domain_id, Membership.role)
+    .where(Membership.user_id == bindparam("user_id"))
+    .order_by(Membership.created_at, Membership.id)
+    .limit(1)
+)
+
+
+def user_for_token(session: Session, user_id: uuid.UUID) -> CallerRow | None:
+    """The user a token names, with their role in their sign-up domain."""
+    row = session.execute(_BY_TOKEN, {"user_id": user_id}).first()
+    return CallerRow(*row) if row is not None else None
+
+
+def user_for_api_key(session: Session, key_hash: str) -> CallerRow | None:
+    """The owner of a live (unrevoked) key, with their role in the key's domain."""
+    row = session.execute(_BY_API_KEY, {"key_hash": key_hash}).first()
+    return CallerRow(*row) if row is not None else None
+
+
+def domain_role(
+    session: Session, ref: str, user_id: uuid.UUID
+) -> tuple[uuid.UUID, str | None] | None:
+    """The domain named by `ref` (id or name, as `Dashin-Domain` accepts) and the user's role
+    there (None: not a member); None when no such domain exists."""
+    if "\x00" in ref:  # PostgreSQL text cannot hold NUL; no domain has it in its name
+        return None
+    params: dict[str, object] = {"user_id": user_id}
+    try:
+        query, params["ref_id"] = _DOMAIN_ROLE_BY_ID, uuid.UUID(ref)
+    except ValueError:
+        query, params["ref_name"] = _DOMAIN_ROLE_BY_NAME, ref.strip().lower()
+    row = session.execute(query, params).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def first_membership(session: Session, user_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    """The user's oldest membership (domain, role): their default when not in their sign-up
+    domain any more."""
+    row = session.execute(_FIRST_MEMBERSHIP, {"user_id": user_id}).first()
+    return (row[0], row[1]) if row is not None else None
