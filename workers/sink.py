@@ -4,13 +4,17 @@ Per page (ARCHITECTURE §6), never row by row:
 
 1. in Python, derive each record's identity keys and fold records that share a key inside the
    page into one (the extra copies count as `unchanged`; a record without keys is `rejected`);
-2. COPY the survivors and their keys into temp staging tables;
-3. one join against `lead_keys` finds the existing lead of each record (highest-priority key
-   wins); records matching a lead another record of the page already matched fold into it;
-4. INSERT the new leads, UPDATE matched leads filling only empty fields, attach keys that no
-   other lead owns (keys owned by another lead are counted as merge candidates), and write one
-   provenance row per (job, lead).
+2. one statement reads the owner of every key of the page (a unique-index probe per key) and
+   which of each owner's fields are empty;
+3. in Python, from those rows: the existing lead of each record (highest-priority key wins;
+   records matching a lead another record of the page already matched fold into it), keys to
+   attach (keys owned by another lead are counted as merge candidates), and the matched leads
+   that would actually gain a field;
+4. COPY the new leads, UPDATE only those matched leads (filling empty fields, never
+   overwriting), attach the unowned keys, and write one provenance row per (job, lead).
 
+A page whose records all match unchanged leads thus costs one read and the provenance rows.
+No temp tables: nothing to truncate at commit, and nothing to survive transaction pooling.
 A per-domain transaction-level advisory lock serialises sinks of the same domain, so two jobs
 writing the same new key can neither collide on `lead_keys` nor create the lead twice.
 """
@@ -57,78 +61,35 @@ class _Group:
     raw: dict[str, Any] | None
 
 
-_SETUP = f"""
-CREATE TEMP TABLE IF NOT EXISTS sink_stage (
-    idx integer PRIMARY KEY,
-    new_id uuid NOT NULL,
-    lead_id uuid,
-    applier boolean NOT NULL DEFAULT false,
-    external_id text,
-    raw jsonb,
-    {", ".join(f"{c} text" for c in LEAD_COLUMNS)}
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS sink_keys (
-    idx integer NOT NULL,
-    pos integer NOT NULL,
-    key text NOT NULL,
-    owner uuid
-) ON COMMIT DELETE ROWS;
-"""
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('dashin.sink'), hashtext(%s))"
 
-# One unique-index probe per staged key, whatever the (absent) statistics of the temp tables
-# say; every later step reads `owner` instead of joining the domain's whole `lead_keys`.
-_RESOLVE_OWNERS = """
-UPDATE sink_keys k SET owner = (
-    SELECT lk.lead_id FROM lead_keys lk WHERE lk.domain_id = %(domain_id)s AND lk.key = k.key
+#: bit i set when LEAD_COLUMNS[i] is NULL on the lead; the last bit stands for campaign_id
+_CAMPAIGN_BIT = 1 << len(LEAD_COLUMNS)
+_NULL_MASK = " | ".join(
+    [f"((l.{c} IS NULL)::int << {i})" for i, c in enumerate(LEAD_COLUMNS)]
+    + [f"((l.campaign_id IS NULL)::int << {len(LEAD_COLUMNS)})"]
 )
+
+# One unique-index probe per key of the page (plus one primary-key probe of its owner for the
+# owner's empty fields), whatever the statistics say; matching, merge candidates and which
+# matched leads could gain a field are then decided in Python from these rows.
+_OWNERS = f"""
+SELECT lk.key, lk.lead_id, (SELECT {_NULL_MASK} FROM leads l WHERE l.id = lk.lead_id)
+FROM lead_keys lk
+WHERE lk.domain_id = %(domain_id)s AND lk.key = ANY(%(keys)b::text[])
 """
 
-_MATCH = """
-UPDATE sink_stage s SET lead_id = m.owner
-FROM (
-    SELECT DISTINCT ON (idx) idx, owner FROM sink_keys
-    WHERE owner IS NOT NULL
-    ORDER BY idx, pos
-) m
-WHERE s.idx = m.idx
-"""
+_INSERT_NEW = f"COPY leads (id, domain_id, campaign_id, {', '.join(LEAD_COLUMNS)}) FROM STDIN"
 
-# The first staged record matching a lead applies its fields; later ones fold into it.
-_APPLIERS = """
-UPDATE sink_stage s SET applier = true
-FROM (SELECT min(idx) AS idx FROM sink_stage WHERE lead_id IS NOT NULL GROUP BY lead_id) a
-WHERE s.idx = a.idx
-"""
-
-# An identity field whose key another lead owns must not be copied onto the matched lead.
-# (fold_page guarantees a staged email / LinkedIn URL always has its key among the row's keys.)
-_DROP_FOREIGN_IDENTITY = """
-UPDATE sink_stage s SET
-    email = CASE WHEN fe.owner IS NULL OR fe.owner = s.lead_id THEN s.email END,
-    linkedin_url = CASE WHEN fl.owner IS NULL OR fl.owner = s.lead_id
-                        THEN s.linkedin_url END
-FROM sink_stage s2
-LEFT JOIN sink_keys fe ON fe.idx = s2.idx AND fe.key = 'email:' || s2.email
-LEFT JOIN sink_keys fl ON fl.idx = s2.idx AND fl.key = 'li:' || s2.linkedin_url
-WHERE s.idx = s2.idx AND s.lead_id IS NOT NULL
-  AND ((fe.owner IS NOT NULL AND fe.owner <> s.lead_id)
-       OR (fl.owner IS NOT NULL AND fl.owner <> s.lead_id))
-"""
-
-_INSERT_NEW = f"""
-INSERT INTO leads (id, domain_id, campaign_id, {", ".join(LEAD_COLUMNS)})
-SELECT new_id, %(domain_id)s, %(campaign_id)s,
-       {", ".join(f"left({c}, {n})" for c, n in FIELD_LIMITS.items())}
-FROM sink_stage WHERE lead_id IS NULL
-ORDER BY idx
-"""
-
+# Only matched leads known to have an empty field the record fills reach this statement; its
+# own condition re-checks each one, so it never overwrites.
 _FILL_EMPTY = f"""
 UPDATE leads l SET
-    {", ".join(f"{c} = COALESCE(l.{c}, left(s.{c}, {n}))" for c, n in FIELD_LIMITS.items())},
+    {", ".join(f"{c} = COALESCE(l.{c}, s.{c})" for c in LEAD_COLUMNS)},
     campaign_id = COALESCE(l.campaign_id, %(campaign_id)s)
-FROM sink_stage s
-WHERE s.applier AND l.id = s.lead_id AND (
+FROM unnest(%(lead_id)b::uuid[], {", ".join(f"%({c})b::text[]" for c in LEAD_COLUMNS)})
+    AS s(lead_id, {", ".join(LEAD_COLUMNS)})
+WHERE l.id = s.lead_id AND (
     {" OR ".join(f"(l.{c} IS NULL AND s.{c} IS NOT NULL)" for c in LEAD_COLUMNS)}
     OR (l.campaign_id IS NULL AND %(campaign_id)s::uuid IS NOT NULL)
 )
@@ -137,25 +98,22 @@ RETURNING l.id
 
 _ATTACH_KEYS = """
 INSERT INTO lead_keys (domain_id, key, lead_id)
-SELECT %(domain_id)s, k.key, COALESCE(s.lead_id, s.new_id)
-FROM sink_keys k JOIN sink_stage s USING (idx)
-WHERE k.owner IS NULL
-ORDER BY k.idx, k.pos
+SELECT %(domain_id)s, s.key, s.lead_id
+FROM unnest(%(keys)b::text[], %(lead_ids)b::uuid[]) AS s(key, lead_id)
 ON CONFLICT (domain_id, key) DO NOTHING
 RETURNING lead_id
 """
 
-_MERGE_CANDIDATES = """
-SELECT count(*) FROM sink_keys k JOIN sink_stage s USING (idx)
-WHERE k.owner IS NOT NULL AND k.owner <> COALESCE(s.lead_id, s.new_id)
-"""
-
-_PROVENANCE = """
+# New leads cannot have a provenance row yet: COPY; matched ones may (an earlier page of the
+# job, or a replayed page): ON CONFLICT keeps one row per (job, lead).
+_PROVENANCE_NEW = (
+    "COPY lead_sources (domain_id, lead_id, data_source_id, job_id, external_id, raw) FROM STDIN"
+)
+_PROVENANCE_MATCHED = """
 INSERT INTO lead_sources (domain_id, lead_id, data_source_id, job_id, external_id, raw)
-SELECT DISTINCT ON (COALESCE(lead_id, new_id))
-       %(domain_id)s, COALESCE(lead_id, new_id), %(data_source_id)s, %(job_id)s, external_id, raw
-FROM sink_stage
-ORDER BY COALESCE(lead_id, new_id), idx
+SELECT %(domain_id)s, s.lead_id, %(data_source_id)s, %(job_id)s, s.external_id, s.raw::jsonb
+FROM unnest(%(lead_ids)b::uuid[], %(external_ids)b::text[], %(raws)b::text[])
+    AS s(lead_id, external_id, raw)
 ON CONFLICT (job_id, lead_id) DO NOTHING
 """
 
@@ -221,60 +179,152 @@ def write_page(
     groups, result = fold_page(records, provider)
     if not groups:
         return result
-    params = {
-        "domain_id": domain_id,
-        "campaign_id": campaign_id,
-        "data_source_id": data_source_id,
-        "job_id": job_id,
-    }
     with conn.cursor() as cur:
-        cur.execute(_SETUP)
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('dashin.sink'), hashtext(%s))", (str(domain_id),)
-        )
-        new_ids = [uuid.uuid4() for _ in groups]
-        columns = ("idx", "new_id", "external_id", "raw", *LEAD_COLUMNS)
-        with cur.copy(f"COPY sink_stage ({', '.join(columns)}) FROM STDIN") as copy:
-            for idx, group in enumerate(groups):
-                raw = json.dumps(group.raw, default=str) if group.raw is not None else None
-                copy.write_row(
-                    (
-                        idx,
-                        new_ids[idx],
-                        group.external_id,
-                        raw,
-                        *(group.values[c] for c in LEAD_COLUMNS),
-                    )
-                )
-        with cur.copy("COPY sink_keys (idx, pos, key) FROM STDIN") as copy:
-            for idx, group in enumerate(groups):
-                for pos, key in enumerate(group.keys):
-                    copy.write_row((idx, pos, key))
-        cur.execute("ANALYZE sink_stage; ANALYZE sink_keys")
-        cur.execute(_RESOLVE_OWNERS, params)
-        cur.execute(_MATCH, params)
-        matched = cur.rowcount
+        # Taken before reading owners: the previous writer of this domain has committed.
+        cur.execute(_LOCK, (str(domain_id),))
+        page_keys = [key for group in groups for key in group.keys]
+        cur.execute(_OWNERS, {"domain_id": domain_id, "keys": page_keys})
+        owners: dict[str, uuid.UUID] = {}
+        empty: dict[uuid.UUID, int] = {}
+        for key, lead_id, mask in cur.fetchall():
+            owners[key] = lead_id
+            empty[lead_id] = mask
+        plan = _plan(groups, owners, empty, campaign_id)
+        if plan.new:
+            with cur.copy(_INSERT_NEW) as copy:
+                for lead_id, group in plan.new:
+                    copy.write_row((lead_id, domain_id, campaign_id, *_limited(group.values)))
+        result.inserted = len(plan.new)
         changed: set[uuid.UUID] = set()
-        if matched:  # with no owned key on the page there is nothing to merge into
-            cur.execute(_APPLIERS, params)
-            cur.execute(_DROP_FOREIGN_IDENTITY, params)
-        cur.execute(_INSERT_NEW, params)
-        result.inserted = cur.rowcount
-        if matched:
+        if plan.fills:
+            params: dict[str, Any] = {
+                "campaign_id": campaign_id,
+                "lead_id": [lead_id for lead_id, _ in plan.fills],
+            }
+            for column, limit in FIELD_LIMITS.items():
+                params[column] = [_cut(values[column], limit) for _, values in plan.fills]
             cur.execute(_FILL_EMPTY, params)
             changed.update(row[0] for row in cur.fetchall())
-        cur.execute(_ATTACH_KEYS, params)
-        new_id_set = set(new_ids)
-        changed.update(row[0] for row in cur.fetchall() if row[0] not in new_id_set)
-        if matched:
-            cur.execute(_MERGE_CANDIDATES, params)
-            row = cur.fetchone()
-            result.merge_candidates = int(row[0]) if row else 0
-        cur.execute(_PROVENANCE, params)
-        # matched records beyond the first per lead fold into it: unchanged
-        result.updated = len(changed)
-        result.unchanged += matched - result.updated
+        if plan.attach:
+            cur.execute(
+                _ATTACH_KEYS,
+                {
+                    "domain_id": domain_id,
+                    "keys": [key for key, _ in plan.attach],
+                    "lead_ids": [lead_id for _, lead_id in plan.attach],
+                },
+            )
+            new_ids = {lead_id for lead_id, _ in plan.new}
+            changed.update(row[0] for row in cur.fetchall() if row[0] not in new_ids)
+        if plan.new:
+            with cur.copy(_PROVENANCE_NEW) as copy:
+                for lead_id, group in plan.new:
+                    copy.write_row(
+                        (
+                            domain_id,
+                            lead_id,
+                            data_source_id,
+                            job_id,
+                            group.external_id,
+                            _json(group.raw),
+                        )
+                    )
+        if plan.provenance:
+            cur.execute(
+                _PROVENANCE_MATCHED,
+                {
+                    "domain_id": domain_id,
+                    "data_source_id": data_source_id,
+                    "job_id": job_id,
+                    "lead_ids": [lead_id for lead_id, _ in plan.provenance],
+                    "external_ids": [group.external_id for _, group in plan.provenance],
+                    "raws": [_json(group.raw) for _, group in plan.provenance],
+                },
+            )
+    result.merge_candidates = plan.merge_candidates
+    # matched records beyond the first per lead fold into it: unchanged
+    result.updated = len(changed)
+    result.unchanged += plan.matched - result.updated
     return result
+
+
+@dataclass
+class _Plan:
+    """What a page writes, decided from the owners of its keys (no further reads needed)."""
+
+    new: list[tuple[uuid.UUID, _Group]] = field(default_factory=list)
+    fills: list[tuple[uuid.UUID, dict[str, Any]]] = field(default_factory=list)
+    attach: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    provenance: list[tuple[uuid.UUID, _Group]] = field(default_factory=list)
+    matched: int = 0
+    merge_candidates: int = 0
+
+
+def _plan(
+    groups: list[_Group],
+    owners: dict[str, uuid.UUID],
+    empty: dict[uuid.UUID, int],
+    campaign_id: uuid.UUID | None,
+) -> _Plan:
+    """Steps 3-4 of the module docstring, in memory: match, appliers, keys, provenance."""
+    plan = _Plan()
+    applied: set[uuid.UUID] = set()
+    campaign_bit = _CAMPAIGN_BIT if campaign_id is not None else 0
+    for group in groups:
+        # the highest-priority owned key decides the match (keys are in priority order)
+        lead_id = next((owners[k] for k in group.keys if k in owners), None)
+        if lead_id is None:
+            lead_id = uuid.uuid4()
+            plan.new.append((lead_id, group))
+            plan.attach.extend((key, lead_id) for key in group.keys)
+            continue
+        plan.matched += 1
+        for key in group.keys:
+            owner = owners.get(key)
+            if owner is None:
+                plan.attach.append((key, lead_id))
+            elif owner != lead_id:
+                plan.merge_candidates += 1
+        if lead_id in applied:
+            continue  # a later record matching the same lead folds into the first
+        applied.add(lead_id)
+        plan.provenance.append((lead_id, group))
+        values = _own_identity(group, owners, lead_id)
+        fills = campaign_bit
+        for bit, column in enumerate(LEAD_COLUMNS):
+            if values[column] is not None:
+                fills |= 1 << bit
+        if fills & empty[lead_id]:
+            plan.fills.append((lead_id, values))
+    return plan
+
+
+def _own_identity(
+    group: _Group, owners: dict[str, uuid.UUID], lead_id: uuid.UUID
+) -> dict[str, Any]:
+    """The group's values without an email / LinkedIn URL whose key another lead owns."""
+    values = group.values
+    for column, prefix in _IDENTITY_KEY_PREFIX.items():
+        value = values[column]
+        if value is None:
+            continue
+        key = prefix + value
+        owner = owners.get(key) if key in group.keys else None
+        if owner is not None and owner != lead_id:
+            values = {**values, column: None}
+    return values
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
+def _limited(values: dict[str, Any]) -> list[str | None]:
+    return [_cut(values[c], n) for c, n in FIELD_LIMITS.items()]
+
+
+def _json(raw: dict[str, Any] | None) -> str | None:
+    return json.dumps(raw, default=str) if raw is not None else None
 
 
 def _short_raw(record: LeadRecord) -> str:

@@ -14,7 +14,12 @@ from tests.factories import make_domain, make_job, make_source
 from workers.sink import SinkResult, write_page
 
 
-def _write(engine: Engine, ids: dict[str, uuid.UUID], records: list[LeadRecord]) -> SinkResult:
+def _write(
+    engine: Engine,
+    ids: dict[str, uuid.UUID],
+    records: list[LeadRecord],
+    campaign_id: uuid.UUID | None = None,
+) -> SinkResult:
     with engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
         result = write_page(
@@ -24,6 +29,7 @@ def _write(engine: Engine, ids: dict[str, uuid.UUID], records: list[LeadRecord])
             job_id=ids["job"],
             provider="synthetic",
             records=records,
+            campaign_id=campaign_id,
         )
         raw.commit()
     return result
@@ -99,13 +105,15 @@ def test_a_key_owned_by_another_lead_is_left_as_merge_candidate(engine: Engine) 
         [LeadRecord(email="a@x.example"), LeadRecord(linkedin_url="linkedin.com/in/bobby")],
     )
     # A record claims a's email and b's LinkedIn URL: it matches a (email has priority)
-    result = _write(
-        engine, ids, [LeadRecord(email="a@x.example", linkedin_url="linkedin.com/in/bobby")]
-    )
+    record = LeadRecord(email="a@x.example", linkedin_url="linkedin.com/in/bobby", phone="+1 5")
+    result = _write(engine, ids, [record])
     assert result.merge_candidates == 1
-    assert (result.inserted, result.updated, result.unchanged) == (0, 0, 1)
+    assert (result.inserted, result.updated, result.unchanged) == (0, 1, 0)
     with Session(engine) as session:
-        owner = session.execute(
+        a = session.scalar(select(Lead).where(Lead.email == "a@x.example"))
+        # a gains the phone but never b's LinkedIn URL
+        assert a is not None and a.phone == "+1 5" and a.linkedin_url is None
+        owner: str | None = session.execute(
             text(
                 "SELECT l.email FROM lead_keys k JOIN leads l ON l.id = k.lead_id "
                 "WHERE key LIKE 'li:%'"
@@ -151,3 +159,82 @@ def test_normalisation_cuts_text_to_the_lead_columns_the_sink_writes() -> None:
 
     assert {k: FIELD_MAX_LEN[k] for k in FIELD_LIMITS} == FIELD_LIMITS
     assert FIELD_LIMITS["email"] == 320 and FIELD_LIMITS["company_size"] == 50
+
+
+def _versions(engine: Engine) -> dict[uuid.UUID, str]:
+    """Each lead's row version: it changes whenever a statement rewrites the row."""
+    with Session(engine) as session:
+        rows = session.execute(text("SELECT id, xmin::text FROM leads")).all()
+        return {row[0]: row[1] for row in rows}
+
+
+def test_an_unchanged_page_rewrites_no_lead_but_records_provenance(engine: Engine) -> None:
+    ids = _setup(engine)
+    page = [
+        LeadRecord(email=f"u{i}@x.example", first_name="U", linkedin_url=f"linkedin.com/in/u{i}")
+        for i in range(50)
+    ]
+    _write(engine, ids, page)
+    before = _versions(engine)
+    # When a second job brings the same records again
+    ids["job"] = make_job(engine, ids["domain"], ids["source"])
+    again = _write(engine, ids, page)
+    # Then nothing is counted as changed, no lead row is rewritten, and the job has provenance
+    assert (again.inserted, again.updated, again.unchanged, again.merge_candidates) == (0, 0, 50, 0)
+    assert _versions(engine) == before
+    with Session(engine) as session:
+        per_job = session.execute(
+            select(LeadSource.job_id, func.count()).group_by(LeadSource.job_id)
+        ).all()
+        assert sorted(count for _, count in per_job) == [50, 50]
+
+
+def test_a_match_fills_the_campaign_only_where_the_lead_has_none(engine: Engine) -> None:
+    ids = _setup(engine)
+    _write(engine, ids, [LeadRecord(email="c1@x.example"), LeadRecord(email="c2@x.example")])
+    with Session(engine) as session, session.begin():
+        campaign: uuid.UUID = session.execute(
+            text(
+                "INSERT INTO campaigns (domain_id, name, slug) VALUES (:d, 'c', 'c') RETURNING id"
+            ),
+            {"d": ids["domain"]},
+        ).scalar_one()
+        session.execute(
+            text("UPDATE leads SET campaign_id = :c WHERE email = 'c2@x.example'"),
+            {"c": campaign},
+        )
+    before = _versions(engine)
+    records = [LeadRecord(email="c1@x.example"), LeadRecord(email="c2@x.example")]
+    result = _write(engine, ids, records, campaign)
+    # c1 gains the campaign (updated); c2 already has it: untouched
+    assert (result.updated, result.unchanged) == (1, 1)
+    after = _versions(engine)
+    with Session(engine) as session:
+        c1, c2 = (
+            session.scalar(select(Lead).where(Lead.email == f"c{n}@x.example")) for n in (1, 2)
+        )
+        assert c1 is not None and c2 is not None
+        assert c1.campaign_id == campaign == c2.campaign_id
+        assert after[c1.id] != before[c1.id] and after[c2.id] == before[c2.id]
+
+
+def test_a_second_record_matching_the_same_lead_only_brings_its_new_keys(engine: Engine) -> None:
+    ids = _setup(engine)
+    _write(engine, ids, [LeadRecord(email="ann@x.example", linkedin_url="linkedin.com/in/ann")])
+    # Two records of one page match Ann: by email, and by LinkedIn URL with a new email
+    result = _write(
+        engine,
+        ids,
+        [
+            LeadRecord(email="ann@x.example", title="CEO"),
+            LeadRecord(email="ann2@x.example", linkedin_url="linkedin.com/in/ann", city="Oslo"),
+        ],
+    )
+    # The first applies its fields; the second folds into it but attaches its unowned key
+    assert (result.inserted, result.updated, result.unchanged) == (0, 1, 1)
+    with Session(engine) as session:
+        ann = session.scalar(select(Lead).where(Lead.email == "ann@x.example"))
+        assert ann is not None and ann.title == "CEO" and ann.city is None
+        keys = set(session.scalars(select(LeadKey.key).where(LeadKey.lead_id == ann.id)))
+        assert "email:ann2@x.example" in keys
+        assert session.scalar(select(func.count()).select_from(Lead)) == 1
