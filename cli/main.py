@@ -62,20 +62,21 @@ def migrate() -> None:
 def api(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="DASHIN_API_WORKERS",
+            help="uvicorn worker processes (default: one per CPU core, at most 4)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve the control API (uvicorn)."""
-    import uvicorn
+    """Serve the control API (uvicorn); several processes share the port."""
+    from cli.api_server import default_workers, serve
 
     _settings()
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    serve(host, port, workers or default_workers())
 
 
 @app.command()
@@ -160,7 +161,9 @@ def up(
     from cli.demo import demo_env, start_in_background  # issue 8: `up --demo`
 
     env = demo_env() if demo else None
-    group.start("api", dashin_argv("api", "--host", host, "--port", str(port)), env)
+    # One API process is plenty next to a worker and the scheduler on one machine.
+    api_argv = dashin_argv("api", "--host", host, "--port", str(port), "--workers", "1")
+    group.start("api", api_argv, env)
     group.start("worker", dashin_argv("worker", "--threads", str(threads)), env)
     group.start("scheduler", dashin_argv("scheduler"), env)
     console.print(

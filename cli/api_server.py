@@ -1,0 +1,58 @@
+"""`dashin api`: how many uvicorn processes to run, and the metrics directory they share.
+
+One API process is CPU-bound at a few hundred small requests a second (docs/BENCHMARKS.md §6),
+so production runs one per core. The default stops at `MAX_DEFAULT_WORKERS` because each
+process keeps its own PostgreSQL pool (up to 10 connections): more needs a look at
+`max_connections` first, and then an explicit `--workers`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+MAX_DEFAULT_WORKERS = 4
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def default_workers() -> int:
+    """One process per CPU core this process may use, at most `MAX_DEFAULT_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+@contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[str | None]:
+    """Several processes: a fresh directory in which prometheus_client merges their request
+    latency series (else `/metrics` answers the series of whichever process the scrape hit).
+    An operator's own `PROMETHEUS_MULTIPROC_DIR` is kept; ours is removed at exit."""
+    if workers <= 1 or os.environ.get(METRICS_DIR_ENV):
+        yield os.environ.get(METRICS_DIR_ENV)
+        return
+    path = tempfile.mkdtemp(prefix="dashin-api-metrics-")
+    os.environ[METRICS_DIR_ENV] = path  # inherited by the worker processes uvicorn spawns
+    try:
+        yield path
+    finally:
+        os.environ.pop(METRICS_DIR_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    with shared_metrics_dir(workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
