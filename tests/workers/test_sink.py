@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -238,3 +240,44 @@ def test_a_second_record_matching_the_same_lead_only_brings_its_new_keys(engine:
         keys = set(session.scalars(select(LeadKey.key).where(LeadKey.lead_id == ann.id)))
         assert "email:ann2@x.example" in keys
         assert session.scalar(select(func.count()).select_from(Lead)) == 1
+
+
+def _blocked_by(engine: Engine, pid: int) -> int:
+    with Session(engine) as session:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+        return int(session.execute(text(query), {"pid": pid}).scalar_one())
+
+
+def test_a_writer_waiting_for_the_domain_sees_the_keys_committed_before_it(
+    engine: Engine,
+) -> None:
+    """Keys are attached with a plain INSERT: safe only because owners are read after the lock."""
+    ids = _setup(engine)
+    page = [LeadRecord(email=f"w{i}@x.example", first_name="W") for i in range(20)]
+    second: list[SinkResult] = []
+    with engine.connect() as first_conn:
+        first_raw: Any = first_conn.connection.driver_connection
+        # Given a first writer holding the domain's lock with its keys not yet committed
+        write_page(
+            first_raw,
+            domain_id=ids["domain"],
+            data_source_id=ids["source"],
+            job_id=ids["job"],
+            provider="synthetic",
+            records=page,
+        )
+        pid = first_raw.info.backend_pid
+        thread = threading.Thread(target=lambda: second.append(_write(engine, ids, page)))
+        thread.start()
+        # When a second writer of the same records waits for the lock
+        deadline = time.monotonic() + 10
+        while not _blocked_by(engine, pid):
+            assert time.monotonic() < deadline, "the second writer never waited for the lock"
+        first_raw.commit()
+        thread.join(10)
+    # Then it matches every lead the first one made: no duplicate, no key collision
+    assert len(second) == 1
+    assert (second[0].inserted, second[0].unchanged) == (0, 20)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Lead)) == 20
+        assert session.scalar(select(func.count()).select_from(LeadKey)) == 20
