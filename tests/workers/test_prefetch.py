@@ -64,3 +64,20 @@ def test_close_stops_the_producer_and_closes_the_generator() -> None:
     assert next(pages) == 0
     pages.close()
     assert closed.wait(5)
+
+
+def test_a_prefetcher_shortens_the_switch_interval_and_never_lengthens_it() -> None:
+    import sys
+
+    from workers.prefetch import SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        Prefetcher(iter(())).close()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        sys.setswitchinterval(0.0001)
+        Prefetcher(iter(())).close()
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+    finally:
+        sys.setswitchinterval(before)
