@@ -21,6 +21,7 @@ writing the same new key can neither collide on `lead_keys` nor create the lead 
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field, fields, replace
@@ -294,13 +295,16 @@ def _plan(
         applied.add(lead_id)
         plan.provenance.append((lead_id, group))
         values = _own_identity(group, owners, lead_id)
-        fills = campaign_bit
-        for bit, column in enumerate(LEAD_COLUMNS):
-            if values[column] is not None:
-                fills |= 1 << bit
-        if fills & empty[lead_id]:
+        lacks = empty[lead_id]
+        if lacks & campaign_bit or any(values[c] is not None for c in _columns_of(lacks)):
             plan.fills.append((lead_id, values))
     return plan
+
+
+@functools.cache
+def _columns_of(mask: int) -> tuple[str, ...]:
+    """The lead columns whose bit is set in an `_NULL_MASK` value."""
+    return tuple(c for bit, c in enumerate(LEAD_COLUMNS) if mask & (1 << bit))
 
 
 def _own_identity(
