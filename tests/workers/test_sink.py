@@ -281,3 +281,26 @@ def test_a_writer_waiting_for_the_domain_sees_the_keys_committed_before_it(
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Lead)) == 20
         assert session.scalar(select(func.count()).select_from(LeadKey)) == 20
+
+
+def test_owners_are_probed_per_key_not_found_by_scanning_the_domain(engine: Engine) -> None:
+    from workers.sink import _OWNERS
+
+    ids = _setup(engine)
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE lead_keys"))  # statistics of an empty table: stale from now
+        conn.commit()
+    _write(engine, ids, [LeadRecord(email=f"s{i}@x.example") for i in range(2000)])
+    keys = [f"email:s{i}@x.example" for i in range(0, 2000, 10)]
+    with engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(
+                "EXPLAIN (ANALYZE, COSTS OFF) " + _OWNERS,
+                {"domain_id": ids["domain"], "keys": keys},
+            )
+            plan = "\n".join(row[0] for row in cur.fetchall())
+        raw.rollback()
+    # one index probe per key: no row of the domain is read and thrown away
+    assert "Index Cond: ((domain_id = " in plan and "(key = k.key)" in plan, plan
+    assert "Rows Removed by Filter" not in plan, plan
