@@ -516,6 +516,13 @@ def main() -> None:
             "e2e_over_a": round(e2e / a, 3) if a == a else None,
             "e2e_over_c": round(e2e / c, 2) if c == c else None,
         }
+        # each round runs end to end and (b) back to back: their ratio cancels most of the
+        # load that moves between rounds on a shared machine
+        if f"b_{mode}" in samples:
+            pairs = zip(samples[f"b_{mode}"], samples[f"e2e_{mode}"], strict=True)
+            per_round = [round(b_s / e_s, 3) for b_s, e_s in pairs]
+            results[mode]["e2e_over_b_per_round"] = per_round
+            results[mode]["e2e_over_b_round_median"] = round(common.median(per_round), 3)
         label = "all-new" if mode == "new" else "all-matching"
         rows.append([label, e2e, b, a, rate("a_nogin"), c, e2e / b, e2e / a, e2e / c])
     peaks = [run["rss_peak_mb"] for run in e2e_runs]
@@ -550,6 +557,12 @@ def main() -> None:
         f"peak {results['rss_peak_mb']} MB; median CPU {results['e2e_cpu_s_median']} s/run"
     )
     print(f"counters (round 1): {results['e2e_counters']}")
+    for mode in ("new", "match"):
+        if "e2e_over_b_per_round" in results[mode]:
+            print(
+                f"e2e/(b) {mode} per round: {results[mode]['e2e_over_b_per_round']}, "
+                f"median {results[mode]['e2e_over_b_round_median']}"
+            )
 
 
 if __name__ == "__main__":
