@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from tests.api.conftest import ApiUser, MakeUser
+from tests.pool_pings import record_pings
 
 LEADS = "/api/v1/leads?page_size=50"
 
@@ -40,16 +40,7 @@ def statements() -> Iterator[list[str]]:
 
 @pytest.fixture
 def pings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every liveness ping of a pooled connection."""
-    seen: list[object] = []
-    original = PGDialect_psycopg.do_ping
-
-    def counting(self: PGDialect_psycopg, dbapi_connection: Any) -> bool:
-        seen.append(dbapi_connection)
-        return bool(original(self, dbapi_connection))  # type: ignore[no-untyped-call]
-
-    monkeypatch.setattr(PGDialect_psycopg, "do_ping", counting)
-    return seen
+    return record_pings(monkeypatch)
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ idle longer than `PING_IDLE_AFTER_S`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from runtime import db
+from tests.pool_pings import record_pings
 
 
 @pytest.fixture
@@ -27,15 +26,7 @@ def pool(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def pings(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    seen: list[object] = []
-    original = PGDialect_psycopg.do_ping
-
-    def counting(self: PGDialect_psycopg, dbapi_connection: Any) -> bool:
-        seen.append(dbapi_connection)
-        return bool(original(self, dbapi_connection))  # type: ignore[no-untyped-call]
-
-    monkeypatch.setattr(PGDialect_psycopg, "do_ping", counting)
-    return seen
+    return record_pings(monkeypatch)
 
 
 def backend_pid(engine: Engine) -> int:
