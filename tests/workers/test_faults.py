@@ -8,6 +8,7 @@ recorded history (the `page.committed` log lines) as well as the final lead set.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -297,17 +298,23 @@ def test_duplicate_delivery_runs_the_job_once(cluster: Cluster, engine: Engine) 
 
 
 @pytest.fixture
-def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL server of this test's own, which it may crash and restart."""
+def private_postgres() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of this test's own, which it may crash and restart.
+
+    Its data lives under the checkout's `.dashin-test/` (where the embedded test server lives),
+    not pytest's temp directory: as root the server runs as another user, which must be able
+    to reach the directory, and pytest makes its temp root private to the caller.
+    """
     import migrations
 
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg-restart"))
+    pg = EmbeddedPostgres(ROOT / ".dashin-test" / f"pg-restart-{uuid.uuid4().hex[:8]}")
     pg.start()
-    migrations.upgrade(pg.url().replace("postgresql+psycopg://", "postgresql://"))
     try:
+        migrations.upgrade(pg.url().replace("postgresql+psycopg://", "postgresql://"))
         yield pg
     finally:
         pg.stop()
+        shutil.rmtree(pg.root, ignore_errors=True)
 
 
 def test_postgres_crash_and_restart_mid_job(
