@@ -21,7 +21,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from runtime.errors import FieldError, ValidationFailed
@@ -51,7 +51,7 @@ class PageParams:
     count: bool
 
 
-def page_params(
+async def page_params(
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     sort: Annotated[
@@ -59,6 +59,7 @@ def page_params(
     ] = None,
     count: Annotated[bool, Query(description="Also answer the exact `total`")] = False,
 ) -> PageParams:
+    """`async`: no I/O, so FastAPI calls it in the event loop, not in a worker thread."""
     return PageParams(cursor=cursor, page_size=page_size, sort=sort, count=count)
 
 
@@ -110,6 +111,33 @@ def paginate(
     default_sort: str = "-created_at",
 ) -> RowsPage[R]:
     """One page of `query` (a select of ORM rows having `id_column` and the sort columns)."""
+    return _page(session, query, params, sortable, id_column, default_sort, tuples=False)
+
+
+def paginate_rows(
+    session: Session,
+    query: Select[*tuple[Any, ...]],
+    params: PageParams,
+    *,
+    sortable: Mapping[str, InstrumentedAttribute[Any]],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    default_sort: str = "-created_at",
+) -> RowsPage[Row[*tuple[Any, ...]]]:
+    """`paginate` for a select of plain columns (including `id_column` and the sort columns,
+    by their names): rows instead of ORM instances, for lists where loading costs the most."""
+    return _page(session, query, params, sortable, id_column, default_sort, tuples=True)
+
+
+def _page(
+    session: Session,
+    query: Select[Any],
+    params: PageParams,
+    sortable: Mapping[str, InstrumentedAttribute[Any]],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    default_sort: str,
+    *,
+    tuples: bool,
+) -> RowsPage[Any]:
     sort = params.sort or default_sort
     name = sort.removeprefix("-")
     column = sortable.get(name)
@@ -127,7 +155,10 @@ def paginate(
             key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
         )
     order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
-    rows = list(session.scalars(page_query.order_by(*order).limit(params.page_size + 1)))
+    page_query = page_query.order_by(*order).limit(params.page_size + 1)
+    rows: list[Any] = list(
+        session.execute(page_query).all() if tuples else session.scalars(page_query)
+    )
     next_cursor = None
     if len(rows) > params.page_size:
         rows = rows[: params.page_size]

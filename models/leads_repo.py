@@ -8,9 +8,10 @@ so a lead a member may not see answers 404 exactly like a lead that does not exi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from connectors.base import LeadRecord
 from connectors.normalize import identity_keys
@@ -121,6 +123,17 @@ def leads_query(scope: LeadScope, f: LeadFilter | None = None) -> Select[Lead]:
     return select(Lead).where(visible(scope), *filter_clauses(f or LeadFilter()))
 
 
+def list_query(
+    scope: LeadScope, f: LeadFilter | None, columns: Sequence[str]
+) -> Select[*tuple[Any, ...]]:
+    """`leads_query` as plain rows of `columns`: a list page loads no ORM instances (no
+    identity map, no instance state), which was a third of the list route's CPU."""
+    table = Lead.__table__
+    return select(*(table.c[name] for name in columns)).where(
+        visible(scope), *filter_clauses(f or LeadFilter())
+    )
+
+
 def get_lead(
     session: Session, scope: LeadScope, lead_id: uuid.UUID, *, for_update: bool = False
 ) -> Lead:
@@ -131,20 +144,40 @@ def get_lead(
     return lead
 
 
+class Provenance(TypedDict):
+    """One provenance row of a lead, as the API shows it (`sources`)."""
+
+    data_source_id: uuid.UUID | None
+    job_id: uuid.UUID | None
+    external_id: str | None
+
+
+_SOURCE_TABLE = LeadSource.__table__
 # One array parameter, not an IN list of 50: half the CPU of a list page's provenance query.
+# Plain columns, not `LeadSource` instances: a page's provenance is read, never changed.
 _SOURCES_OF = (
-    select(LeadSource)
-    .where(LeadSource.lead_id == any_(bindparam("lead_ids", type_=ARRAY(Uuid()))))
-    .order_by(LeadSource.id)
+    select(
+        _SOURCE_TABLE.c.lead_id,
+        _SOURCE_TABLE.c.data_source_id,
+        _SOURCE_TABLE.c.job_id,
+        _SOURCE_TABLE.c.external_id,
+    )
+    .where(_SOURCE_TABLE.c.lead_id == any_(bindparam("lead_ids", type_=ARRAY(Uuid()))))
+    .order_by(_SOURCE_TABLE.c.id)
 )
 
 
-def sources_of(session: Session, lead_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[LeadSource]]:
+def sources_of(session: Session, lead_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Provenance]]:
     """Provenance of many leads in one query (a page of a list, or one lead)."""
-    found: dict[uuid.UUID, list[LeadSource]] = {i: [] for i in lead_ids}
-    rows = session.scalars(_SOURCES_OF, {"lead_ids": lead_ids})
-    for source in rows:
-        found[source.lead_id].append(source)
+    found: dict[uuid.UUID, list[Provenance]] = {i: [] for i in lead_ids}
+    rows = cast(
+        "Iterable[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None, str | None]]",
+        session.execute(_SOURCES_OF, {"lead_ids": lead_ids}),
+    )
+    for lead_id, data_source_id, job_id, external_id in rows:
+        found[lead_id].append(
+            {"data_source_id": data_source_id, "job_id": job_id, "external_id": external_id}
+        )
     return found
 
 
