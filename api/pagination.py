@@ -156,8 +156,10 @@ def _page(
         )
     order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
     page_query = page_query.order_by(*order).limit(params.page_size + 1)
+    # Rows go through the session's connection: `Session.execute` would run the ORM result
+    # machinery over a select whose WHERE names ORM attributes, for rows holding no entity.
     rows: list[Any] = list(
-        session.execute(page_query).all() if tuples else session.scalars(page_query)
+        session.connection().execute(page_query).all() if tuples else session.scalars(page_query)
     )
     next_cursor = None
     if len(rows) > params.page_size:

@@ -10,7 +10,7 @@ from typing import Any, Literal, NotRequired
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
-from models.leads import Lead
+from models.leads import LEAD_FIELDS, Lead
 from models.leads_repo import Provenance
 
 LeadStatus = Literal["new", "contacted", "responded", "qualified", "rejected", "converted"]
@@ -267,19 +267,7 @@ ITEM_COLUMNS = (
     "id",
     "domain_id",
     "campaign_id",
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "company_name",
-    "company_domain",
-    "company_industry",
-    "company_size",
-    "linkedin_url",
-    "phone",
-    "city",
-    "state",
-    "country",
+    *LEAD_FIELDS,  # first_name ... company_name ... phone, city, state, country
     "status",
     "priority",
     "score",
