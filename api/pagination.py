@@ -17,11 +17,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Row, Select, func, select, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from runtime.errors import FieldError, ValidationFailed
@@ -122,10 +123,17 @@ def paginate_rows(
     sortable: Mapping[str, InstrumentedAttribute[Any]],
     id_column: InstrumentedAttribute[uuid.UUID],
     default_sort: str = "-created_at",
+    binds: Mapping[str, Any] | None = None,
 ) -> RowsPage[Row[*tuple[Any, ...]]]:
     """`paginate` for a select of plain columns (including `id_column` and the sort columns,
-    by their names): rows instead of ORM instances, for lists where loading costs the most."""
-    return _page(session, query, params, sortable, id_column, default_sort, tuples=True)
+    by their names): rows instead of ORM instances, for lists where loading costs the most.
+
+    `query` may hold named bind parameters, valued by `binds`. Built once and reused (the
+    caller caches it per shape), the page statement derived from it is reused too, so
+    SQLAlchemy neither rebuilds it nor recomputes its cache key (~0.3 ms per request)."""
+    return _page(
+        session, query, params, sortable, id_column, default_sort, tuples=True, binds=binds
+    )
 
 
 def _page(
@@ -137,6 +145,7 @@ def _page(
     default_sort: str,
     *,
     tuples: bool,
+    binds: Mapping[str, Any] | None = None,
 ) -> RowsPage[Any]:
     sort = params.sort or default_sort
     name = sort.removeprefix("-")
@@ -146,24 +155,49 @@ def _page(
     descending = sort.startswith("-")
     total = None
     if params.count:
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    page_query = query
-    if params.cursor:
-        value, last_id = _decode(params.cursor, sort, column)
-        key = tuple_(column, id_column)
-        page_query = page_query.where(
-            key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
-        )
-    order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
-    page_query = page_query.order_by(*order).limit(params.page_size + 1)
-    # Rows go through the session's connection: `Session.execute` would run the ORM result
-    # machinery over a select whose WHERE names ORM attributes, for rows holding no entity.
-    rows: list[Any] = list(
-        session.connection().execute(page_query).all() if tuples else session.scalars(page_query)
-    )
+        counted = select(func.count()).select_from(query.order_by(None).subquery())
+        total = session.scalar(counted, dict(binds or {}))
+    if tuples:
+        # Rows go through the session's connection: `Session.execute` would run the ORM
+        # result machinery over a select whose WHERE names ORM attributes, for no entity.
+        values = {**(binds or {}), "page_limit": params.page_size + 1}
+        if params.cursor:
+            values["after_value"], values["after_id"] = _decode(params.cursor, sort, column)
+        statement = _keyset(query, column, id_column, descending, bool(params.cursor))
+        rows: list[Any] = list(session.connection().execute(statement, values).all())
+    else:
+        page_query = query
+        if params.cursor:
+            value, last_id = _decode(params.cursor, sort, column)
+            key = tuple_(column, id_column)
+            page_query = page_query.where(
+                key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
+            )
+        order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
+        rows = list(session.scalars(page_query.order_by(*order).limit(params.page_size + 1)))
     next_cursor = None
     if len(rows) > params.page_size:
         rows = rows[: params.page_size]
         last = rows[-1]
         next_cursor = _encode(sort, getattr(last, column.key), getattr(last, id_column.key))
     return RowsPage(rows=rows, next_cursor=next_cursor, total=total)
+
+
+@lru_cache(maxsize=512)
+def _keyset(
+    query: Select[Any],
+    column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    descending: bool,
+    after: bool,
+) -> Select[Any]:
+    """`query` in keyset order, limited by `page_limit`, after (`after_value`, `after_id`):
+    one statement object per query and shape (statements hash by identity)."""
+    if after:
+        key = tuple_(column, id_column)
+        last = tuple_(
+            bindparam("after_value", type_=column.type), bindparam("after_id", type_=id_column.type)
+        )
+        query = query.where(key < last if descending else key > last)
+    order = (column.desc(), id_column.desc()) if descending else (column.asc(), id_column.asc())
+    return query.order_by(*order).limit(bindparam("page_limit", type_=Integer()))

@@ -8,9 +8,10 @@ so a lead a member may not see answers 404 exactly like a lead that does not exi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -124,14 +125,53 @@ def leads_query(scope: LeadScope, f: LeadFilter | None = None) -> Select[Lead]:
 
 
 def list_query(
-    scope: LeadScope, f: LeadFilter | None, columns: Sequence[str]
+    scope: LeadScope, f: LeadFilter | None, columns: tuple[str, ...]
+) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]]:
+    """`leads_query` as plain rows of `columns`, with the values of its bind parameters.
+
+    Rows, not ORM instances: loading 51 `Lead`s was a third of the list route's CPU. The
+    statement is built once per shape (role restriction, filters given) with `visible` and
+    `filter_clauses` themselves over bind parameters, so the rule cannot drift; the values
+    come with each request. A tag or text search is built per request (rarer, and their values
+    are not plain comparisons)."""
+    f = f or LeadFilter()
+    if f.tag is not None or f.q:
+        table = Lead.__table__
+        query = select(*(table.c[name] for name in columns)).where(
+            visible(scope), *filter_clauses(f)
+        )
+        return query, {}
+    given = tuple(name for name in _BOUND_FILTERS if getattr(f, name) is not None)
+    binds = {f"filter_{name}": getattr(f, name) for name in given}
+    binds["scope_domain_id"], binds["scope_user_id"] = scope.domain_id, scope.user_id
+    return _list_statement(scope.restricted, given, columns), binds
+
+
+#: Filters compared with one value each, so bindable once per shape.
+_BOUND_FILTERS = (
+    "status",
+    "priority",
+    "campaign_id",
+    "assigned_to",
+    "data_source_id",
+    "created_from",
+    "created_to",
+)
+
+
+@lru_cache(maxsize=256)
+def _list_statement(
+    restricted: bool, given: tuple[str, ...], columns: tuple[str, ...]
 ) -> Select[*tuple[Any, ...]]:
-    """`leads_query` as plain rows of `columns`: a list page loads no ORM instances (no
-    identity map, no instance state), which was a third of the list route's CPU."""
-    table = Lead.__table__
-    return select(*(table.c[name] for name in columns)).where(
-        visible(scope), *filter_clauses(f or LeadFilter())
+    placeholder: Any = bindparam  # stands in for the values in LeadScope / LeadFilter
+    scope = LeadScope(
+        placeholder("scope_domain_id", type_=Uuid()),
+        placeholder("scope_user_id", type_=Uuid()),
+        restricted=restricted,
     )
+    f = LeadFilter(**{name: placeholder(f"filter_{name}") for name in given})
+    table = Lead.__table__
+    return select(*(table.c[name] for name in columns)).where(visible(scope), *filter_clauses(f))
 
 
 def get_lead(

@@ -84,13 +84,8 @@ def list_leads(
     principal: ReaderDep, session: SessionDep, page: PageParamsDep, filters: FilterDep
 ) -> Response:
     """Keyset pages over (sort column, id); sort by created_at, updated_at or score."""
-    rows = paginate_rows(
-        session,
-        leads_repo.list_query(scope_of(principal), filters, ITEM_COLUMNS),
-        page,
-        sortable=SORTABLE,
-        id_column=Lead.id,
-    )
+    query, binds = leads_repo.list_query(scope_of(principal), filters, ITEM_COLUMNS)
+    rows = paginate_rows(session, query, page, sortable=SORTABLE, id_column=Lead.id, binds=binds)
     sources = leads_repo.sources_of(session, [row[0] for row in rows.rows])
     body: LeadsPage = {"items": lead_items(rows.rows, sources), "next_cursor": rows.next_cursor}
     if rows.total is not None:

@@ -182,3 +182,44 @@ def test_a_list_item_has_the_fields_of_lead_out_in_its_order() -> None:
     assert list(LeadItem.__annotations__) == list(LeadOut.model_fields)
     # every lead column but the soft-delete mark reaches the item
     assert set(ITEM_COLUMNS) == {c.key for c in Lead.__table__.c} - {"deleted_at"}
+
+
+def test_reused_list_statements_take_each_request_values(
+    api_client: TestClient, manager: ApiUser, make_user: MakeUser
+) -> None:
+    """The list statement is built once per shape; the values must still be this request's."""
+    other = make_user()
+    member = make_user(domain_name=manager.domain_name, role="member")
+    peer = make_user(domain_name=manager.domain_name, role="member")
+    mine = {
+        user.email: api_client.post(
+            BASE,
+            json={"email": f"of-{user.user_id}@example.com", "priority": "high"},
+            headers=manager.headers if user is not other else other.headers,
+        ).json()["id"]
+        for user in (manager, other, member, peer)
+    }
+    for user in (member, peer):
+        assigned = api_client.post(
+            f"{BASE}/{mine[user.email]}/assign",
+            json={"user_id": str(user.user_id)},
+            headers=manager.headers,
+        )
+        assert assigned.status_code == 200, assigned.text
+
+    def listed(user: ApiUser, **params: Any) -> set[str]:
+        response = api_client.get(BASE, params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["items"]}
+
+    home = {mine[u.email] for u in (manager, member, peer)}
+    for _ in range(2):  # twice: the second round runs on cached statements
+        assert listed(manager) == home and listed(other) == {mine[other.email]}
+        assert listed(member) == {mine[member.email]} and listed(peer) == {mine[peer.email]}
+        assert listed(manager, assigned_to=str(peer.user_id)) == {mine[peer.email]}
+        assert listed(manager, assigned_to=str(member.user_id)) == {mine[member.email]}
+        assert listed(member, priority="high") == {mine[member.email]}
+        assert listed(other, priority="low") == set()
+        first = api_client.get(BASE, params={"page_size": 1}, headers=manager.headers).json()
+        rest = listed(manager, page_size=5, cursor=first["next_cursor"])
+        assert {first["items"][0]["id"], *rest} == home and len(rest) == 2
