@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from connectors import zoominfo
 from connectors.apollo import EMPLOYEE_BUCKETS, ApolloConfig, ApolloConnector, ApolloParams
 from connectors.base import Page
 from connectors.partition import COUNTRIES
@@ -25,7 +23,6 @@ from connectors.sandbox.dataset import Dataset
 from connectors.sandbox.zoominfo import ID_BASE, ZoomInfoEmulator
 from connectors.testing import LocalRunContext
 from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
-from runtime.settings import reset_settings_cache
 
 #: 12,000 people: the most common headcount has 240 of them, 3 in Auckland, 118 in the US
 WORLD = {"people": 12_000, "seed": 0}
@@ -35,13 +32,8 @@ OUTSIDE = ["New Zealand"]
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DASHIN_SSRF_ALLOW", "127.0.0.0/8")
-    monkeypatch.setattr(zoominfo._Tokens, "cache", {})
-    monkeypatch.setattr(zoominfo._Tokens, "next_auth", {})
-    reset_settings_cache()
-    yield
-    reset_settings_cache()
+def isolated(zoominfo_isolated: None) -> None:
+    """Every test here talks to the emulators with a token cache of its own."""
 
 
 def busiest_headcount(dataset: Dataset) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,21 +22,14 @@ from connectors.ratelimit import RedisRateLimiter, rate_limit_key
 from connectors.sandbox.zoominfo import ID_BASE, ZoomInfoEmulator
 from connectors.testing import LocalRunContext
 from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
-from runtime.settings import reset_settings_cache
 
 USER, PASSWORD = "zoominfo-user", "zoominfo-pass"
 SEARCH = "/search/contact"
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Loopback allowed; a token cache and clock of this test's own."""
-    monkeypatch.setenv("DASHIN_SSRF_ALLOW", "127.0.0.0/8")
-    monkeypatch.setattr(zoominfo._Tokens, "cache", {})
-    monkeypatch.setattr(zoominfo._Tokens, "next_auth", {})
-    reset_settings_cache()
-    yield
-    reset_settings_cache()
+def isolated(zoominfo_isolated: None) -> None:
+    """Every test here talks to the emulators with a token cache of its own."""
 
 
 def config(emu: ZoomInfoEmulator, **overrides: Any) -> ZoomInfoConfig:
