@@ -218,6 +218,24 @@ def measure(
     return out
 
 
+def prepare_domain(db_url: str) -> tuple[str, Any, Any, Any, Any]:
+    """Sign a user up through a short-lived API: (token, domain, user, source, job) with one
+    synthetic data source and one job in the new domain."""
+    from runtime.db import make_engine
+    from tests.factories import make_job, make_source
+
+    api, base = start_api(common.ROOT, db_url, 1)
+    try:
+        engine = make_engine(db_url, pool_size=1)
+        token, domain, user = common.signup(base)
+        source = make_source(engine, domain, "synthetic", {"total": 10})
+        job_id = make_job(engine, domain, source, {}, user)
+        engine.dispose()
+    finally:
+        common.stop_process(api)
+    return token, domain, user, source, job_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=1_000_000)
@@ -237,8 +255,6 @@ def main() -> None:
         load_main(json.loads(args.load))
         return
 
-    from tests.factories import make_job, make_source
-
     trees = {"this": common.ROOT}
     if args.reference:
         trees = {"reference": args.reference.resolve(), **trees}
@@ -250,17 +266,7 @@ def main() -> None:
     results: dict[str, Any] = {"leads": args.leads, "rate": args.rate, "runs": []}
     with common.scratch_database("dashin_bench_load") as db_url:
         common.use_services(db_url)
-        api, base = start_api(common.ROOT, db_url, 1)
-        try:
-            from runtime.db import make_engine
-
-            engine = make_engine(db_url, pool_size=1)
-            token, domain, user = common.signup(base)
-            source = make_source(engine, domain, "synthetic", {"total": 10})
-            job_id = make_job(engine, domain, source, {}, user)
-            engine.dispose()
-        finally:
-            common.stop_process(api)
+        token, domain, _user, _source, job_id = prepare_domain(db_url)
         started = time.perf_counter()
         seed(db_url, domain, args.leads)
         results["seed_s"] = round(time.perf_counter() - started, 1)

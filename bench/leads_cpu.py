@@ -16,7 +16,7 @@ from pathlib import Path
 import common
 import httpx
 import psutil
-from api_load import start_api
+from api_load import prepare_domain, start_api
 
 SEED_SOURCES = """
 INSERT INTO lead_sources (domain_id, lead_id, data_source_id, job_id, external_id)
@@ -60,8 +60,6 @@ def main() -> None:
     import psycopg
     from api_load import seed
 
-    from tests.factories import make_job, make_source
-
     trees = {"this": common.ROOT}
     if args.reference:
         trees = {"reference": args.reference, **trees}
@@ -69,17 +67,7 @@ def main() -> None:
     print("load before", common.loadavg(), flush=True)
     with common.scratch_database("dashin_bench_leadcpu") as db_url:
         common.use_services(db_url)
-        api, base = start_api(common.ROOT, db_url, 1)
-        try:
-            from runtime.db import make_engine
-
-            engine = make_engine(db_url, pool_size=1)
-            token, domain, user = common.signup(base)
-            source = make_source(engine, domain, "synthetic", {"total": 10})
-            job_id = make_job(engine, domain, source, {}, user)
-            engine.dispose()
-        finally:
-            common.stop_process(api)
+        token, domain, _user, source, job_id = prepare_domain(db_url)
         seed(db_url, domain, args.leads)
         with psycopg.connect(db_url) as conn:
             conn.execute(SEED_SOURCES, {"source": source, "job": job_id, "domain": domain})
