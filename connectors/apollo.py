@@ -38,6 +38,7 @@ from connectors.partition import (
     SearchResult,
     ValuesDimension,
     check_search,
+    enrichment_stopped,
     json_call,
     search_pages,
 )
@@ -281,12 +282,9 @@ class _Session:
             try:
                 matches, credits = self.bulk_match(wanted[start : start + BULK_MATCH_SIZE])
             except TransientError as exc:
-                self.enrich_error = TransientError(
-                    f"apollo enrichment stopped: {exc}. The page was kept with "
-                    f"{len(wanted) - start} people not enriched, so no credit is spent twice"
+                self.enrich_error = enrichment_stopped(
+                    "apollo", exc, len(wanted) - start, "people", self.ctx
                 )
-                if self.ctx is not None:
-                    self.ctx.log.error("apollo.enrich_failed", error=str(self.enrich_error))
                 break
             spent += credits
             enriched.update({str(m["id"]): m for m in matches if m.get("id") is not None})

@@ -80,6 +80,23 @@ def search_pages(
         )
 
 
+def enrichment_stopped(
+    provider: str, exc: TransientError, left: int, what: str, ctx: RunContext | None
+) -> TransientError:
+    """The error that fails a job whose paid enrichment broke off mid-page, logged once.
+
+    The page is committed with what was enriched (and the credits spent) before the job fails,
+    so a retry never pays for the same people again; the message says how many went without.
+    """
+    error = TransientError(
+        f"{provider} enrichment stopped: {exc}. The page was kept with "
+        f"{left} {what} not enriched, so no credit is spent twice"
+    )
+    if ctx is not None:
+        ctx.log.error(f"{provider}.enrich_failed", error=str(error))
+    return error
+
+
 def json_call(
     send: Callable[[], httpx.Response],
     *,

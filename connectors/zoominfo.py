@@ -40,6 +40,7 @@ from connectors.partition import (
     SearchResult,
     ValuesDimension,
     check_search,
+    enrichment_stopped,
     json_call,
     search_pages,
 )
@@ -245,12 +246,9 @@ class _Session:
                 self.enrich_refused = True
                 break
             except TransientError as exc:  # may have spent credits: keep the page, then fail
-                self.enrich_error = TransientError(
-                    f"zoominfo enrichment stopped: {exc}. The page was kept with "
-                    f"{len(wanted) - start} contacts not enriched, so no credit is spent twice"
+                self.enrich_error = enrichment_stopped(
+                    "zoominfo", exc, len(wanted) - start, "contacts", self.ctx
                 )
-                if self.ctx is not None:
-                    self.ctx.log.error("zoominfo.enrich_failed", error=str(self.enrich_error))
                 break
             for result in data.get("result") or []:
                 if result.get("data"):
