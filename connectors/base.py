@@ -57,6 +57,9 @@ class RecordError:
 class Progress:
     done: int
     total: int | None = None
+    #: matches found out of reach so far (a capped search's remainder no partition can fetch);
+    #: cumulative like `done`. A completed job with missed matches carries a warning.
+    missed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ def search_pages(
         event_prefix=event_prefix,
     ):
         credits = 0
-        if enrich is not None and (budget is None or spent < budget):
+        if records and enrich is not None and (budget is None or spent < budget):
             records, credits = enrich(records, len(records) if budget is None else budget - spent)
             spent += credits
             if budget is not None and spent >= budget:
@@ -75,7 +75,7 @@ def search_pages(
         yield Page(
             records=[to_lead(r) for r in records],
             checkpoint={**plan.to_checkpoint(), "credits": spent},
-            progress=Progress(done=plan.done, total=plan.total),
+            progress=Progress(done=plan.done, total=plan.total, missed=plan.missed),
             credits_used=credits,
         )
 

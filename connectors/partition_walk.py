@@ -281,13 +281,15 @@ def walk(
     event_prefix: str,
     short_page_retries: int = 3,
 ) -> Iterator[tuple[list[T], Plan]]:
-    """Yield each non-empty page of every partition with the plan that resumes after it.
+    """Yield each non-empty page of every partition with the plan that resumes after it
+    (and a last empty page when matches were found missed after the last non-empty one).
 
     `cap` is the most records one search can reach (records cap, or pages cap times `per_page`).
     A page shorter than the totals promise is fetched again (`short_page_retries` times), then
     taken as it is with a warning: page numbers, not record counts, drive the walk.
     """
     started = plan.current is not None
+    reported_missed = plan.missed
     while plan.current is not None and not ctx.should_stop():
         current = plan.current
         filters = {**base, **current}
@@ -336,9 +338,14 @@ def walk(
         nxt = plan.advance(len(items), partition_done)
         if items:
             yield items, nxt
+            reported_missed = nxt.missed
         else:
             ctx.heartbeat()
         plan = nxt
+    if started and plan.current is None and plan.missed > reported_missed:
+        # the last partitions were empty but completed a split with a gap: one empty page
+        # carries the final `missed` (and the finished plan) to the job
+        yield [], plan
     if started and plan.current is None:  # finished here, not stopped: the search's summary
         report = ctx.log.warning if plan.missed else ctx.log.info
         report(

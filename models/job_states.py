@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
+from models import job_outcome, source_metrics
 from models.job_logs import LogLine, insert_lines
 from models.jobs import TERMINAL_STATUSES, Job
 from models.notifications_repo import domain_managers, notify_users
@@ -46,6 +47,10 @@ class Moved:
     checkpoint: dict[str, Any] | None
     params: dict[str, Any]
     created_by: uuid.UUID | None
+    error: str | None
+    error_code: str | None
+    #: `[{"code", "count", "message"}]` of a completed job (`models.job_outcome`)
+    warnings: list[dict[str, Any]]
 
 
 _RETURNING = (
@@ -59,6 +64,9 @@ _RETURNING = (
     Job.checkpoint,
     Job.params,
     Job.created_by,
+    Job.error,
+    Job.error_code,
+    Job.warnings,
     Job.log_seq,
 )
 
@@ -91,6 +99,8 @@ def _cas(
         [LogLine(level, f"job.{move}", message or f"job {move}: now {moved.status}", fields or {})],
     )
     pg_notify(session, "job_status", f"{job_id}:{moved.status}")
+    if moved.status in TERMINAL_STATUSES or move == "start":  # into or out of a terminal state
+        source_metrics.recount_jobs(session, moved.data_source_id)
     if moved.status in TERMINAL_STATUSES:
         _notify_terminal(session, moved)
     return moved
@@ -122,18 +132,23 @@ def _refuse(session: Session, job_id: uuid.UUID, move: str) -> InvalidTransition
 
 
 def _notify_terminal(session: Session, moved: Moved) -> None:
+    """Everything a terminal move tells people, in the move's transaction.
+
+    `job.<status>` to the creator and the domain's managers (with `warnings` and, for a failure,
+    `error_code`), and one `job.warning` more when a completed job carries warnings.
+    """
     recipients = [moved.created_by, *domain_managers(session, moved.domain_id)]
-    notify_users(
-        session,
-        moved.domain_id,
-        recipients,
-        f"job.{moved.status}",
-        {
-            "job_id": str(moved.id),
-            "data_source_id": str(moved.data_source_id),
-            "status": moved.status,
-        },
-    )
+    payload: dict[str, Any] = {
+        "job_id": str(moved.id),
+        "data_source_id": str(moved.data_source_id),
+        "status": moved.status,
+        "warnings": moved.warnings,
+    }
+    if moved.status == "failed":
+        payload["error_code"] = moved.error_code
+    notify_users(session, moved.domain_id, recipients, f"job.{moved.status}", payload)
+    if moved.warnings:
+        notify_users(session, moved.domain_id, recipients, "job.warning", payload)
 
 
 def _now() -> Any:
@@ -150,7 +165,13 @@ def start(session: Session, job_id: uuid.UUID) -> Moved:
         job_id,
         "start",
         ("pending", "failed"),
-        {**_back_to_queue(), "error": None, "finished_at": None},
+        {
+            **_back_to_queue(),
+            "error": None,
+            "error_code": None,
+            "warnings": [],
+            "finished_at": None,
+        },
         message="job queued",
     )
     return _must(moved, session, job_id, "start")
@@ -233,13 +254,25 @@ def acquire(session: Session, job_id: uuid.UUID, max_attempts: int) -> Moved | N
         job_id,
         "poison",
         ("queued",),
-        {"status": "failed", "error": "too many attempts", "finished_at": _now()},
+        {
+            "status": "failed",
+            "error": "too many attempts",
+            "error_code": "too_many_attempts",
+            "warnings": [],
+            "finished_at": _now(),
+        },
         where=[Job.attempts >= max_attempts],
         level="error",
         message=f"job failed: acquired {max_attempts} times without committing a page",
     )
     if poisoned is not None:
-        _bump_source_metrics(session, poisoned, failed=True, error="too many attempts")
+        source_metrics.record_run(
+            session,
+            poisoned.data_source_id,
+            status="failed",
+            error="too many attempts",
+            warnings=[],
+        )
     return None
 
 
@@ -307,63 +340,54 @@ def finish(
     lease: int,
     *,
     error: str | None = None,
+    error_code: str | None = None,
     sync_state: dict[str, Any] | None = None,
-    leads_written: int = 0,
 ) -> Moved | None:
-    """running/pausing → completed or failed; cancelling → cancelled. Updates source metrics."""
-    if error is None:
-        status: Any = case((Job.status == "cancelling", "cancelled"), else_="completed")
+    """running/pausing → completed or failed; cancelling → cancelled. Records the source's run.
+
+    Without an `error`, `models.job_outcome` judges the counters: every record rejected fails
+    the job (`all_records_rejected`); rejected records or missed matches complete it with
+    warnings.
+    """
+    outcome = job_outcome.judge(session, job_id, lease, error=error, error_code=error_code)
+    if outcome is None:
+        return None
+    if outcome.error is not None:
+        message = f"job failed: {outcome.error}"
+    elif outcome.warnings:
+        message = "job finished with warnings: " + "; ".join(
+            f"{w['code']} ({w['count']})" for w in outcome.warnings
+        )
     else:
-        status = "failed"
+        message = "job finished"
     moved = _cas(
         session,
         job_id,
         "finish",
         ("running", "pausing", "cancelling"),
-        {"status": status, "error": error, "finished_at": _now(), "heartbeat_at": _now()},
+        {
+            "status": outcome.status,
+            "error": outcome.error,
+            "error_code": outcome.error_code,
+            "warnings": outcome.warnings,
+            "finished_at": _now(),
+            "heartbeat_at": _now(),
+        },
         where=[Job.lease == lease],
-        level="error" if error else "info",
-        message=f"job failed: {error}" if error else "job finished",
+        level="error" if outcome.error else "warning" if outcome.warnings else "info",
+        message=message,
+        fields={"warnings": outcome.warnings} if outcome.warnings else None,
     )
     if moved is not None:
-        _bump_source_metrics(
+        source_metrics.record_run(
             session,
-            moved,
-            failed=error is not None,
-            error=error,
+            moved.data_source_id,
+            status=moved.status,
+            error=moved.error,
+            warnings=moved.warnings,
             sync_state=sync_state if moved.status == "completed" else None,
-            leads_written=leads_written,
         )
     return moved
-
-
-def _bump_source_metrics(
-    session: Session,
-    moved: Moved,
-    *,
-    failed: bool,
-    error: str | None,
-    sync_state: dict[str, Any] | None = None,
-    leads_written: int = 0,
-) -> None:
-    from models.sources import DataSource
-
-    values: dict[str, Any] = {
-        "jobs_total": DataSource.jobs_total + 1,
-        "jobs_failed": DataSource.jobs_failed + (1 if failed else 0),
-        "leads_total": DataSource.leads_total + leads_written,
-        "last_run_at": _now(),
-    }
-    if failed:
-        values["last_error"] = error
-    elif moved.status == "completed":
-        values["last_success_at"] = _now()
-        values["last_error"] = None
-    if sync_state is not None:
-        values["sync_state"] = sync_state
-    session.execute(
-        update(DataSource).where(DataSource.id == moved.data_source_id).values(**values)
-    )
 
 
 # ---- moves made by the reaper ------------------------------------------------------------------

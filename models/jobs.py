@@ -100,7 +100,15 @@ class Job(Base):
     credits_used: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     progress_done: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     progress_total: Mapped[int | None] = mapped_column(BigInteger)
+    #: matches the connector found out of reach (a capped search's unsplittable remainder)
+    progress_missed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
+    #: machine-readable failure code (`all_records_rejected`, `auth_failed`, ...)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    #: what a completed job did not do: `[{"code", "count", "message"}]` (models.job_outcome)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
     heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
@@ -39,6 +40,10 @@ class DataSource(Base):
     last_run_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: the last finished job's warnings (`jobs.warnings`), shown with the source's health
+    last_warnings: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
     created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

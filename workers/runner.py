@@ -26,7 +26,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from connectors.base import Connector, Page, RecordError
 from connectors.errors import ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
-from models import job_logs, job_states
+from models import job_logs, job_states, source_metrics
 from models.job_logs import LogLine
 from models.jobs import Job
 from models.sources import DataSource
@@ -114,7 +114,7 @@ class Runner:
         try:
             prepared = self._prepare(moved)
         except ConnectorError as exc:
-            return self._finish(moved, log, error=f"{exc.code}: {exc.message}")
+            return self._finish(moved, log, error=f"{exc.code}: {exc.message}", code=exc.code)
         ctx = JobContext(
             engine=self.engine,
             redis_client=self.redis,
@@ -144,7 +144,7 @@ class Runner:
         except ConnectorError as exc:
             kind = "permanent" if exc.permanent else "retries exhausted"
             log.error("job.provider_error", message=f"{exc.code} ({kind}): {exc.message}")
-            return self._finish(moved, log, error=f"{exc.code}: {exc.message}")
+            return self._finish(moved, log, error=f"{exc.code}: {exc.message}", code=exc.code)
         except DBAPIError:
             # The database stayed away longer than our retries: the reaper re-queues the job.
             _log.exception("job.database_unavailable")
@@ -152,7 +152,9 @@ class Runner:
         except Exception as exc:
             _log.exception("job.crashed")
             log.error("job.internal_error", message=f"internal error: {type(exc).__name__}: {exc}")
-            return self._finish(moved, log, error=f"internal error: {type(exc).__name__}")
+            return self._finish(
+                moved, log, error=f"internal error: {type(exc).__name__}", code="internal_error"
+            )
         finally:
             ctx.stop()
 
@@ -203,7 +205,6 @@ class Runner:
     ) -> str:
         checkpoint = moved.checkpoint
         sync_state: dict[str, Any] | None = None
-        written = 0
         records_seen = prepared.records_before
         log.info(
             "job.started",
@@ -227,13 +228,12 @@ class Runner:
                 # Small pages already fetched commit together (one transaction, one NOTIFY).
                 batch = [first, *pages.take_ready(BATCH_RECORDS - _page_size(first))]
                 page = merge_pages(batch)
-                status, result = self._commit_page(
+                status, _ = self._commit_page(
                     moved, prepared, log, page, checkpoint, records_seen, len(batch)
                 )
                 if status is None:
                     return "fenced"
                 records_seen += len(page.records) + len(page.errors)
-                written += result.inserted
                 checkpoint = page.checkpoint
                 if page.sync_state is not None:
                     sync_state = page.sync_state
@@ -249,7 +249,7 @@ class Runner:
             return self._settle(moved, log)
         for event, count in log.suppressed.items():
             log.info("log.suppressed", message=f"{count} more '{event}' debug lines not stored")
-        return self._finish(moved, log, sync_state=sync_state, leads_written=written)
+        return self._finish(moved, log, sync_state=sync_state)
 
     @_db_retry
     def _commit_page(
@@ -327,6 +327,7 @@ class Runner:
                 if page.progress is not None:
                     values["progress_done"] = page.progress.done
                     values["progress_total"] = page.progress.total
+                    values["progress_missed"] = page.progress.missed
                 row = session.execute(
                     update(_JOBS)
                     .where(_JOBS.c.id == moved.id, _JOBS.c.lease == moved.lease)
@@ -336,6 +337,7 @@ class Runner:
                 job_logs.insert_lines(
                     session, moved.id, int(row.log_seq) - len(all_lines) + 1, all_lines
                 )
+                source_metrics.add_page_leads(session, moved.data_source_id, result.inserted)
                 status = str(row.status)
         except BaseException:
             log.put_back(lines)
@@ -351,8 +353,8 @@ class Runner:
         log: JobLogBuffer,
         *,
         error: str | None = None,
+        code: str | None = None,
         sync_state: dict[str, Any] | None = None,
-        leads_written: int = 0,
     ) -> str:
         lines = log.take()
         with Session(self.engine) as session, session.begin():
@@ -363,8 +365,8 @@ class Runner:
                 moved.id,
                 moved.lease,
                 error=error,
+                error_code=code,
                 sync_state=sync_state,
-                leads_written=leads_written,
             )
         return done.status if done else "fenced"
 

@@ -54,8 +54,11 @@ def test_job_runs_to_completed_with_balanced_counters(world: World, runner: Runn
         source = session.get(DataSource, world.source_id)
         assert source is not None
         assert (source.jobs_total, source.leads_total, source.jobs_failed) == (1, 980, 0)
-        kinds = list(session.scalars(select(Notification.kind)))
-        assert kinds == ["job.completed"]  # creator is also the only manager: one notification
+        assert [source.last_warnings] == [job.warnings]
+        # creator is also the only manager: one notification of each kind
+        kinds = list(session.scalars(select(Notification.kind).order_by(Notification.kind)))
+        assert kinds == ["job.completed", "job.warning"]
+    assert [(w["code"], w["count"]) for w in job.warnings] == [("records_rejected", 20)]
 
 
 def test_second_run_of_the_same_leads_inserts_nothing(world: World, runner: Runner) -> None:
