@@ -233,7 +233,10 @@ def resolve_principal(
 def _principal(
     caller: AuthenticatedUser, domain_ref: str | None, domain_id: uuid.UUID | None, role: str | None
 ) -> Principal:
-    if domain_id is None or (caller.key_domain_id not in (None, domain_id)):
+    # A key is pinned to its domain, except a platform admin's: admins act in every domain
+    # (audited), and `dashin up`'s bootstrap key must reach the demo's domain (issue 21).
+    pinned = caller.key_domain_id not in (None, domain_id) and not caller.is_admin
+    if domain_id is None or pinned:
         raise NotFound(f"domain {domain_ref or '(default)'} not found")
     if role is None:
         if not caller.is_admin:

@@ -111,3 +111,22 @@ def test_an_api_key_acts_in_its_domain_named_by_id_or_name(
         assert acting_domain(api_client, headers) == (201, str(user.domain_id))
     other = make_user()
     assert acting_domain(api_client, {**key, "Dashin-Domain": str(other.domain_id)})[0] == 404
+
+
+def test_a_platform_admins_key_acts_in_any_domain_it_names(
+    api_client: TestClient, make_user: MakeUser
+) -> None:
+    # Given a platform admin's API key (like the one `dashin up` prints) and another domain
+    admin = make_user(role="admin")
+    created = api_client.post("/api/v1/api-keys", json={"name": "k"}, headers=admin.headers)
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+    other = make_user()
+    # Then it acts in its own domain by default and in the other one when named (id or name)
+    assert acting_domain(api_client, key) == (201, str(admin.domain_id))
+    for ref in (str(other.domain_id), other.domain_name):
+        assert acting_domain(api_client, {**key, "Dashin-Domain": ref}) == (
+            201,
+            str(other.domain_id),
+        )
+    # but a domain that does not exist is still a 404
+    assert acting_domain(api_client, {**key, "Dashin-Domain": "nope.example"})[0] == 404
