@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, Literal, Protocol
 
@@ -129,6 +129,12 @@ class RunContext(Protocol):
 
     def open_upload(self, file_id: str) -> IO[bytes]:
         """A seekable binary stream over a file uploaded to this data source."""
+        ...
+
+    def save_config(self, changes: Mapping[str, str | int | None]) -> None:
+        """Store config fields the connector renewed itself (a refreshed OAuth token) on the data
+        source: secret fields encrypted with its credentials, the others merged into its config.
+        Later jobs start from them; the connector keeps using its own copy meanwhile."""
         ...
 
 

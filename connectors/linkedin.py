@@ -11,6 +11,11 @@ while a job runs never shift the offsets; and each page rebases the window start
 checkpoint `{"window": [start_ms, end_ms], "offset", "fetched", "latest", "done"}` therefore
 resumes exactly after its page.
 
+Elements carry answers by `questionId` and name their form by `versionedLeadGenFormUrn`; the
+questions come from `GET /rest/leadForms/{id}`, fetched once per form per job
+(`linkedin_forms`). The access token is renewed with the data source's refresh token before it
+expires and on a 401 (`linkedin_auth`), and the new one is saved through the job's context.
+
 The query string is built by hand: Rest.li 2.0 wants parentheses, colons and commas as they are
 and the URNs inside them percent-encoded, which httpx's `params=` would re-encode.
 """
@@ -37,7 +42,9 @@ from connectors.base import (
     Progress,
     RunContext,
 )
-from connectors.errors import ConfigError, ConnectorError, RateLimited, TransientError
+from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
+from connectors.linkedin_auth import TOKEN_URL, TokenKeeper
+from connectors.linkedin_forms import FormCache
 from connectors.linkedin_mapping import PREDEFINED_FIELDS as PREDEFINED_FIELDS
 from connectors.linkedin_mapping import lead_from_element as lead_from_element
 from connectors.linkedin_mapping import leads_from_elements
@@ -50,6 +57,16 @@ _EMPTY_RETRIES = 3
 
 class LinkedInConfig(ConnectorConfig):
     access_token: SecretStr = Field(description="OAuth2 token with r_marketing_leadgen_automation")
+    access_token_expires_at: int | None = Field(
+        None, description="epoch seconds; the token is renewed a day before (kept up to date)"
+    )
+    refresh_token: SecretStr | None = Field(
+        None, description="programmatic refresh token (365 days); renews the access token"
+    )
+    refresh_token_expires_at: int | None = Field(None, description="epoch seconds")
+    client_id: str | None = Field(None, description="the LinkedIn app's client id (for refresh)")
+    client_secret: SecretStr | None = Field(None, description="the app's client secret")
+    token_url: str = Field(TOKEN_URL, description="OAuth token endpoint (emulators override it)")
     sponsored_account_id: str | None = Field(None, pattern=r"^\d+$")
     owner_urn: str | None = Field(None, description="e.g. urn:li:organization:123 (instead of id)")
     lead_type: Literal["SPONSORED", "EVENT", "COMPANY", "ORGANIZATION_PRODUCT"] = "SPONSORED"
@@ -122,18 +139,17 @@ class LinkedInConnector(Connector):
 
     def check(self, config: LinkedInConfig) -> CheckResult:
         now = self._now_ms()
+        keeper = self._keeper(config, None)  # a token renewed here is used, not saved
         try:
             with self._client(config) as client:
                 body = self._fetch(
-                    client, config, None, now - config.backfill_days * _DAY_MS, now, 0, 5
+                    client, keeper, config, None, now - config.backfill_days * _DAY_MS, now, 0, 5
                 )
+                elements = [e for e in body.get("elements") or [] if isinstance(e, dict)]
+                forms = self._forms(client, keeper, config, None).forms_for(elements)
         except ConnectorError as exc:
             return CheckResult(ok=False, reason=exc.reason, message=str(exc))  # type: ignore[arg-type]
-        sample = [
-            lead
-            for element in body.get("elements") or []
-            if (lead := lead_from_element(element, tag_test=True)) is not None
-        ]
+        sample, _ = leads_from_elements(elements, first=1, test_leads="tag", forms=forms)
         total = (body.get("paging") or {}).get("total")
         return CheckResult(
             ok=True, message=f"connected; {total} lead(s) in the window", sample=sample[:5]
@@ -150,14 +166,16 @@ class LinkedInConnector(Connector):
         if state.get("done"):
             return
         limiter = ctx.rate_limiter("linkedin", config.requests_per_minute, 60.0)
+        keeper = self._keeper(config, ctx)
         with self._client(config) as client:
+            forms = self._forms(client, keeper, config, ctx, limiter)
             start_ms, end_ms = state["window"]
             offset, latest = int(state["offset"]), state.get("latest")
             fetched = int(state.get("fetched", 0))
             empty_retries = 0
             while not ctx.should_stop():
                 body = self._fetch(
-                    client, config, ctx, start_ms, end_ms, offset, config.page_size, limiter
+                    client, keeper, config, ctx, start_ms, end_ms, offset, config.page_size, limiter
                 )
                 elements = [e for e in body.get("elements") or [] if isinstance(e, dict)]
                 total = (body.get("paging") or {}).get("total")
@@ -176,7 +194,10 @@ class LinkedInConnector(Connector):
                 for element in elements:
                     latest = _later(latest, element.get("submittedAt"))
                 records, errors = leads_from_elements(
-                    elements, first=offset + 1, test_leads=config.test_leads
+                    elements,
+                    first=offset + 1,
+                    test_leads=config.test_leads,
+                    forms=forms.forms_for(elements),
                 )
                 # A short (truncated) page is fine: the next one starts right after it.
                 left = None if total is None else max(0, total - offset - len(elements))
@@ -194,25 +215,90 @@ class LinkedInConnector(Connector):
                 if done:
                     return
 
+    def _keeper(self, config: LinkedInConfig, ctx: RunContext | None) -> TokenKeeper:
+        return TokenKeeper(
+            config,
+            clock=self._clock,
+            transport=self._transport,
+            save=ctx.save_config if ctx is not None else None,
+            log=ctx.log if ctx is not None else None,
+        )
+
     def _client(self, config: LinkedInConfig) -> httpx.Client:
-        token = config.access_token.get_secret_value()
+        """The API client; the bearer token goes on each request (it may be renewed mid-job)."""
         client = http.make_client(
             config.base_url,
             headers={
-                "Authorization": f"Bearer {token}",
                 "LinkedIn-Version": config.linkedin_version,
                 "X-Restli-Protocol-Version": "2.0.0",
                 "Accept": "application/json",
             },
-            secrets=(token,),
             transport=self._transport,
         )
         client.event_hooks["response"] = [_park_on_daily_limit]
         return client
 
+    def _get(
+        self,
+        client: httpx.Client,
+        keeper: TokenKeeper,
+        url: str,
+        ctx: RunContext | None,
+        limiter: Any = None,
+    ) -> httpx.Response:
+        """GET with the current token: renewed first when it is about to expire, and once more
+        when LinkedIn answers 401 (expired early, or the stored expiry was unknown)."""
+        if keeper.due():
+            keeper.refresh("the access token expires within a day")
+        renewed = False
+        while True:
+            try:
+                return http.request(
+                    client,
+                    "GET",
+                    url,
+                    ctx=ctx,
+                    limiter=limiter,
+                    headers={"Authorization": f"Bearer {keeper.token}"},
+                    secrets=keeper.secrets,
+                    max_attempts=6 if ctx is not None else 2,
+                )
+            except AuthError as exc:
+                if renewed or not keeper.can_refresh:
+                    raise AuthError(
+                        f"{exc.message}. LinkedIn refused the access token (expired or revoked): "
+                        "authorise Dashin again, or store a refresh_token with client_id and "
+                        "client_secret so the token is renewed automatically"
+                    ) from None
+                keeper.refresh("LinkedIn answered 401")
+                renewed = True
+
+    def _forms(
+        self,
+        client: httpx.Client,
+        keeper: TokenKeeper,
+        config: LinkedInConfig,
+        ctx: RunContext | None,
+        limiter: Any = None,
+    ) -> FormCache:
+        def fetch(form_id: str) -> Any | None:
+            response = self._get(client, keeper, f"/rest/leadForms/{form_id}", ctx, limiter)
+            if response.status_code == 404:
+                if ctx is not None:
+                    ctx.log.warning("linkedin.form_not_found", form_id=form_id)
+                return None
+            _raise_for_linkedin(response, config)
+            try:
+                return response.json()
+            except ValueError:
+                return None
+
+        return FormCache(fetch)
+
     def _fetch(
         self,
         client: httpx.Client,
+        keeper: TokenKeeper,
         config: LinkedInConfig,
         ctx: RunContext | None,
         start_ms: int,
@@ -222,17 +308,8 @@ class LinkedInConnector(Connector):
         limiter: Any = None,
     ) -> dict[str, Any]:
         url = "/rest/leadFormResponses?" + restli_query(config, start_ms, end_ms, offset, count)
-        secrets = (config.access_token.get_secret_value(),)
         for attempt in range(_MALFORMED_RETRIES):
-            response = http.request(
-                client,
-                "GET",
-                url,
-                ctx=ctx,
-                limiter=limiter,
-                secrets=secrets,
-                max_attempts=6 if ctx is not None else 2,
-            )
+            response = self._get(client, keeper, url, ctx, limiter)
             _raise_for_linkedin(response, config)
             try:
                 body = response.json()

@@ -1,16 +1,20 @@
 """Lead Sync answers → leads for the `linkedin` connector.
 
-A lead form response carries answers by `questionId`; the form's questions say which
+A lead form response carries answers by `questionId`; the form's questions (`linkedin_forms`:
+fetched from `GET /rest/leadForms/{id}`, or embedded in the element) say which
 `predefinedField` each one asks for. Answers to predefined questions become `LeadRecord` fields
-(custom questions stay in `raw`); a response with no mapped answer is a row error, and test leads
-are skipped or kept tagged, as the data source says.
+(custom questions stay in `raw`). A response whose form is unknown or gone, or that has no
+answer to a mapped question, is a row error; test leads are skipped or kept tagged, as the data
+source says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from connectors.base import LeadRecord, RecordError
+from connectors.linkedin_forms import LeadForm, embedded_form, form_id_of
 from connectors.normalize import normalize_record
 
 #: predefinedField → LeadRecord field, in order of preference when several map to one field
@@ -32,15 +36,24 @@ PREDEFINED_FIELDS: dict[str, str] = {
 }
 
 
-def lead_from_element(element: dict[str, Any], *, tag_test: bool) -> LeadRecord | None:
-    """Join answers to questions by questionId and map predefined fields; None without answers."""
-    questions = ((element.get("form") or {}).get("content") or {}).get("questions") or []
-    by_id = {q.get("questionId"): q for q in questions if isinstance(q, dict)}
+def lead_from_element(
+    element: dict[str, Any], *, tag_test: bool, form: LeadForm | None = None
+) -> LeadRecord | None:
+    """Join answers to the form's questions by questionId and map predefined fields.
+
+    The element's own embedded form wins over `form`; None when no answer maps to a field.
+    """
+    form = embedded_form(element) or form
+    if form is None:
+        return None
     answers = ((element.get("formResponse") or {}).get("answers")) or []
     values: dict[str, str] = {}
     for answer in answers:
-        question = by_id.get(answer.get("questionId")) or {}
-        target = PREDEFINED_FIELDS.get(str(question.get("predefinedField") or ""))
+        if not isinstance(answer, dict):
+            continue
+        question = form.question(answer.get("questionId"))
+        field = question.predefined_field if question is not None else None
+        target = PREDEFINED_FIELDS.get(field or "")
         text = ((answer.get("answerDetails") or {}).get("textQuestionAnswer") or {}).get("answer")
         if target is None or not isinstance(text, str) or not text.strip():
             continue
@@ -54,18 +67,43 @@ def lead_from_element(element: dict[str, Any], *, tag_test: bool) -> LeadRecord 
 
 
 def leads_from_elements(
-    elements: list[dict[str, Any]], *, first: int, test_leads: Literal["skip", "tag"]
+    elements: list[dict[str, Any]],
+    *,
+    first: int,
+    test_leads: Literal["skip", "tag"],
+    forms: Mapping[str, LeadForm | None] | None = None,
 ) -> tuple[list[LeadRecord], list[RecordError]]:
-    """One page of lead form responses → (leads, row errors), numbered from `first`."""
+    """One page of lead form responses → (leads, row errors), numbered from `first`.
+
+    `forms` holds the page's forms by id (None: the form answered 404).
+    """
     records, errors = [], []
+    forms = forms or {}
     for number, element in enumerate(elements, start=first):
         if element.get("testLead") and test_leads == "skip":
             continue
-        lead = lead_from_element(element, tag_test=test_leads == "tag")
+        raw = str(element.get("id"))
+        form_id = form_id_of(element)
+        form = forms.get(form_id) if form_id is not None else None
+        if embedded_form(element) is None and form is None:
+            code, message = _form_problem(element, form_id)
+            errors.append(RecordError(code=code, message=message, record=number, raw=raw))
+            continue
+        lead = lead_from_element(element, tag_test=test_leads == "tag", form=form)
         if lead is None:
             message = "lead form response has no answer to a mapped question"
-            raw = str(element.get("id"))
             errors.append(RecordError(code="no_answers", message=message, record=number, raw=raw))
         else:
             records.append(lead)
     return records, errors
+
+
+def _form_problem(element: dict[str, Any], form_id: str | None) -> tuple[str, str]:
+    if form_id is None:
+        urn = element.get("versionedLeadGenFormUrn")
+        return "form_unknown", f"lead form response names no readable lead form ({urn!r})"
+    return (
+        "form_not_found",
+        f"lead form {form_id} was not found (GET /rest/leadForms/{form_id}): "
+        "its questions, and so this response's fields, are unknown",
+    )

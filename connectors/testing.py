@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +57,7 @@ class LocalRunContext:
     stop_event: threading.Event = field(default_factory=threading.Event)
     heartbeats: int = 0
     waited_s: float = 0.0
+    saved_config: list[dict[str, str | int | None]] = field(default_factory=list)
 
     def heartbeat(self) -> None:
         self.heartbeats += 1
@@ -81,3 +82,7 @@ class LocalRunContext:
 
     def open_upload(self, file_id: str) -> IO[bytes]:
         return self.uploads[file_id].open("rb")
+
+    def save_config(self, changes: Mapping[str, str | int | None]) -> None:
+        """Recorded in `saved_config`, newest last (a job's context stores them on the source)."""
+        self.saved_config.append(dict(changes))

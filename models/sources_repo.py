@@ -53,6 +53,15 @@ def get_source(session: Session, source_id: uuid.UUID, domain_id: uuid.UUID) -> 
     return source
 
 
+def lock_source(session: Session, source_id: uuid.UUID) -> DataSource:
+    """The source row locked until the transaction ends (a worker merging renewed credentials
+    into it must not race an API PATCH); not scoped to a domain: the caller runs its job."""
+    source = session.scalar(select(DataSource).where(DataSource.id == source_id).with_for_update())
+    if source is None:
+        raise NotFound(f"data source {source_id} not found")
+    return source
+
+
 def list_sources_query(domain_id: uuid.UUID, *, type_: str | None = None) -> Select[DataSource]:
     """The domain's sources, newest first (ordering is left to the paginator)."""
     query = select(DataSource).where(DataSource.domain_id == domain_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from typing import IO, Any
 
 import redis
@@ -23,6 +24,7 @@ from models import job_logs
 from models.jobs import Job
 from runtime.logging import get_logger
 from runtime.settings import Settings
+from workers.credentials import save_source_config
 from workers.joblog import JobLogBuffer
 from workers.uploads import open_upload
 
@@ -99,6 +101,11 @@ class JobContext:
     def open_upload(self, file_id: str) -> IO[bytes]:
         return open_upload(
             self._engine, file_id, domain_id=self._domain_id, data_source_id=self._source_uuid
+        )
+
+    def save_config(self, changes: Mapping[str, str | int | None]) -> None:
+        save_source_config(
+            self._engine, self._settings.require_secret_key(), self._source_uuid, changes
         )
 
     # ---- heartbeat thread ---------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""LinkedIn Lead Sync emulator: `GET /rest/leadFormResponses` with Rest.li 2.0 syntax.
+"""LinkedIn Lead Sync emulator: `GET /rest/leadFormResponses` and `GET /rest/leadForms/{id}`
+with Rest.li 2.0 syntax, answering in the shapes of LinkedIn's documentation (the examples kept
+under `tests/connectors/fixtures/linkedin/`).
 
 `GET /rest/leadFormResponses?q=owner&owner=(sponsoredAccount:urn%3Ali%3AsponsoredAccount%3A123)
 &leadType=(leadType:SPONSORED)&submittedAtTimeRange=(start:MS,end:MS)&start=0&count=10`
@@ -11,11 +13,20 @@
 * Leads are sorted by `submittedAt` (then id); the time range is `start <= t < end`; leads
   older than 365 days are gone. `count` is 1..`max_count` (default 100, choice). Only
   `SPONSORED` leads exist. `emu.add_leads(n)` appends newer leads (incremental-sync tests).
+* Elements carry `versionedLeadGenFormUrn` and answers by `questionId`, never the form: its
+  questions are served at `/rest/leadForms/{formId}` (same headers). Lead k belongs to form
+  `form_ids[k % forms]`; every form has its own question ids. `emu.forms` holds the form
+  entities: delete one and it answers 404 `NOT_FOUND`.
+* `repeats=r`: the last r of the `leads` initial responses are repeat submissions of the first r
+  people (same answers, new response id and time).
 * Bad token -> 401 `{"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN"}`;
   a token issued before `faults.expire_tokens()` -> 401 `EXPIRED_ACCESS_TOKEN` (65601, choice).
-  `POST /oauth/v2/accessToken` (`grant_type=refresh_token`) or `emu.issue_token()` mint a new one.
-* Daily limit (`daily_limit`, window `"day"`, turns over at midnight UTC): 429 without any
-  rate-limit or Retry-After headers; counted in `violations`.
+  `POST /oauth/v2/accessToken` (form `grant_type=refresh_token`, `refresh_token`, `client_id`,
+  `client_secret`) or `emu.issue_token()` mint a new one; the refresh token keeps its expiry
+  (`refresh_token_expires_in` counts down). `emu.revoke_refresh_token()` makes refreshes fail
+  with 400 `invalid_request`, as LinkedIn answers a revoked or expired refresh token.
+* Daily limit (`daily_limit`, window `"day"`, per resource: the lead responses; turns over at
+  midnight UTC): 429 without any rate-limit or Retry-After headers; counted in `violations`.
 
 Questions of every form: FIRST_NAME, LAST_NAME, EMAIL, COMPANY_NAME, JOB_TITLE, COUNTRY,
 PHONE_NUMBER and one custom question without `predefinedField`.
@@ -44,19 +55,21 @@ from connectors.sandbox.server import (
 )
 
 LEADS = "/rest/leadFormResponses"
+FORMS = "/rest/leadForms/"
 TOKEN = "/oauth/v2/accessToken"
+SCOPE = "r_marketing_leadgen_automation"
 DAY_MS = 86_400_000
 RETENTION_MS = 365 * DAY_MS
 _URN = re.compile(r"^urn:li:(sponsoredAccount|organization):\d+$")
-_QUESTIONS = (
-    (1, "firstName", "FIRST_NAME"),
-    (2, "lastName", "LAST_NAME"),
-    (3, "email", "EMAIL"),
-    (4, "company", "COMPANY_NAME"),
-    (5, "jobTitle", "JOB_TITLE"),
-    (6, "country", "COUNTRY"),
-    (7, "phoneNumber", "PHONE_NUMBER"),
-    (8, "budget", None),
+_QUESTIONS = (  # (question number, name, label, predefinedField)
+    (1, "firstName", "First Name", "FIRST_NAME"),
+    (2, "lastName", "Last Name", "LAST_NAME"),
+    (3, "email", "Email address", "EMAIL"),
+    (4, "company", "Company name", "COMPANY_NAME"),
+    (5, "jobTitle", "Job title", "JOB_TITLE"),
+    (6, "country", "Country/Region", "COUNTRY"),
+    (7, "phoneNumber", "Phone number", "PHONE_NUMBER"),
+    (8, "budget", "What is your budget?", None),
 )
 
 
@@ -82,6 +95,10 @@ class LinkedInEmulator(Emulator):
         access_token: str = "linkedin-test-token",
         accounts: tuple[str, ...] = ("urn:li:sponsoredAccount:123",),
         form_id: int = 5001,
+        forms: int = 1,
+        repeats: int = 0,
+        client_id: str = "linkedin-client-id",
+        client_secret: str = "linkedin-client-secret",
         min_version: str = "202411",
         daily_limit: int = 100_000,
         max_count: int = 100,
@@ -95,7 +112,15 @@ class LinkedInEmulator(Emulator):
         self.dataset = Dataset(10_000_000, seed)
         self.accounts = set(accounts)
         self.form_id = form_id
-        self.form_urn = f"urn:li:versionedLeadGenForm:(urn:li:leadGenForm:{form_id},1)"
+        self.form_ids = [form_id + k for k in range(max(1, forms))]
+        self.forms: dict[int, dict[str, Any]] = {
+            fid: _form(fid, next(iter(sorted(self.accounts)))) for fid in self.form_ids
+        }
+        self.client_id, self.client_secret = client_id, client_secret
+        self.refresh_revoked = False
+        self._refresh_expires_ms = 0
+        self._repeats = max(0, min(repeats, leads // 2))
+        self._initial = leads
         self.min_version = min_version
         self.max_count = max_count
         self.refresh_token = refresh_token
@@ -106,7 +131,10 @@ class LinkedInEmulator(Emulator):
         now = self.now_ms()
         step = span_days * DAY_MS // max(1, leads)
         self._leads = [(now - span_days * DAY_MS + k * step, k, False) for k in range(leads)]
+        self._refresh_expires_ms = now + RETENTION_MS
         self.routes.update({("GET", LEADS): self._lead_responses, ("POST", TOKEN): self._token})
+        for fid in self.form_ids:
+            self.routes[("GET", f"{FORMS}{fid}")] = self._lead_form
 
     # -- test helpers -----------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -129,6 +157,16 @@ class LinkedInEmulator(Emulator):
     def lead_count(self) -> int:
         return len(self._leads)
 
+    def revoke_refresh_token(self) -> None:
+        self.refresh_revoked = True
+
+    def person_number(self, number: int) -> int:
+        """The dataset person behind lead `number` (a repeat submission reuses an earlier one)."""
+        first_repeat = self._initial - self._repeats
+        if self._repeats and first_repeat <= number < self._initial:
+            return number - first_repeat
+        return number
+
     def issue_token(self) -> str:
         token = f"li-{secrets.token_hex(12)}"
         self._tokens[token] = self.faults.token_epoch
@@ -136,6 +174,8 @@ class LinkedInEmulator(Emulator):
 
     # -- pipeline hooks ---------------------------------------------------------------------
     def window_applies(self, window: Window, req: Request) -> bool:
+        if window.name == "day":  # LinkedIn's daily limits are per resource
+            return req.path == LEADS
         return req.path != TOKEN and super().window_applies(window, req)
 
     def throttled(self, req: Request, retry_after: float, window: Window | None) -> Response:
@@ -153,20 +193,39 @@ class LinkedInEmulator(Emulator):
     # -- routes -----------------------------------------------------------------------------
     def _token(self, req: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
-        grant, refresh = form.get("grant_type"), form.get("refresh_token")
-        if grant != "refresh_token" or refresh != self.refresh_token:
-            return json_response(
-                400, {"error": "invalid_request", "error_description": "invalid refresh token"}
+        if form.get("grant_type") != "refresh_token" or not form.get("refresh_token"):
+            message = 'A required parameter "refresh_token" is missing'
+            return json_response(400, {"error": "invalid_request", "error_description": message})
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
+            message = "Client authentication failed"
+            return json_response(401, {"error": "invalid_client", "error_description": message})
+        left_ms = self._refresh_expires_ms - self.now_ms()
+        if form["refresh_token"] != self.refresh_token or self.refresh_revoked or left_ms <= 0:
+            message = (
+                "The provided authorization grant or refresh token is invalid, expired or revoked"
             )
+            return json_response(400, {"error": "invalid_request", "error_description": message})
         return json_response(
             200,
             {
                 "access_token": self.issue_token(),
-                "expires_in": 5_184_000,
+                "expires_in": 60 * 86_400,
                 "refresh_token": self.refresh_token,
-                "refresh_token_expires_in": 31_536_000,
+                "refresh_token_expires_in": left_ms // 1000,
+                "scope": SCOPE,
             },
         )
+
+    def _lead_form(self, req: Request) -> Response:
+        self._check_headers(req)
+        form_id = req.path.removeprefix(FORMS)
+        form = self.forms.get(int(form_id)) if form_id.isdigit() else None
+        if form is None:
+            raise _error(404, "NOT_FOUND", f"Lead form {form_id} does not exist", 100)
+        return json_response(200, form)
 
     def _check_headers(self, req: Request) -> None:
         value = req.header("authorization") or ""
@@ -244,30 +303,73 @@ class LinkedInEmulator(Emulator):
     # -- shapes -----------------------------------------------------------------------------
     def _element(self, owner: str, lead: tuple[int, int, bool]) -> dict[str, Any]:
         submitted, number, test = lead
-        p = self.dataset.person(number)
-        answers = _answers(p, number)
-        return {
-            "id": f"{self.dataset.seed & 0xFFFFFFFF:08x}-0000-4000-8000-{number:012x}",
-            "owner": {owner.split(":")[2]: owner},
+        person = self.person_number(number)
+        p = self.dataset.person(person)
+        form_id = self.form_ids[number % len(self.form_ids)]
+        owner_key = owner.split(":")[2]
+        element: dict[str, Any] = {
+            "owner": {owner_key: owner},
+            "submitter": f"urn:li:person:emu{person:08d}",
             "leadType": "SPONSORED",
+            "versionedLeadGenFormUrn": (
+                f"urn:li:versionedLeadGenForm:(urn:li:leadGenForm:{form_id},1)"
+            ),
+            "id": f"{self.dataset.seed & 0xFFFFFFFF:08x}-0000-4000-8000-{number:012x}-4",
             "submittedAt": submitted,
             "testLead": test,
-            "versionedLeadGenFormUrn": self.form_urn,
             "formResponse": {
                 "answers": [
-                    {"questionId": qid, "answerDetails": {"textQuestionAnswer": {"answer": text}}}
-                    for qid, text in answers
+                    {
+                        "answerDetails": {"textQuestionAnswer": {"answer": text}},
+                        "questionId": _question_id(form_id, k),
+                    }
+                    for k, text in _answers(p, person)
                 ],
                 "consentResponses": [],
             },
-            "form": {"content": {"questions": _FORM_QUESTIONS}},
         }
+        if owner_key == "sponsoredAccount":
+            campaign = f"urn:li:sponsoredCampaign:{700_000 + form_id}"
+            element["leadMetadata"] = {"sponsoredLeadMetadata": {"campaign": campaign}}
+            creative = f"urn:li:sponsoredCreative:{800_000 + form_id}"
+            element["associatedEntity"] = {"associatedCreative": creative}
+        return element
 
 
-_FORM_QUESTIONS: list[dict[str, Any]] = [
-    {"questionId": qid, "name": name, **({"predefinedField": field} if field else {})}
-    for qid, name, field in _QUESTIONS
-]
+def _question_id(form_id: int, k: int) -> int:
+    """Question ids differ between forms, as LinkedIn's do: a join by position cannot pass."""
+    return form_id * 100 + k
+
+
+def _form(form_id: int, owner: str) -> dict[str, Any]:
+    """A `leadForms` entity as LinkedIn documents it (`content.questions[...]`)."""
+    questions = []
+    for k, name, label, field in _QUESTIONS:
+        question: dict[str, Any] = {
+            "questionId": _question_id(form_id, k),
+            "name": name,
+            "question": {"localized": {"en_US": label}},
+            "questionDetails": {"textQuestionDetails": {"maxResponseLength": 300}},
+            "responseRequired": field is not None,
+            "responseEditable": True,
+        }
+        if field is not None:
+            question["predefinedField"] = field
+        questions.append(question)
+    return {
+        "id": form_id,
+        "name": f"Emulated lead form {form_id}",
+        "owner": {owner.split(":")[2]: owner},
+        "creationLocale": {"country": "US", "language": "en"},
+        "state": "PUBLISHED",
+        "versionId": 1,
+        "hiddenFields": [],
+        "content": {
+            "headline": {"localized": {"en_US": "Talk to us"}},
+            "questions": questions,
+            "legalInfo": {"legalInfoId": 1, "consents": []},
+        },
+    }
 
 
 def _answers(p: Person, number: int) -> list[tuple[int, str]]:
