@@ -38,13 +38,25 @@ DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
 
 
 def enable(directory: Path | None = None) -> Path:
-    """Choose (and empty) the pool's shared metrics directory; before importing prometheus."""
-    path = directory or Path(tempfile.mkdtemp(prefix="dashin-worker-metrics-"))
+    """Choose (and empty) the pool's shared metrics directory; before importing prometheus.
+
+    A directory made here is removed when this process exits (not when a forked child does),
+    so runs leave nothing behind in the system's temporary directory."""
+    if directory is None:
+        path = Path(tempfile.mkdtemp(prefix="dashin-worker-metrics-"))
+        atexit.register(_remove_if_owner, path, os.getpid())
+    else:
+        path = directory
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     os.environ[ENV_DIR] = str(path)
     return path
+
+
+def _remove_if_owner(path: Path, owner_pid: int) -> None:
+    if os.getpid() == owner_pid:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def enabled() -> bool:

@@ -7,6 +7,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -109,7 +110,10 @@ def test_worker_serves_its_own_metrics_on_the_metrics_port(
     # Given `dashin worker --metrics-port` serving the synthetic queue
     port = free_port()
     argv = [sys.executable, "-m", "cli.main", "worker", "--queues", "synthetic"]
-    proc = Proc([*argv, "--threads", "2", "--metrics-port", str(port)], live_env)
+    tmpdir = Path(live_env["DASHIN_HOME"]).parent / "tmp"  # its TMPDIR, to see what it leaves
+    tmpdir.mkdir()
+    env = {**live_env, "TMPDIR": str(tmpdir)}
+    proc = Proc([*argv, "--threads", "2", "--metrics-port", str(port)], env)
     try:
         proc.wait_for("worker.ready")
         # When two jobs run through it
@@ -124,8 +128,11 @@ def test_worker_serves_its_own_metrics_on_the_metrics_port(
         for job in jobs:
             assert await_job_status(db_url, str(job), {"completed"}) == "completed"
         found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+        assert len(list(tmpdir.glob("dashin-worker-metrics-*"))) == 1  # while it runs
     finally:
         proc.stop()
+    # and the stopped worker removed its metrics directory
+    assert list(tmpdir.glob("dashin-worker-metrics-*")) == []
     # Then its exporter counts both messages and their durations
     labels = {"queue_name": "synthetic", "actor_name": "jobs.run"}
     assert value(found, "dashin_worker_messages_total", **labels) == 2
