@@ -187,8 +187,10 @@ class LinkedInEmulator(Emulator):
     def failure(self, req: Request, status: int, message: str) -> Response:
         if status == 401:
             return _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token", 65600).response
-        code = {403: "ACCESS_DENIED", 404: "NOT_FOUND"}.get(status, "SERVER_ERROR")
-        return json_response(status, {"status": status, "code": code, "message": message})
+        code = {403: "ACCESS_DENIED", 404: "NOT_FOUND"}.get(status)
+        if code is not None:
+            return _error(status, code, message, 100).response
+        return json_response(status, {"status": status, "code": "SERVER_ERROR", "message": message})
 
     # -- routes -----------------------------------------------------------------------------
     def _token(self, req: Request) -> Response:
