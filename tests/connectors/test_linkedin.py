@@ -358,3 +358,85 @@ def test_daily_limit_hook_with_mock_transport() -> None:
     assert calls[0].headers["LinkedIn-Version"] == config.linkedin_version
     assert calls[0].headers["X-Restli-Protocol-Version"] == "2.0.0"
     assert calls[0].headers["Authorization"] == "Bearer t"
+
+
+@pytest.mark.parametrize("linkedin_emulator", [{"leads": 90, "forms": 3}], indirect=True)
+def test_questions_come_from_each_form_fetched_once(linkedin_emulator: LinkedInEmulator) -> None:
+    # Given 90 responses over three forms (each with its own question ids), no form embedded
+    emu = linkedin_emulator
+    pages = run(config_for(emu, page_size=20))
+    # Then every response becomes a lead, its answers joined to its own form's questions
+    assert len(set(ids(pages))) == 90 and not [e for p in pages for e in p.errors]
+    assert all(r.raw is not None and "form" not in r.raw for r in records(pages))
+    lead = records(pages)[1]
+    person = emu.dataset.person(1)
+    assert (lead.email, lead.title) == (person.email.lower(), person.title.title)
+    # And each form was asked for exactly once in the job, with the version headers
+    for form_id in emu.form_ids:
+        [request] = emu.stats.requests_to(f"/rest/leadForms/{form_id}")
+        assert request.status == 200
+        assert request.headers.get("linkedin-version") == "202506"
+
+
+@pytest.mark.parametrize("linkedin_emulator", [{"leads": 30, "forms": 2}], indirect=True)
+def test_a_deleted_form_makes_row_errors_not_a_crash(linkedin_emulator: LinkedInEmulator) -> None:
+    emu = linkedin_emulator
+    gone = emu.form_ids[1]
+    del emu.forms[gone]
+    ctx = LocalRunContext()
+    pages = run(config_for(emu, page_size=10), ctx=ctx)
+    errors = [e for p in pages for e in p.errors]
+    assert len(records(pages)) == 15 and len(errors) == 15
+    assert {e.code for e in errors} == {"form_not_found"}
+    assert all(str(gone) in e.message for e in errors)
+    # the missing form is asked for once, not once per response
+    assert len(emu.stats.requests_to(f"/rest/leadForms/{gone}")) == 1
+    assert ctx.log.events("warning").count("linkedin.form_not_found") == 1
+
+
+def refreshable_config(emu: LinkedInEmulator, **overrides: Any) -> LinkedInConfig:
+    return config_for(
+        emu,
+        refresh_token=emu.refresh_token,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        token_url=f"{emu.url}/oauth/v2/accessToken",
+        **overrides,
+    )
+
+
+@pytest.mark.parametrize("linkedin_emulator", [{"leads": 30}], indirect=True)
+def test_expired_token_is_refreshed_mid_job_and_saved(linkedin_emulator: LinkedInEmulator) -> None:
+    # Given a job that has read one page when LinkedIn stops accepting its token
+    emu = linkedin_emulator
+    ctx = LocalRunContext()
+    pages = []
+    for page in LinkedInConnector().pages(
+        refreshable_config(emu, page_size=10), LinkedInParams(), None, ctx
+    ):
+        pages.append(page)
+        if len(pages) == 1:
+            emu.faults.expire_tokens()
+    # Then it refreshes once, goes on with the new token and reads every lead
+    assert len(set(ids(pages))) == 30
+    [saved] = ctx.saved_config
+    new_token = saved["access_token"]
+    assert isinstance(new_token, str) and new_token != TOKEN
+    assert len(emu.stats.requests_to("/oauth/v2/accessToken")) == 1
+    last = emu.stats.requests_to("/rest/leadFormResponses")[-1]
+    assert last.headers.get("authorization") == f"Bearer {new_token}"
+    # And neither token appears in the job's log
+    logged = repr(ctx.log.lines)
+    assert new_token not in logged and TOKEN not in logged
+
+
+@pytest.mark.parametrize("linkedin_emulator", [{"leads": 5}], indirect=True)
+def test_revoked_refresh_token_fails_with_a_readable_error(
+    linkedin_emulator: LinkedInEmulator,
+) -> None:
+    linkedin_emulator.faults.expire_tokens()
+    linkedin_emulator.revoke_refresh_token()
+    with pytest.raises(AuthError, match="refused to refresh the access token") as info:
+        run(refreshable_config(linkedin_emulator))
+    assert "authorise Dashin again" in str(info.value)
+    assert linkedin_emulator.refresh_token not in str(info.value)
