@@ -4,6 +4,7 @@ the engine and Redis client are built on the first request that needs them.
     /api/v1/...                 resources (one router per module listed in `api.routes.ROUTERS`)
     /api/v1/openapi.json, /docs the OpenAPI document and its UI
     /healthz, /readyz           ops endpoints at the root
+    /console                    the operator console (server-rendered pages, `api.console`)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from api import metrics, ops
+from api import console, metrics, ops
 from api.listener import close_listener
 from api.mailer import LoggingMailer, Mailer
 from api.problems import document_problems, install_problem_handlers
@@ -46,6 +47,7 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
     app.include_router(redirect.router)
     app.include_router(ops.router)
     app.include_router(metrics.router)
+    console.install(app)
     metrics.install_metrics(app)
     _document_problems_in_openapi(app)
     return app

@@ -5,6 +5,7 @@
     CurrentUser       the authenticated caller (JWT or API key), no domain needed
     CurrentPrincipal  the caller acting in one domain (`Dashin-Domain`, default sign-up domain)
     ReaderDep / WriterDep / ManagerDep        the same, requiring any role / member+ / manager
+    StreamReaderDep   ReaderDep for GET streams, which also accept the console's session cookie
     DomainReaderDep / DomainManagerDep        the same for routes naming `{domain_id}` in the path
 
 A domain the caller is not a member of answers 404, exactly like a domain that does not exist,
@@ -31,10 +32,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api import security
+from api import security, session_auth
 from api.mailer import Mailer
 from api.problems import NotAuthenticated
 from models import api_keys_repo, auth_repo
+from models.console_sessions import SessionCaller
 from runtime.db import get_engine, session_factory
 from runtime.errors import NotFound, PermissionDenied
 from runtime.settings import Settings, get_settings
@@ -177,6 +179,20 @@ def _user_from_api_key(session: Session, credential: str) -> AuthenticatedUser:
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
 
 
+def user_from_session(found: SessionCaller) -> AuthenticatedUser:
+    """The caller of a console session; one opened with an API key stays pinned to its domain."""
+    row = found.caller
+    return AuthenticatedUser(
+        user_id=row.user_id,
+        email=row.email,
+        is_admin=row.is_admin,
+        api_key_id=row.api_key_id,
+        key_domain_id=row.home_domain_id if row.api_key_id is not None else None,
+        home_domain_id=row.home_domain_id,
+        home_role=row.home_role,
+    )
+
+
 # --- acting in a domain --------------------------------------------------------------------------
 
 
@@ -309,7 +325,32 @@ async def require_manager(principal: CurrentPrincipal) -> Principal:
     return _require(principal, "manager")
 
 
+async def stream_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    dashin_domain: Annotated[
+        str | None,
+        Header(alias="Dashin-Domain", description="Domain id or name; default: sign-up domain."),
+    ] = None,
+) -> Principal:
+    """Bearer credentials as everywhere, or the console's session cookie (a browser's
+    `EventSource` cannot set headers); then the session's chosen domain is the default. Only GET
+    streams take this dependency: a cookie alone never changes anything (no CSRF exposure)."""
+    if credentials is None or not credentials.credentials:
+        token = request.cookies.get(session_auth.COOKIE_NAME)
+        found = await run_in_threadpool(session_auth.live_session, session, token)
+        if found is not None:
+            ref = dashin_domain or (str(found.domain_id) if found.domain_id else None)
+            caller = user_from_session(found)
+            return _audited(await _resolve_in_loop(session, caller, ref), request)
+    caller = await run_in_threadpool(current_user, session, settings, credentials)
+    return _audited(await _resolve_in_loop(session, caller, dashin_domain), request)
+
+
 ReaderDep = Annotated[Principal, Depends(require_reader)]
+StreamReaderDep = Annotated[Principal, Depends(stream_principal)]
 WriterDep = Annotated[Principal, Depends(require_writer)]
 ManagerDep = Annotated[Principal, Depends(require_manager)]
 

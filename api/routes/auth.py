@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from api import ratelimit, security
+from api import credentials, ratelimit, security
 from api.deps import ClientIp, CurrentUser, MailerDep, RedisDep, SessionDep, SettingsDep
 from api.mailer import Mail
 from api.problems import NotAuthenticated, problem_responses
@@ -78,16 +78,8 @@ def login(
 ) -> TokenResponse:
     """Exchange email and password for a short-lived access token (a JWT)."""
     ratelimit.check_attempt(redis, "login", _limits(request), email=body.email, ip=ip)
-    user = tenancy_repo.get_user_by_email(session, body.email)
-    password_hash = user.password_hash if user else None
-    if not security.verify_password(password_hash, body.password) or user is None:
-        raise NotAuthenticated("invalid email or password")
-    if not user.is_active:
-        raise NotAuthenticated("invalid email or password")
-    if password_hash and security.needs_rehash(password_hash):
-        password_hash = security.hash_password(body.password)
-        tenancy_repo.set_password(session, user.id, password_hash)
-    token = security.issue_access_token(settings, user.id, password_hash)
+    user = credentials.user_for_password(session, body.email, body.password)
+    token = security.issue_access_token(settings, user.id, user.password_hash)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
 from api import sse
-from api.deps import ReaderDep
+from api.deps import StreamReaderDep
 from api.problems import problem_responses
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/events", tags=["events"])
         },
     },
 )
-async def stream_events(principal: ReaderDep) -> EventSourceResponse:
+async def stream_events(principal: StreamReaderDep) -> EventSourceResponse:
     return EventSourceResponse(
         sse.domain_events(principal.user_id, principal.domain_id),
         ping=sse.KEEPALIVE_S,

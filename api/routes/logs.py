@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse
 
 from api import sse
 from api.db_threads import run_db
-from api.deps import ReaderDep, SessionDep
+from api.deps import ReaderDep, SessionDep, StreamReaderDep
 from api.problems import problem_responses
 from api.schemas.logs import LogLevel, LogLineOut, LogPage
 from models import job_logs, jobs_query, jobs_repo
@@ -57,7 +57,7 @@ def _job_exists(session: Session, *, job_id: uuid.UUID, domain_id: uuid.UUID) ->
 )
 async def stream_logs(
     job_id: uuid.UUID,
-    principal: ReaderDep,
+    principal: StreamReaderDep,
     after_seq: AfterSeq = 0,
     level: Level = None,
     last_event_id: Annotated[

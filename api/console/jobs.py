@@ -1,0 +1,211 @@
+"""`/console/jobs`: the jobs table, one job's page, and the buttons that move jobs.
+
+Every read and move calls the API's own route functions (`api.routes.jobs`) with the console
+user's `Principal`, so domain scoping, validation, enqueue-after-commit and the 409 messages are
+the API's, not a copy. The page stays live from `/api/v1/events` (see `static/console.js`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from api.console.auth import ConsoleUser, ConsoleUserDep, WriterUserDep
+from api.console.templating import page, templates
+from api.deps import SessionDep
+from api.pagination import PageParams
+from api.problems import dashin_error_response
+from api.routes import jobs as jobs_api
+from api.routes import logs as logs_api
+from api.schemas.jobs import JobCreate, JobOut
+from models import sources_repo
+from models.jobs import COUNTERS, JOB_STATUSES, LOG_LEVELS, TERMINAL_STATUSES
+from runtime.errors import DashinError, ValidationFailed
+
+router = APIRouter(prefix="/jobs")
+
+Action = Literal["start", "pause", "resume", "cancel"]
+#: which button a job shows in which status: the `from` statuses of the state machine's user
+#: moves (models.job_states); tests/api/console/test_console_jobs.py checks they agree
+ACTIONS_FROM: dict[str, tuple[str, ...]] = {
+    "start": ("pending", "failed"),
+    "pause": ("queued", "running"),
+    "resume": ("paused",),
+    "cancel": ("pending", "queued", "paused", "running", "pausing"),
+}
+_MOVES = {
+    "start": jobs_api.start_job,
+    "pause": jobs_api.pause_job,
+    "resume": jobs_api.resume_job,
+    "cancel": jobs_api.cancel_job,
+}
+PAGE_SIZE = 50
+
+
+def actions_for(status: str) -> list[str]:
+    return [action for action, statuses in ACTIONS_FROM.items() if status in statuses]
+
+
+def _source_names(session: Session, domain_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    return {s.id: s.name for s in session.scalars(sources_repo.list_sources_query(domain_id))}
+
+
+def _job_context(session: Session, user: ConsoleUser) -> dict[str, Any]:
+    return {
+        "sources": _source_names(session, user.principal.domain_id),
+        "actions_for": actions_for,
+        "counters": COUNTERS,
+        "terminal": TERMINAL_STATUSES,
+    }
+
+
+def error_message(exc: DashinError) -> tuple[int, str]:
+    """The status and `detail` the API answers for this error (one mapping: api.problems)."""
+    problem = dashin_error_response(exc)
+    return problem.status_code, str(json.loads(bytes(problem.body))["detail"])
+
+
+@router.get("", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    session: SessionDep,
+    user: ConsoleUserDep,
+    status: Annotated[str, Query()] = "",
+    data_source_id: Annotated[str, Query()] = "",
+    cursor: str | None = None,
+) -> HTMLResponse:
+    statuses = [status] if status in JOB_STATUSES else None
+    source = _uuid_or_none(data_source_id)
+    listed = jobs_api.list_jobs(
+        session,
+        user.principal,
+        PageParams(cursor=cursor, page_size=PAGE_SIZE, sort="-created_at", count=False),
+        status=statuses,  # type: ignore[arg-type]  # checked against JOB_STATUSES above
+        data_source_id=source,
+    )
+    template = "_job_rows.html" if request.headers.get("HX-Request") else "jobs.html"
+    return page(
+        request,
+        template,
+        user,
+        nav="jobs",
+        jobs=listed.items,
+        next_cursor=listed.next_cursor,
+        statuses=JOB_STATUSES,
+        status=status,
+        data_source_id=str(source) if source else "",
+        **_job_context(session, user),
+    )
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.post("", response_class=HTMLResponse)
+def create_job(
+    request: Request,
+    session: SessionDep,
+    user: WriterUserDep,
+    data_source_id: Annotated[uuid.UUID, Form()],
+    params: Annotated[str, Form()] = "",
+) -> Response:
+    """Create a job and start it at once (the API's `POST /jobs` with `start: true`)."""
+    try:
+        parsed = json.loads(params) if params.strip() else {}
+        if not isinstance(parsed, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        message = "params must be a JSON object"
+        raise ValidationFailed(message) from exc
+    try:
+        job = jobs_api.create_job(
+            JobCreate(data_source_id=data_source_id, params=parsed, start=True),
+            session,
+            user.principal,
+        )
+    except DashinError as exc:
+        return _flash(request, *error_message(exc))
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
+    return _flash(request, 201, f"Job {job.id} started.", job_id=str(job.id))
+
+
+def _flash(
+    request: Request, status_code: int, message: str, job_id: str | None = None
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "_flash.html",
+        {"message": message, "ok": status_code < 400, "job_id": job_id},
+        status_code=status_code,
+    )
+
+
+@router.get("/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request, job_id: uuid.UUID, session: SessionDep, user: ConsoleUserDep
+) -> HTMLResponse:
+    job = jobs_api.get_job(job_id, session, user.principal)  # another domain's job: 404
+    errors = jobs_api.list_job_errors(job_id, session, user.principal, limit=20)
+    timeline = logs_api.list_logs(job_id, session, user.principal, limit=1000)
+    moves = [line for line in timeline.items if line.event.startswith("job.")]
+    return page(
+        request,
+        "job.html",
+        user,
+        nav="jobs",
+        job=job,
+        errors=getattr(errors, "items", []),
+        timeline=moves,
+        levels=LOG_LEVELS,
+        **_job_context(session, user),
+    )
+
+
+@router.get("/{job_id}/row", response_class=HTMLResponse)
+def job_row(
+    request: Request, job_id: uuid.UUID, session: SessionDep, user: ConsoleUserDep
+) -> HTMLResponse:
+    """One table row, re-read when the status stream rings for this job."""
+    job = jobs_api.get_job(job_id, session, user.principal)
+    return page(request, "_job_row.html", user, job=job, **_job_context(session, user))
+
+
+@router.get("/{job_id}/summary", response_class=HTMLResponse)
+def job_summary(
+    request: Request, job_id: uuid.UUID, session: SessionDep, user: ConsoleUserDep
+) -> HTMLResponse:
+    """The job page's header, counters and buttons, re-read on each status change."""
+    job = jobs_api.get_job(job_id, session, user.principal)
+    return page(request, "_job_summary.html", user, job=job, **_job_context(session, user))
+
+
+@router.get("/{job_id}/errors.csv")
+def job_errors_csv(job_id: uuid.UUID, session: SessionDep, user: ConsoleUserDep) -> Response:
+    response = jobs_api.list_job_errors(job_id, session, user.principal, format="csv")
+    assert isinstance(response, Response)
+    return response
+
+
+@router.post("/{job_id}/{action}", response_class=HTMLResponse)
+def move_job(
+    request: Request, job_id: uuid.UUID, action: Action, session: SessionDep, user: WriterUserDep
+) -> Response:
+    """A button: the API's move, and its answer (202, or its 409 message) as a notice."""
+    try:
+        job: JobOut = _MOVES[action](job_id, session, user.principal)
+    except DashinError as exc:
+        status_code, message = error_message(exc)
+        return _flash(request, status_code, message, job_id=str(job_id))
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse(f"/console/jobs/{job_id}", status_code=303)
+    return _flash(request, 202, f"{action.capitalize()}: the job is {job.status}.", str(job_id))

@@ -1,0 +1,61 @@
+"""Jinja2 for the console: one environment, a few filters, and `page()` which gives every
+template the signed-in user, their CSRF token and the navigation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from api.console.auth import ConsoleUser
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+NAV = (
+    ("overview", "Overview", "/console"),
+    ("jobs", "Jobs", "/console/jobs"),
+    ("sources", "Data sources", "/console/sources"),
+    ("schedules", "Schedules", "/console/schedules"),
+    ("leads", "Leads", "/console/leads"),
+)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    """`1h 02m`, `3m 07s`, `12s`; a running job counts up to now."""
+    if start is None:
+        return "—"
+    seconds = int(((end or datetime.now(UTC)) - start).total_seconds())
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+templates.env.filters["when"] = _when
+templates.env.globals["duration"] = duration
+templates.env.globals["NAV"] = NAV
+
+
+def page(
+    request: Request,
+    name: str,
+    user: ConsoleUser | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"user": user, "csrf": user.csrf if user else context.pop("csrf", ""), **context},
+        status_code=status_code,
+    )
