@@ -32,13 +32,14 @@ from connectors.normalize import normalize_domain, normalize_record
 from connectors.partition import (
     COUNTRIES,
     Dimension,
+    Enrichment,
     Filters,
     Range,
     RangeDimension,
     SearchResult,
     ValuesDimension,
     check_search,
-    enrichment_stopped,
+    enrich_batches,
     json_call,
     search_pages,
 )
@@ -199,7 +200,6 @@ class _Session:
         )
         self.ctx = ctx
         self.max_attempts = max_attempts
-        self.enrich_error: TransientError | None = None
         self.search_limiters: list[RateLimiter] = []
         self.match_limiters: list[RateLimiter] = []
         if ctx is not None:
@@ -252,8 +252,9 @@ class _Session:
             total = (data.get("pagination") or {}).get("total_entries", 0)
         return SearchResult(total=int(total), items=list(data.get("people") or []))
 
-    def bulk_match(self, people: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-        """Enriched people in input order (missing matches skipped) and credits spent."""
+    def bulk_match(self, people: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], int]:
+        """The people Apollo matched, by id (`matches[]` follows `details[]`, `null` where no
+        one matched), and the credits spent (`credits_consumed`; else one per match)."""
         details = [{"id": p["id"]} for p in people]
         data = self.call(  # spends credits: never sent twice
             "POST",
@@ -262,33 +263,24 @@ class _Session:
             idempotent=False,
             json={"details": details},
         )
-        matches = [m for m in data.get("matches") or [] if m]
+        matches = [m for m in data.get("matches") or [] if m and m.get("id") is not None]
         credits = data.get("credits_consumed")
-        return matches, int(credits) if credits is not None else len(matches)
+        found = {str(m["id"]): m for m in matches}
+        return found, int(credits) if credits is not None else len(found)
 
-    def enrich(
-        self, people: list[dict[str, Any]], allowance: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """`people` with enriched fields laid over those Apollo matched; credits spent.
-
-        A match call that fails (it may have spent credits) ends enrichment: this page keeps
-        what was matched and its credits, and `enrich_error` fails the job once the page is
-        committed, so resuming never pays for these people again.
-        """
-        wanted = [p for p in people if p.get("has_email", True) is not False][:allowance]
-        enriched: dict[str, dict[str, Any]] = {}
-        spent = 0
-        for start in range(0, len(wanted), BULK_MATCH_SIZE):
-            try:
-                matches, credits = self.bulk_match(wanted[start : start + BULK_MATCH_SIZE])
-            except TransientError as exc:
-                self.enrich_error = enrichment_stopped(
-                    "apollo", exc, len(wanted) - start, "people", self.ctx
-                )
-                break
-            spent += credits
-            enriched.update({str(m["id"]): m for m in matches if m.get("id") is not None})
-        return [{**p, **enriched.get(str(p["id"]), {})} for p in people], spent
+    def enrich(self, people: list[dict[str, Any]], allowance: int) -> Enrichment:
+        """`people` with the fields of those Apollo matched laid over them; people whose search
+        result says `has_email: false` are not worth a credit (`connectors.enrichment`)."""
+        return enrich_batches(
+            people,
+            allowance,
+            batch_size=BULK_MATCH_SIZE,
+            worth=lambda p: p.get("has_email", True) is not False,
+            match=self.bulk_match,
+            provider="apollo",
+            what="people",
+            ctx=self.ctx,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -328,7 +320,7 @@ class ApolloConnector(Connector):
         per_page = params.per_page
         session = _Session(config, ctx)
         try:
-            for page in search_pages(
+            yield from search_pages(
                 checkpoint,
                 base=base,
                 fetch=lambda filters, page: session.search(filters, page, per_page),
@@ -340,9 +332,6 @@ class ApolloConnector(Connector):
                 to_lead=to_lead,
                 enrich=session.enrich if config.enrich else None,
                 max_credits=params.max_credits,
-            ):
-                yield page
-                if session.enrich_error is not None:  # the page above is committed by now
-                    raise session.enrich_error
+            )
         finally:
             session.close()

@@ -2,7 +2,8 @@
 
 `search_pages` is their whole job loop: the walk, the optional paid enrichment of each page
 within the job's credit budget (spent credits ride in the checkpoint, so a resumed job cannot
-overspend), and the `Page`s. `json_call` is their common reading of a provider answer: errors
+overspend; a park mid-enrichment keeps what was paid for: `connectors.enrichment`), and the
+`Page`s. `json_call` is their common reading of a provider answer: errors
 typed, cut-off JSON asked for again; `check_search` their "test connection", which tells
 failures apart by the error class.
 
@@ -13,11 +14,17 @@ their names are re-exported here, the one module the providers import.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from connectors.base import CheckResult, LeadRecord, Page, Progress, RunContext
+from connectors.base import CheckResult, LeadRecord, Page, RunContext
+from connectors.enrichment import Enrichment as Enrichment
+from connectors.enrichment import EnrichmentRefused as EnrichmentRefused
+from connectors.enrichment import PageEnricher, SearchPage
+from connectors.enrichment import enrich_batches as enrich_batches
+from connectors.enrichment import enrichment_stopped as enrichment_stopped
 from connectors.errors import ConfigError, ConnectorError, TransientError
 from connectors.partition_walk import COUNTRIES as COUNTRIES
 from connectors.partition_walk import Dimension as Dimension
@@ -45,56 +52,51 @@ def search_pages(
     ctx: RunContext,
     event_prefix: str,
     to_lead: Callable[[dict[str, Any]], LeadRecord],
-    enrich: Callable[[list[dict[str, Any]], int], tuple[list[dict[str, Any]], int]] | None,
+    enrich: Callable[[list[dict[str, Any]], int], Enrichment] | None,
     max_credits: int | None,
 ) -> Iterator[Page]:
     """The job loop: walk the partitions, enrich each page while credits last, yield `Page`s.
 
-    `enrich(records, allowance)` answers the records (enriched where it could) and the credits
-    it spent, at most `allowance`. The budget is the smaller of `max_credits` and the job's.
+    `enrich(records, allowance)` (usually `enrich_batches`) spends at most `allowance` credits.
+    The budget is the smaller of `max_credits` and the job's. A checkpoint with `redo` was
+    written when a park cut a page's enrichment short: that search page is read again first,
+    without the people already committed (`connectors.enrichment`).
     """
     budgets = [b for b in (max_credits, ctx.credit_budget) if b is not None]
-    budget = min(budgets) if budgets else None
-    spent = int((checkpoint or {}).get("credits", 0))
-    for records, plan in walk(
-        Plan.from_checkpoint(checkpoint),
+    enricher = PageEnricher(
+        enrich,
+        to_lead,
+        ctx,
+        event_prefix,
+        budget=min(budgets) if budgets else None,
+        spent=int((checkpoint or {}).get("credits", 0)),
+    )
+    plan = Plan.from_checkpoint(checkpoint)
+    redo = (checkpoint or {}).get("redo")
+    if redo:
+        where = SearchPage.from_json(redo)
+        items = fetch(where.filters, where.page).items[: where.count]
+        yield from enricher.pages(items, plan, where, committed=redo.get("enriched") or ())
+    read: list[SearchPage] = []
+
+    def fetch_page(filters: Filters, page: int) -> SearchResult[dict[str, Any]]:
+        result = fetch(filters, page)
+        read[:] = [SearchPage(filters, page, len(result.items))]
+        return result
+
+    for records, nxt in walk(
+        plan,
         base=base,
-        fetch=fetch,
+        fetch=fetch_page,
         dimensions=dimensions,
         cap=cap,
         per_page=per_page,
         ctx=ctx,
         event_prefix=event_prefix,
     ):
-        credits = 0
-        if records and enrich is not None and (budget is None or spent < budget):
-            records, credits = enrich(records, len(records) if budget is None else budget - spent)
-            spent += credits
-            if budget is not None and spent >= budget:
-                ctx.log.warning(f"{event_prefix}.credit_budget_spent", budget=budget, spent=spent)
-        yield Page(
-            records=[to_lead(r) for r in records],
-            checkpoint={**plan.to_checkpoint(), "credits": spent},
-            progress=Progress(done=plan.done, total=plan.total, missed=plan.missed),
-            credits_used=credits,
-        )
-
-
-def enrichment_stopped(
-    provider: str, exc: TransientError, left: int, what: str, ctx: RunContext | None
-) -> TransientError:
-    """The error that fails a job whose paid enrichment broke off mid-page, logged once.
-
-    The page is committed with what was enriched (and the credits spent) before the job fails,
-    so a retry never pays for the same people again; the message says how many went without.
-    """
-    error = TransientError(
-        f"{provider} enrichment stopped: {exc}. The page was kept with "
-        f"{left} {what} not enriched, so no credit is spent twice"
-    )
-    if ctx is not None:
-        ctx.log.error(f"{provider}.enrich_failed", error=str(error))
-    return error
+        # the walk yields a page right after reading it, so `read` says where it was read
+        where = replace(read[0], count=len(records)) if read else SearchPage({}, 0, 0)
+        yield from enricher.pages(records, nxt, where)
 
 
 def json_call(

@@ -29,18 +29,20 @@ from connectors.base import (
     RateLimiter,
     RunContext,
 )
-from connectors.errors import AuthError, ForbiddenError, TransientError
+from connectors.errors import AuthError, ForbiddenError
 from connectors.normalize import normalize_record
 from connectors.partition import (
     COUNTRIES,
     Dimension,
+    Enrichment,
+    EnrichmentRefused,
     Filters,
     Range,
     RangeDimension,
     SearchResult,
     ValuesDimension,
     check_search,
-    enrichment_stopped,
+    enrich_batches,
     json_call,
     search_pages,
 )
@@ -179,7 +181,6 @@ class _Session:
         self.limiter: RateLimiter | None = None
         self.auth_limiter: RateLimiter | None = None
         self.enrich_refused = False
-        self.enrich_error: TransientError | None = None
         if ctx is not None:
             window = config.limit_window_s
             self.limiter = ctx.rate_limiter("zoominfo:api", config.requests_per_minute, window)
@@ -227,33 +228,39 @@ class _Session:
         data = self.call("/search/contact", body | {"rpp": rpp, "page": page}, idempotent=True)
         return SearchResult(int(data.get("totalResults") or 0), list(data.get("data") or []))
 
-    def enrich(
-        self, contacts: list[dict[str, Any]], allowance: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """`contacts` with enriched fields laid over the matched ones; record credits spent."""
+    def enrich(self, contacts: list[dict[str, Any]], allowance: int) -> Enrichment:
+        """`contacts` with enriched fields laid over the matched ones; record credits spent
+        (one per match). Contacts whose search result says `hasEmail: false` are not worth a
+        credit; once ZoomInfo refuses (record limit used up) the job goes on without emails."""
         if self.enrich_refused:
-            return contacts, 0
-        wanted = [c for c in contacts if c.get("hasEmail", True) is not False][:allowance]
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), ENRICH_BATCH):
-            inputs = [{"personId": c["id"]} for c in wanted[start : start + ENRICH_BATCH]]
-            body = {"matchPersonInput": inputs, "outputFields": self.config.output_fields}
-            try:
-                data = self.call("/enrich/contact", body, idempotent=False).get("data") or {}
-            except ForbiddenError as exc:  # record limit used up: keep the leads, no emails
-                if self.ctx is not None:
-                    self.ctx.log.warning("zoominfo.enrich_refused", error=str(exc))
-                self.enrich_refused = True
-                break
-            except TransientError as exc:  # may have spent credits: keep the page, then fail
-                self.enrich_error = enrichment_stopped(
-                    "zoominfo", exc, len(wanted) - start, "contacts", self.ctx
-                )
-                break
-            for result in data.get("result") or []:
-                if result.get("data"):
-                    found[str(result["input"]["personId"])] = result["data"][0]
-        return [{**c, **found.get(str(c["id"]), {})} for c in contacts], len(found)
+            return Enrichment(contacts, 0, len(contacts))
+        return enrich_batches(
+            contacts,
+            allowance,
+            batch_size=ENRICH_BATCH,
+            worth=lambda c: c.get("hasEmail", True) is not False,
+            match=self.enrich_contacts,
+            provider="zoominfo",
+            what="contacts",
+            ctx=self.ctx,
+        )
+
+    def enrich_contacts(self, contacts: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+        """One paid `/enrich/contact` call: the matched contacts by person id, credits spent."""
+        inputs = [{"personId": c["id"]} for c in contacts]
+        body = {"matchPersonInput": inputs, "outputFields": self.config.output_fields}
+        try:
+            data = self.call("/enrich/contact", body, idempotent=False).get("data") or {}
+        except ForbiddenError as exc:  # record limit used up: keep the leads, no emails
+            if self.ctx is not None:
+                self.ctx.log.warning("zoominfo.enrich_refused", error=str(exc))
+            self.enrich_refused = True
+            raise EnrichmentRefused from exc
+        found: dict[str, Any] = {}
+        for result in data.get("result") or []:
+            if result.get("data"):
+                found[str(result["input"]["personId"])] = result["data"][0]
+        return found, len(found)
 
     def close(self) -> None:
         self.client.close()
@@ -288,7 +295,7 @@ class ZoomInfoConnector(Connector):
         rpp = params.rpp
         session = _Session(config, ctx)
         try:
-            for page in search_pages(
+            yield from search_pages(
                 checkpoint,
                 base=base,
                 fetch=lambda filters, page: session.search(filters, page, rpp),
@@ -300,9 +307,6 @@ class ZoomInfoConnector(Connector):
                 to_lead=to_lead,
                 enrich=session.enrich if config.enrich else None,
                 max_credits=params.max_credits,
-            ):
-                yield page
-                if session.enrich_error is not None:  # the page above is committed by now
-                    raise session.enrich_error
+            )
         finally:
             session.close()
