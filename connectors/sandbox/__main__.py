@@ -23,7 +23,8 @@ NAMES = ("apollo", "zoominfo", "linkedin", "generic")
 CREDENTIALS = {
     "apollo": "header x-api-key: apollo-test-key (non-master: apollo-non-master-key)",
     "zoominfo": "POST /authenticate {username: zoominfo-user, password: zoominfo-pass}",
-    "linkedin": "Authorization: Bearer linkedin-test-token; owner urn:li:sponsoredAccount:123",
+    "linkedin": "Authorization: Bearer linkedin-test-token; owner urn:li:sponsoredAccount:123; "
+    "refresh: linkedin-refresh-token, client linkedin-client-id / linkedin-client-secret",
     "generic": "Authorization: Bearer generic-test-token; GET /v1/contacts",
 }
 
@@ -35,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--people", type=int, default=120_000, help="Apollo / ZoomInfo size")
     parser.add_argument("--leads", type=int, default=1000, help="LinkedIn lead count")
+    parser.add_argument("--forms", type=int, default=1, help="LinkedIn lead forms")
+    parser.add_argument(
+        "--repeats", type=int, default=0, help="LinkedIn responses that repeat an earlier person"
+    )
     parser.add_argument("--records", type=int, default=1000, help="generic API record count")
     parser.add_argument(
         "--pagination", default="page", choices=("page", "offset", "cursor", "link")
@@ -62,7 +67,7 @@ def build(name: str, args: argparse.Namespace, port: int) -> Emulator:
     if name == "zoominfo":
         return ZoomInfoEmulator(people=args.people, token_ttl_s=args.token_ttl, **common)
     if name == "linkedin":
-        return LinkedInEmulator(leads=args.leads, **common)
+        return LinkedInEmulator(leads=args.leads, forms=args.forms, repeats=args.repeats, **common)
     return GenericEmulator(
         records=args.records, pagination=args.pagination, auth=args.auth, **common
     )

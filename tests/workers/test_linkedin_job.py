@@ -74,7 +74,7 @@ def test_345_responses_with_38_repeat_submissions_yield_307_leads(
     # Then 307 leads exist, every response was fetched and none rejected
     job = load(engine, Job, job_id)
     assert (job.fetched, job.inserted, job.rejected) == (345, 307, 0)
-    assert job.updated + job.unchanged == 38 and job.error is None
+    assert (job.updated, job.unchanged, job.pages) == (38, 0, 4) and job.error is None
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Lead)) == 307
     # And the questions were read from GET /rest/leadForms/{id}, once for the whole job
@@ -120,6 +120,7 @@ def test_a_refreshed_token_is_stored_encrypted_on_the_data_source(
         job = session.get(Job, job_id)
         assert job is not None
         domain, user = job.domain_id, job.created_by
+        assert user is not None
     assert runner.run(queued(engine, domain, source_id, user)) == "completed"
     assert len(emu.stats.requests_to("/oauth/v2/accessToken")) == 1
 
