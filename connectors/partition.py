@@ -54,13 +54,15 @@ def search_pages(
     to_lead: Callable[[dict[str, Any]], LeadRecord],
     enrich: Callable[[list[dict[str, Any]], int], Enrichment] | None,
     max_credits: int | None,
+    counts_end_paging: bool = True,
 ) -> Iterator[Page]:
     """The job loop: walk the partitions, enrich each page while credits last, yield `Page`s.
 
     `enrich(records, allowance)` (usually `enrich_batches`) spends at most `allowance` credits.
     The budget is the smaller of `max_credits` and the job's. A checkpoint with `redo` was
     written when a park cut a page's enrichment short: that search page is read again first,
-    without the people already committed (`connectors.enrichment`).
+    without the people already committed (`connectors.enrichment`). `counts_end_paging`: see
+    `walk` (False: only a short or empty page, or `cap`, ends a partition).
     """
     budgets = [b for b in (max_credits, ctx.credit_budget) if b is not None]
     enricher = PageEnricher(
@@ -93,6 +95,7 @@ def search_pages(
         per_page=per_page,
         ctx=ctx,
         event_prefix=event_prefix,
+        counts_end_paging=counts_end_paging,
     ):
         # the walk yields a page right after reading it, so `read` says where it was read
         where = replace(read[0], count=len(records)) if read else SearchPage({}, 0, 0)

@@ -145,12 +145,22 @@ def split_partition(filters: Filters, dimensions: Sequence[Dimension]) -> list[F
     The configured order holds within each kind; a non-exhaustive split (a default value list)
     is the last resort, since whoever matches none of its values is out of reach.
     """
-    ordered = [d for d in dimensions if d.exhaustive(filters)]
-    ordered += [d for d in dimensions if d not in ordered]
+    choice = choose_split(filters, dimensions)
+    return None if choice is None else choice[1]
+
+
+def choose_split(
+    filters: Filters, dimensions: Sequence[Dimension], skip: Sequence[str] = ()
+) -> tuple[str, list[Filters]] | None:
+    """`split_partition` with the chosen dimension's name, never one of `skip` (dimensions the
+    provider was found to ignore: splitting on them does not narrow the search)."""
+    usable = [d for d in dimensions if d.name not in skip]
+    ordered = [d for d in usable if d.exhaustive(filters)]
+    ordered += [d for d in usable if d not in ordered]
     for dim in ordered:
         children = dim.split(filters)
         if children:
-            return children
+            return dim.name, children
     return None
 
 
@@ -166,6 +176,8 @@ class SplitGroup:
     total: int
     left: int
     covered: int = 0
+    dimension: str = ""  # the dimension split on ("" in older checkpoints)
+    children: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SplitGroup:
@@ -174,6 +186,8 @@ class SplitGroup:
             total=int(data["total"]),
             left=int(data["left"]),
             covered=int(data.get("covered", 0)),
+            dimension=str(data.get("dimension", "")),
+            children=int(data.get("children", 0)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -182,7 +196,15 @@ class SplitGroup:
             "total": self.total,
             "left": self.left,
             "covered": self.covered,
+            "dimension": self.dimension,
+            "children": self.children,
         }
+
+    def first_child_like_parent(self, total: int) -> bool:
+        """Whether the child being sized is the first of several and matches all its parent does
+        (all matches in one child, or a provider ignoring the filter split on)."""
+        first = self.covered == 0 and self.left == self.children
+        return bool(self.dimension) and self.children > 1 and first and total == self.total > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +225,7 @@ class Plan:
     total: int | None = None
     splits: tuple[SplitGroup, ...] = ()
     missed: int = 0
+    skip: tuple[str, ...] = ()  # dimensions found not to narrow a search: never split on again
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any] | None) -> Plan:
@@ -216,6 +239,7 @@ class Plan:
             total=checkpoint.get("total"),
             splits=tuple(SplitGroup.from_json(g) for g in checkpoint.get("splits", ())),
             missed=int(checkpoint.get("missed", 0)),
+            skip=tuple(checkpoint.get("skip", ())),
         )
 
     def to_checkpoint(self) -> dict[str, Any]:
@@ -227,6 +251,7 @@ class Plan:
             "total": self.total,
             "splits": [g.to_json() for g in self.splits],
             "missed": self.missed,
+            "skip": list(self.skip),
         }
 
     def advance(self, fetched: int, partition_done: bool) -> Plan:
@@ -250,16 +275,31 @@ class Plan:
         missing = max(0, group.total - group.covered)
         return replace(self, splits=self.splits[:-1], missed=self.missed + missing), group
 
-    def split(self, partition: Filters, total: int, children: Sequence[Filters]) -> Plan:
+    def split(
+        self, partition: Filters, total: int, children: Sequence[Filters], dimension: str = ""
+    ) -> Plan:
         """Read `children` (overrides of `partition`) next; their totals should add to `total`."""
         merged = tuple({**partition, **child} for child in children)
-        group = SplitGroup(partition, total, len(merged))
+        group = SplitGroup(partition, total, len(merged), 0, dimension, len(merged))
         return replace(
             self,
             current=merged[0],
             page=1,
             pending=merged[1:] + self.pending,
             splits=(*self.splits, group),
+        )
+
+    def unsplit(self) -> Plan:
+        """Undo the innermost split, whose dimension did not narrow: back at its parent (already
+        sized in its own split), its other children dropped, the dimension never used again."""
+        group = self.splits[-1]
+        return replace(
+            self,
+            current=group.partition,
+            page=1,
+            pending=self.pending[group.left - 1 :],
+            splits=self.splits[:-1],
+            skip=(*self.skip, group.dimension),
         )
 
 
@@ -280,13 +320,20 @@ def walk(
     ctx: RunContext,
     event_prefix: str,
     short_page_retries: int = 3,
+    counts_end_paging: bool = True,
 ) -> Iterator[tuple[list[T], Plan]]:
     """Yield each non-empty page of every partition with the plan that resumes after it
     (and a last empty page when matches were found missed after the last non-empty one).
 
     `cap` is the most records one search can reach (records cap, or pages cap times `per_page`).
     A page shorter than the totals promise is fetched again (`short_page_retries` times), then
-    taken as it is with a warning: page numbers, not record counts, drive the walk.
+    taken as it is with a warning: page numbers, not record counts, drive the walk. With
+    `counts_end_paging` False (a provider whose counts cannot be relied on to end a search) a
+    partition ends only on a short or empty page or at `cap`, never on its count alone.
+
+    A split whose first two children each match everything their parent does did not narrow the
+    search (the provider ignores that filter): it is undone at once and the parent is split on
+    the next dimension, instead of recursing down that dimension to single values.
     """
     started = plan.current is not None
     reported_missed = plan.missed
@@ -296,20 +343,40 @@ def walk(
         result = fetch(filters, plan.page)
         if plan.total is None:
             plan = replace(plan, total=result.total)
-        if plan.page == 1:
+        narrows = True
+        if plan.page == 1 and _suspect(plan, result.total):
+            split = plan.splits[-1]
+            narrows = fetch({**base, **plan.pending[0]}, 1).total != split.total
+            if narrows:  # the second child was read last (a job loop may track that): again
+                result = fetch(filters, 1)
+            else:
+                ctx.log.warning(
+                    f"{event_prefix}.partition_not_narrowing",
+                    message=f"splitting on {split.dimension} left its children with all "
+                    f"{split.total} matches (the filter is ignored): split on the next dimension",
+                    partition=split.partition,
+                    dimension=split.dimension,
+                    total=split.total,
+                )
+                plan = plan.unsplit()  # this child's page is the parent's: its filter is ignored
+                current = plan.current or {}
+                filters = {**base, **current}
+        if plan.page == 1 and narrows:
             plan, group = plan.sized(result.total)
             if group is not None and group.covered < group.total:
                 _warn_incomplete(ctx, event_prefix, group)
         if plan.page == 1 and result.total > cap:
-            children = split_partition(filters, dimensions)
-            if children is not None:
+            choice = choose_split(filters, dimensions, plan.skip)
+            if choice is not None:
+                dimension, children = choice
                 ctx.log.info(
                     f"{event_prefix}.partition_split",
                     partition=current,
                     total=result.total,
                     children=len(children),
+                    dimension=dimension,
                 )
-                plan = plan.split(current, result.total, children)
+                plan = plan.split(current, result.total, children, dimension)
                 continue
             ctx.log.warning(
                 f"{event_prefix}.partition_unsplittable",
@@ -333,8 +400,12 @@ def walk(
                 expected=expected,
                 got=len(result.items),
             )
-        items = result.items[:expected]
-        partition_done = plan.page * per_page >= reachable
+        if counts_end_paging:
+            items = result.items[:expected]
+            partition_done = plan.page * per_page >= reachable
+        else:  # trust the pages: a short or empty page ends the partition, or the window
+            items = result.items[:per_page]
+            partition_done = len(items) < per_page or plan.page * per_page >= cap
         nxt = plan.advance(len(items), partition_done)
         if items:
             yield items, nxt
@@ -354,6 +425,14 @@ def walk(
             fetched=plan.done,
             missed=plan.missed,
         )
+
+
+def _suspect(plan: Plan, total: int) -> bool:
+    """Whether the innermost split may not narrow: its first child (being sized, `total`)
+    matches everything its parent does. If the second does too, the split did not narrow:
+    children are disjoint, so only a provider ignoring the filter split on answers that."""
+    group = plan.splits[-1] if plan.splits else None
+    return group is not None and bool(plan.pending) and group.first_child_like_parent(total)
 
 
 def _warn_incomplete(ctx: RunContext, event_prefix: str, group: SplitGroup) -> None:

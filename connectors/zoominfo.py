@@ -3,7 +3,9 @@
 Why it looks like this: every call needs a JWT from `/authenticate` (password or a client-signed
 RS256 JWT, "PKI"), which lives 60 minutes and may only be asked for once a second; tokens are
 cached per credential in the process, renewed at 55/60 of their life and once more when a call
-answers 401 mid-job. Paging stops at 1,000 records per search, so larger searches are partitioned
+answers 401 mid-job. The match count is `maxResults` (`totalResults` is the page's own count; the
+other reading is accepted too, `connectors.zoominfo_counts`), but paging ends only on a short or
+empty page or at the 1,000-record window; a search with more matches than that is partitioned
 (headcount ranges and the user's own filter values first, then the default management levels and
 countries; `connectors.partition`) and the plan is the checkpoint. Enrichment (`/enrich/contact`,
 25 per call) costs record credits and never spends more than the job's budget.
@@ -50,6 +52,7 @@ from connectors.zoominfo_auth import AUTH_SPACING_S, TokenSource, reveal
 from connectors.zoominfo_auth import TOKEN_LIFE_S as TOKEN_LIFE_S
 from connectors.zoominfo_auth import TOKEN_RENEW_AT as TOKEN_RENEW_AT
 from connectors.zoominfo_auth import _Tokens as _Tokens  # tests reset the cache through here
+from connectors.zoominfo_counts import read_counts
 
 BASE_URL = "https://api.zoominfo.com"
 MAX_RECORDS = 1000
@@ -59,9 +62,11 @@ EMPLOYEE_BUCKETS: tuple[Range, ...] = (
     (1, 10), (11, 20), (21, 50), (51, 100), (101, 250), (251, 500), (501, 1000),
     (1001, 5000), (5001, 10000), (10001, None),
 )  # fmt: skip
+#: documented enrich output fields (`/lookup/outputfields/contact/enrich`); the company ones
+#: come back inside `company` (`website`, `employeeCount`, `primaryIndustry`)
 OUTPUT_FIELDS = (
     "id", "firstName", "lastName", "email", "phone", "jobTitle", "companyName", "companyWebsite",
-    "companyEmployeeCount", "companyIndustry", "city", "state", "country", "externalUrls",
+    "companyEmployeeCount", "companyPrimaryIndustry", "city", "state", "country", "externalUrls",
 )  # fmt: skip
 PartitionKey = Literal["employees", "managementLevel", "country", "state"]
 Values = str | list[str] | None
@@ -141,9 +146,18 @@ def dimensions(config: ZoomInfoConfig) -> list[Dimension]:
     return [dims[name] for name in config.partition_by]
 
 
+def _first(value: Any) -> Any:
+    """A list's first item (ZoomInfo answers some fields as lists), else the value itself."""
+    return (value[0] if value else None) if isinstance(value, list) else value
+
+
 def to_lead(contact: dict[str, Any]) -> LeadRecord:
+    """A lead from a search or enriched contact; company fields flat (`companyWebsite`) or, as
+    the documented enrich example answers them, inside `company` (`website`, `employeeCount`,
+    `primaryIndustry`)."""
     company = contact.get("company") or {}
-    size = contact.get("companyEmployeeCount")
+    size = contact.get("companyEmployeeCount", company.get("employeeCount"))
+    industry = contact.get("companyIndustry") or company.get("primaryIndustry")
     urls = contact.get("externalUrls") or []
     linkedin = next((u.get("url") for u in urls if "linkedin" in str(u.get("type", ""))), None)
     return normalize_record(
@@ -153,9 +167,9 @@ def to_lead(contact: dict[str, Any]) -> LeadRecord:
             email=contact.get("email"),
             title=contact.get("jobTitle"),
             company_name=contact.get("companyName") or company.get("name"),
-            company_domain=contact.get("companyWebsite"),
-            company_industry=contact.get("companyIndustry"),
-            company_size=None if size is None else str(size),
+            company_domain=contact.get("companyWebsite") or company.get("website"),
+            company_industry=_first(industry),
+            company_size=None if size in (None, "") else str(size),
             linkedin_url=linkedin,
             phone=contact.get("phone") or contact.get("mobilePhone"),
             city=contact.get("city"),
@@ -171,16 +185,24 @@ class _Session:
     """One job's (or check's) conversation with ZoomInfo; its JWTs come from `TokenSource`."""
 
     def __init__(
-        self, config: ZoomInfoConfig, ctx: RunContext | None, *, max_attempts: int = 6
+        self,
+        config: ZoomInfoConfig,
+        ctx: RunContext | None,
+        *,
+        max_attempts: int = 6,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config
         self.ctx = ctx
         self.max_attempts = max_attempts
         self.secrets = tuple(s for s in (reveal(config.password), reveal(config.private_key)) if s)
-        self.client = http.make_client(config.base_url.rstrip("/"), secrets=self.secrets)
+        self.client = http.make_client(
+            config.base_url.rstrip("/"), secrets=self.secrets, transport=transport
+        )
         self.limiter: RateLimiter | None = None
         self.auth_limiter: RateLimiter | None = None
         self.enrich_refused = False
+        self.counts_warned = False  # counts that fit no reading are reported once per job
         if ctx is not None:
             window = config.limit_window_s
             self.limiter = ctx.rate_limiter("zoominfo:api", config.requests_per_minute, window)
@@ -226,7 +248,20 @@ class _Session:
     def search(self, filters: Filters, page: int, rpp: int) -> SearchResult[dict[str, Any]]:
         body = {k: v for k, v in filters.items() if v not in (None, [], "")}
         data = self.call("/search/contact", body | {"rpp": rpp, "page": page}, idempotent=True)
-        return SearchResult(int(data.get("totalResults") or 0), list(data.get("data") or []))
+        items = list(data.get("data") or [])
+        counts = read_counts(data, len(items), page=page, rpp=rpp)
+        if not counts.agrees and not self.counts_warned and self.ctx is not None:
+            self.counts_warned = True
+            self.ctx.log.warning(
+                "zoominfo.counts_disagree",
+                message="maxResults/totalResults fit neither reading of the page; paging "
+                "by the pages themselves (a short or empty page ends a search)",
+                page=page,
+                records=len(items),
+                maxResults=counts.max_results,
+                totalResults=counts.total_results,
+            )
+        return SearchResult(counts.matches, items)
 
     def enrich(self, contacts: list[dict[str, Any]], allowance: int) -> Enrichment:
         """`contacts` with enriched fields laid over the matched ones; record credits spent
@@ -259,11 +294,19 @@ class _Session:
         found: dict[str, Any] = {}
         for result in data.get("result") or []:
             if result.get("data"):
-                found[str(result["input"]["personId"])] = result["data"][0]
+                found[_person_id(result)] = result["data"][0]
         return found, len(found)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _person_id(result: dict[str, Any]) -> str:
+    """The person an enrich result answers: its echoed input (ZoomInfo's documented example
+    echoes input keys lower-cased: `personid`), else the matched record's `id`."""
+    echoed = {str(k).lower(): v for k, v in (result.get("input") or {}).items()}
+    pid = echoed.get("personid")
+    return str(pid if pid is not None else result["data"][0].get("id"))
 
 
 class ZoomInfoConnector(Connector):
@@ -271,9 +314,12 @@ class ZoomInfoConnector(Connector):
     Config = ZoomInfoConfig
     Params = ZoomInfoParams
 
+    def __init__(self, transport: httpx.BaseTransport | None = None) -> None:
+        self._transport = transport  # a seam for tests: replay documented answers (MockTransport)
+
     def check(self, config: ZoomInfoConfig) -> CheckResult:
         def probe() -> SearchResult[dict[str, Any]]:
-            session = _Session(config, None, max_attempts=2)
+            session = _Session(config, None, max_attempts=2, transport=self._transport)
             try:
                 return session.search(config.default_filters.model_dump(exclude_none=True), 1, 1)
             finally:
@@ -293,7 +339,7 @@ class ZoomInfoConnector(Connector):
             **params.model_dump(include=set(ZoomInfoFilters.model_fields), exclude_none=True),
         }
         rpp = params.rpp
-        session = _Session(config, ctx)
+        session = _Session(config, ctx, transport=self._transport)
         try:
             yield from search_pages(
                 checkpoint,
@@ -307,6 +353,7 @@ class ZoomInfoConnector(Connector):
                 to_lead=to_lead,
                 enrich=session.enrich if config.enrich else None,
                 max_credits=params.max_credits,
+                counts_end_paging=False,  # ZoomInfo's counts are read two ways: pages decide
             )
         finally:
             session.close()

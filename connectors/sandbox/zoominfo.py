@@ -14,8 +14,15 @@ Routes (base `emu.url`):
   (integers, inclusive). A value may be a list or a comma-separated string (alternatives).
   `rpp` 1..100 (default 25), `page` from 1, `page * rpp > 1000` -> 400. `sortOrder: "desc"`
   reverses the order; `sortBy`, `requiredFields` and unknown fields are accepted and ignored.
+  The answer reads as ZoomInfo's documented example
+  `{"maxResults": 30579, "totalResults": 10, "currentPage": 1, "data": [10 contacts]}`:
+  `maxResults` = matches, `totalResults` = records on this page (`counts="swapped"` answers the
+  other way round, for clients that must accept both readings). `ignored_filters` names filters
+  the emulator accepts and ignores (as a provider may), for partitioning that does not narrow.
 * `POST /enrich/contact` `{"matchPersonInput": [{"personId"} | {"emailAddress"}] (1..25),
-  "outputFields": [...]}`; missing or unknown `outputFields` -> 400. Each FULL_MATCH uses one
+  "outputFields": [...]}`; missing or unknown `outputFields` (the documented output fields) ->
+  400. As in the documented example, `input` is echoed with lower-cased keys and the `company*`
+  fields come inside `company` (`companyWebsite` -> `company.website`). Each FULL_MATCH uses one
   record credit (`emu.records_used`); when `record_limit` would be passed -> 403.
 
 Every response carries `X-RateLimit-Limit/-Remaining/-Reset` (epoch s, window `"default"`,
@@ -30,7 +37,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import jwt
@@ -93,6 +100,8 @@ class ZoomInfoEmulator(Emulator):
         requests_per_minute: int = 1500,
         record_limit: int = 1_000_000,
         max_records: int = 1000,
+        counts: Literal["documented", "swapped"] = "documented",
+        ignored_filters: tuple[str, ...] = (),
         port: int = 0,
         latency_ms: float = 0.0,
         rate_limit: tuple[int, float] | str | None = None,
@@ -108,6 +117,8 @@ class ZoomInfoEmulator(Emulator):
         self.record_limit = record_limit
         self.records_used = 0
         self.max_records = max_records
+        self.counts = counts
+        self.ignored_filters = frozenset(ignored_filters)
         self.tokens_issued = 0
         self._secret = secrets.token_hex(16)
         self.windows["authenticate"] = Window("authenticate", 1, 1.0, paths=frozenset({AUTH}))
@@ -218,7 +229,8 @@ class ZoomInfoEmulator(Emulator):
             raise _reject(400, "rpp cannot exceed 100")
         if page * rpp > self.max_records:
             raise _reject(400, f"Pagination is limited to {self.max_records} records")
-        selection = self.dataset.select(**_filters(body))
+        heeded = {k: v for k, v in body.items() if k not in self.ignored_filters}
+        selection = self.dataset.select(**_filters(heeded))
         total = len(selection)
         start, stop = (page - 1) * rpp, min(page * rpp, total)
         if str(body.get("sortOrder", "asc")).lower() == "desc":
@@ -229,7 +241,15 @@ class ZoomInfoEmulator(Emulator):
         if records is None:
             return malformed_response()
         data = [self._contact(self.dataset.person(i)) for i in records]
-        payload = {"maxResults": rpp, "totalResults": total, "currentPage": page, "data": data}
+        matches, on_page = (total, len(data))
+        if self.counts == "swapped":
+            matches, on_page = on_page, matches
+        payload = {
+            "maxResults": matches,
+            "totalResults": on_page,
+            "currentPage": page,
+            "data": data,
+        }
         return json_response(200, payload)
 
     def _enrich(self, req: Request) -> Response:
@@ -252,14 +272,15 @@ class ZoomInfoEmulator(Emulator):
             self.records_used += matched
         result = [
             {
-                "input": item,
+                "input": {str(k).lower(): v for k, v in item.items()},
                 "data": [] if p is None else [self._enriched(p, fields)],
                 "matchStatus": "NO_MATCH" if p is None else "FULL_MATCH",
             }
             for item, p in zip(inputs, people, strict=True)
         ]
+        echoed = [[str(f).lower() for f in fields]]
         return json_response(
-            200, {"success": True, "data": {"outputFields": [fields], "result": result}}
+            200, {"success": True, "data": {"outputFields": echoed, "result": result}}
         )
 
     def _lookup(self, item: Any) -> Person | None:
@@ -283,6 +304,8 @@ class ZoomInfoEmulator(Emulator):
 
     # -- shapes -----------------------------------------------------------------------------
     def _contact(self, p: Person) -> dict[str, Any]:
+        """A search result: the documented example's fields, in its order."""
+        company = {"id": 5_000_000 + p.company.index, "name": p.company.name}
         return {
             "id": ID_BASE + p.index,
             "firstName": p.first_name,
@@ -296,36 +319,48 @@ class ZoomInfoEmulator(Emulator):
             "hasSupplementalEmail": False,
             "hasDirectPhone": True,
             "hasMobilePhone": p.index % 3 == 0,
-            "company": {"id": 5_000_000 + p.company.index, "name": p.company.name},
+            **dict.fromkeys(_HAS_COMPANY, True),
+            "company": company,
         }
 
     def _enriched(self, p: Person, fields: list[str]) -> dict[str, Any]:
+        """The requested fields; `company*` ones inside `company`, as the documented example."""
         full = _full_contact(p)
-        return {f: full[f] for f in fields}
+        out: dict[str, Any] = {}
+        for f in fields:
+            if f.startswith("company"):
+                key = f[len("company") :]
+                out.setdefault("company", {})[key[:1].lower() + key[1:]] = full.get(f)
+            else:
+                out[f] = full.get(f)
+        return out
 
 
-_OUTPUT_FIELDS = [
-    "id",
-    "firstName",
-    "lastName",
-    "email",
-    "phone",
-    "mobilePhone",
-    "jobTitle",
-    "managementLevel",
-    "department",
-    "companyId",
-    "companyName",
-    "companyWebsite",
-    "companyEmployeeCount",
-    "companyIndustry",
-    "city",
-    "state",
-    "country",
-    "externalUrls",
-    "lastUpdatedDate",
-    "contactAccuracyScore",
-]
+_HAS_COMPANY = (
+    "hasCompanyIndustry", "hasCompanyPhone", "hasCompanyStreet", "hasCompanyState",
+    "hasCompanyZipCode", "hasCompanyCountry", "hasCompanyRevenue", "hasCompanyEmployeeCount",
+)  # fmt: skip
+
+#: the documented contact enrich output fields (`/lookup/outputfields/contact/enrich`), plus
+#: `mobilePhone`, which the documented enrich request example asks for
+_OUTPUT_FIELDS = frozenset((
+    "id", "firstName", "middleName", "lastName", "email", "hasCanadianEmail", "phone",
+    "mobilePhone", "directPhoneDoNotCall", "street", "city", "region", "metroArea", "zipCode",
+    "state", "country", "continent", "personHasMoved", "withinEu", "withinCalifornia",
+    "withinCanada", "validDate", "lastUpdatedDate", "noticeProvidedDate", "salutation", "suffix",
+    "jobTitle", "jobFunction", "companyDivision", "education", "hashedEmails", "picture",
+    "techSkills", "mobilePhoneDoNotCall", "externalUrls", "companyId", "companyName",
+    "companyDescriptionList", "companyPhone", "companyFax", "companyStreet", "companyCity",
+    "companyState", "companyZipCode", "companyCountry", "companyContinent", "companyLogo",
+    "companySicCodes", "companyNaicsCodes", "contactAccuracyScore", "companyWebsite",
+    "companyRevenue", "companyRevenueNumeric", "companyEmployeeCount", "companyType",
+    "companyTicker", "companyRanking", "isDefunct", "companySocialMediaUrls", "isCalifornia",
+    "isCanada", "companyPrimaryIndustry", "companyPrimaryIndustryCode",
+    "companyPrimarySubIndustryCode", "companyIndustries", "companyIndustryCodes",
+    "companyRevenueRange", "companyEmployeeRange", "employmentHistory", "managementLevel",
+    "locationCompanyId", "companyEmployeeGrowth", "positionStartDate", "yearsOfExperience",
+    "engagements",
+))  # fmt: skip
 
 
 def _full_contact(p: Person) -> dict[str, Any]:
@@ -339,12 +374,13 @@ def _full_contact(p: Person) -> dict[str, Any]:
         "mobilePhone": p.phone if p.index % 3 == 0 else "",
         "jobTitle": p.title.title,
         "managementLevel": [p.title.management_level],
-        "department": p.title.department,
+        "jobFunction": [{"name": p.title.department, "department": p.title.department}],
         "companyId": 5_000_000 + c.index,
         "companyName": c.name,
         "companyWebsite": f"www.{c.domain}",
         "companyEmployeeCount": c.employees,
-        "companyIndustry": c.industry,
+        "companyPrimaryIndustry": [c.industry],
+        "companyIndustries": [c.industry],
         "city": p.location.city,
         "state": p.location.state,
         "country": p.location.country,
@@ -355,7 +391,11 @@ def _full_contact(p: Person) -> dict[str, Any]:
 
 
 def _date(epoch: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+    """As the documented examples write dates: `6/19/2020 1:41 PM`."""
+    t = time.gmtime(epoch)
+    return f"{t.tm_mon}/{t.tm_mday}/{t.tm_year} {(t.tm_hour % 12) or 12}:{t.tm_min:02d} " + (
+        "AM" if t.tm_hour < 12 else "PM"
+    )
 
 
 def _rate(spec: tuple[int, float] | str | None) -> tuple[int, float] | None:

@@ -63,7 +63,9 @@ def use_transport(monkeypatch: pytest.MonkeyPatch) -> Callable[[Provider], None]
         monkeypatch.setattr(
             http,
             "make_client",
-            lambda *a, **kw: make_client(*a, **kw, transport=httpx.MockTransport(provider)),
+            lambda *a, transport=None, **kw: make_client(
+                *a, **kw, transport=httpx.MockTransport(provider)
+            ),
         )
 
     return install

@@ -23,6 +23,7 @@ from connectors.linkedin_forms import form_id_of
 from connectors.sandbox.linkedin import LinkedInEmulator
 from connectors.testing import LocalRunContext
 from runtime.settings import reset_settings_cache
+from tests.connectors.shapes import shape
 
 FIXTURES = Path(__file__).parent / "fixtures" / "linkedin"
 TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
@@ -259,13 +260,14 @@ def test_426_nonexistent_version_is_a_config_error() -> None:
 # -- the emulator answers in the documented shapes ----------------------------------------------
 
 
-def shape(value: Any) -> Any:
-    """Keys and value types, recursively (lists by their first item)."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    return type(value).__name__
+def refresh_at(emu: LinkedInEmulator) -> httpx.Response:
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": emu.refresh_token,
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+    }
+    return httpx.post(f"{emu.url}/oauth/v2/accessToken", data=form)
 
 
 @pytest.mark.parametrize("linkedin_emulator", [{"leads": 3}], indirect=True)
@@ -293,26 +295,10 @@ def test_emulator_answers_in_the_documented_shapes(linkedin_emulator: LinkedInEm
     missing = httpx.get(f"{emu.url}/rest/leadForms/999", headers=headers)
     assert missing.status_code == 404
     assert set(missing.json()) == set(fixture("error_404_lead_form.json"))
-    refreshed = httpx.post(
-        f"{emu.url}/oauth/v2/accessToken",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": emu.refresh_token,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-    )
+    refreshed = refresh_at(emu)
     assert shape(refreshed.json()) == shape(fixture("token_refresh.json"))
     emu.revoke_refresh_token()
-    refused = httpx.post(
-        f"{emu.url}/oauth/v2/accessToken",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": emu.refresh_token,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-    )
+    refused = refresh_at(emu)
     assert refused.status_code == 400 and refused.json() == fixture("token_refresh_revoked.json")
     bad_token = {**headers, "Authorization": "Bearer x"}
     bad = httpx.get(f"{emu.url}/rest/leadForms/{form_id}", headers=bad_token)

@@ -73,17 +73,17 @@ def test_split_coverage_is_counted_as_each_child_is_sized() -> None:
     # Given a partition of 100 split into three children
     plan = Plan().split({}, 100, [{"p": ["a"]}, {"p": ["b"]}, {"p": ["c"]}])
     plan, done = plan.sized(60)
-    assert done is None and plan.splits == (SplitGroup({}, 100, left=2, covered=60),)
+    assert done is None and plan.splits == (SplitGroup({}, 100, left=2, covered=60, children=3),)
     # When the next child is sized and then split in turn, its own group nests inside
     plan, done = plan.sized(30)
     plan = plan.split({"p": ["b"]}, 30, [{"q": [1]}, {"q": [2]}])
     plan, inner = plan.sized(10)
     plan, inner = plan.sized(20)
-    assert inner == SplitGroup({"p": ["b"]}, 30, left=0, covered=30)
+    assert inner == SplitGroup({"p": ["b"]}, 30, left=0, covered=30, children=2)
     assert len(plan.splits) == 1 and plan.missed == 0
     # Then the last child completes the outer group: 100 - (60 + 30 + 4) are out of reach
     plan, outer = plan.sized(4)
-    assert outer == SplitGroup({}, 100, left=0, covered=94)
+    assert outer == SplitGroup({}, 100, left=0, covered=94, children=3)
     assert plan.splits == () and plan.missed == 6
 
 

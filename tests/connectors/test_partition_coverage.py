@@ -183,7 +183,12 @@ def test_apollo_headcount_splits_come_first_and_report_nothing(
     assert len(got) == len(set(got)) and set(got) == apollo_ids(emu)
     assert set(got) & apollo_ids(emu, countries=OUTSIDE)
     splits = [f for _, e, f in ctx.log.lines if e == "apollo.partition_split"]
-    assert splits[0] == {"partition": {}, "total": 1_200, "children": len(EMPLOYEE_BUCKETS)}
+    assert splits[0] == {
+        "partition": {},
+        "total": 1_200,
+        "children": len(EMPLOYEE_BUCKETS),
+        "dimension": "employees",
+    }
     assert logged(ctx, "apollo.partition_incomplete") == []
     summary = {"total": 1_200, "fetched": 1_200, "missed": 0}
     assert logged(ctx, "apollo.search_finished") == [("info", summary)]

@@ -358,8 +358,9 @@ def test_zoominfo_search_pagination_limits_and_shape(zoominfo_emulator: ZoomInfo
             "/search/contact", content=b"{nope", headers={"Content-Type": "application/json"}
         )
     body = page.json()
-    assert body["maxResults"] == 100 and body["currentPage"] == 10
-    assert 1000 < body["totalResults"] < 120_000 and len(body["data"]) == 100
+    # as documented: maxResults = matches, totalResults = records on this page
+    assert body["totalResults"] == 100 and body["currentPage"] == 10
+    assert 1000 < body["maxResults"] < 120_000 and len(body["data"]) == 100
     contact = body["data"][0]
     assert {"id", "firstName", "lastName", "jobTitle", "contactAccuracyScore", "hasEmail"} <= set(
         contact
@@ -378,7 +379,7 @@ def test_zoominfo_partition_fields_split_the_population(
 
         def total(**filters: object) -> int:
             return int(
-                client.post("/search/contact", json={"rpp": 1, **filters}).json()["totalResults"]
+                client.post("/search/contact", json={"rpp": 1, **filters}).json()["maxResults"]
             )
 
         small = total(employeeRangeMin=1, employeeRangeMax=50)

@@ -238,7 +238,8 @@ def test_enrichment_budget_and_record_limit(zoominfo_emulator: ZoomInfoEmulator)
 def test_four_concurrent_jobs_share_one_limit(
     zoominfo_emulator: ZoomInfoEmulator, redis_url: str
 ) -> None:
-    # Given ZoomInfo allowing 8 requests a second, and four jobs of 6 searches each
+    # Given ZoomInfo allowing 8 requests a second, and four jobs of 7 searches each (6 full
+    # pages, then the empty page that ends the search: counts alone never end one)
     emu = zoominfo_emulator
     emu.set_rate_limit(8, 1.0)
     client = redis.Redis.from_url(redis_url)
@@ -270,4 +271,4 @@ def test_four_concurrent_jobs_share_one_limit(
     assert all(sorted(r) == sorted(expected_ids(emu)) for r in results.values())
     assert emu.violations == 0 and emu.tokens_issued == 1
     searches = len(emu.stats.requests_to(SEARCH))
-    assert searches == 24 and elapsed >= (searches - 8) / 8
+    assert searches == 28 and elapsed >= (searches - 8) / 8
