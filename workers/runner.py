@@ -223,7 +223,9 @@ class Runner:
             for first in pages:
                 if ctx.stop_reason == "fenced":
                     return "fenced"
-                if self.shutdown.is_set():
+                if self.shutdown.is_set() and not first.credits_used:
+                    # A page that spent credits is committed first: fetched again, it would
+                    # pay again (a park or pause mid-enrichment yields one, then stops).
                     return self._graceful_stop(moved, log)
                 # Small pages already fetched commit together (one transaction, one NOTIFY).
                 batch = [first, *pages.take_ready(BATCH_RECORDS - _page_size(first))]
