@@ -452,7 +452,11 @@ def test_linkedin_leads_page_shape_and_order(linkedin_emulator: LinkedInEmulator
     times = [e["submittedAt"] for e in first["elements"] + last["elements"]]
     assert times == sorted(times)
     lead = first["elements"][0]
-    questions = {q["questionId"]: q for q in lead["form"]["content"]["questions"]}
+    # The element names its form but does not carry it: the questions are at /rest/leadForms/{id}
+    assert "form" not in lead
+    form_id = lead["versionedLeadGenFormUrn"].split("leadGenForm:")[1].split(",")[0]
+    form = httpx.get(f"{linkedin_emulator.url}/rest/leadForms/{form_id}", headers=LI_HEADERS)
+    questions = {q["questionId"]: q for q in form.json()["content"]["questions"]}
     answers = {
         questions[a["questionId"]].get("predefinedField"): a["answerDetails"]["textQuestionAnswer"][
             "answer"
@@ -484,7 +488,12 @@ def test_linkedin_tokens_invalid_expired_and_refreshed(linkedin_emulator: Linked
     expired = _leads(linkedin_emulator)
     refreshed = httpx.post(
         f"{linkedin_emulator.url}/oauth/v2/accessToken",
-        data={"grant_type": "refresh_token", "refresh_token": "linkedin-refresh-token"},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "linkedin-refresh-token",
+            "client_id": "linkedin-client-id",
+            "client_secret": "linkedin-client-secret",
+        },
     ).json()["access_token"]
     again = _leads(
         linkedin_emulator, headers={**LI_HEADERS, "Authorization": f"Bearer {refreshed}"}
