@@ -15,7 +15,7 @@ from connectors.partition import (
     ValuesDimension,
     split_partition,
 )
-from connectors.partition_walk import SplitGroup, covers_all
+from connectors.partition_walk import SplitGroup, choose_split, covers_all
 
 BUCKETS: tuple[Range, ...] = ((1, 10), (11, 100), (101, None))
 
@@ -104,3 +104,30 @@ def test_the_plan_round_trips_through_checkpoint_json_and_reads_old_checkpoints(
     legacy = Plan.from_checkpoint(old)
     assert legacy.splits == () and legacy.missed == 0
     assert legacy.sized(25) == (legacy, None)  # its split's parent total is unknown: not guessed
+
+
+def test_a_split_that_did_not_narrow_is_undone_and_its_dimension_skipped() -> None:
+    # Given a search of 50 split by size into three children, inside an outer split by place
+    plan = Plan().split({}, 100, [{"place": ["US"]}, {"place": ["DE"]}], "place")
+    plan, _ = plan.sized(50)
+    plan = plan.split({"place": ["US"]}, 50, [{"size": [[1, 10]]}, {"size": [[11, 100]]}], "size")
+    assert plan.splits[-1].first_child_like_parent(50)  # the first child holds all 50
+    assert not plan.splits[-1].first_child_like_parent(49)
+    # When the split is undone
+    undone = plan.unsplit()
+    # Then the parent is read again, its other children are gone, the outer split is intact
+    assert undone.current == {"place": ["US"]} and undone.page == 1
+    assert undone.pending == ({"place": ["DE"]},)
+    assert [g.dimension for g in undone.splits] == ["place"] and undone.skip == ("size",)
+    # and the skipped dimension survives a checkpoint and is never chosen again
+    restored = Plan.from_checkpoint(json.loads(json.dumps(undone.to_checkpoint())))
+    assert restored == undone
+    filters = {"size": [[1, 100]]}
+    assert choose_split(filters, [SIZE, PLACES]) == (
+        "size",
+        [{"size": [[1, 50]]}, {"size": [[51, 100]]}],
+    )
+    assert choose_split(filters, [SIZE, PLACES], restored.skip) == (
+        "place",
+        [{"place": ["US"]}, {"place": ["DE"]}],
+    )

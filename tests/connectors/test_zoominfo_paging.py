@@ -121,3 +121,25 @@ def test_a_split_the_provider_ignores_is_skipped_at_once(
     assert set(recursed) == everyone(emu) and len(recursed) == 16 * 2_500  # everyone 16 times
     print(f"searches: {searches} skipping the ignored filter, {recursing} recursing into it")
     assert searches * 10 < recursing
+
+
+@pytest.mark.parametrize(
+    "zoominfo_emulator", [{"people": 2_500, "ignored_filters": IGNORED}], indirect=True
+)
+def test_resuming_after_a_skipped_split_yields_exactly_the_rest(
+    zoominfo_emulator: ZoomInfoEmulator,
+) -> None:
+    emu = zoominfo_emulator
+    params = ZoomInfoParams(employeeRangeMin=1, employeeRangeMax=16, rpp=100)
+    cfg = config(emu, partition_by=["employees", "managementLevel"])
+    pages = run(cfg, params)
+    full = ids(pages)
+    assert pages[0].checkpoint["skip"] == ["employees"]
+    for k in (0, 1, 4, 9, len(pages) - 2):
+        # Given a job stopped after page k (its checkpoint carries the skipped dimension)
+        checkpoint = pages[k].checkpoint
+        ctx = LocalRunContext()
+        rest = ids(list(ZoomInfoConnector().pages(cfg, params, checkpoint, ctx)))
+        # Then the resumed job reads exactly the rest, and never splits on headcount again
+        assert rest == full[sum(len(p.records) for p in pages[: k + 1]) :], k
+        assert "zoominfo.partition_not_narrowing" not in ctx.log.events(), k
