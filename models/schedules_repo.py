@@ -9,17 +9,14 @@ the scheduler will fire, and jitter only delays the enqueue (NOTES.md, APSchedul
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.orm import Session
 
 from models.notify import pg_notify
+from models.schedule_timing import TriggerSpec, build_trigger, next_slot_after, utc_now
 from models.schedules import Schedule
 from runtime.errors import NotFound
 
@@ -40,53 +37,26 @@ WRITABLE = (
 )
 
 
-def build_trigger(
-    *,
-    cron: str | None,
-    timezone: str,
-    interval_seconds: int | None,
-    start_at: datetime | None,
-    end_at: datetime | None,
-) -> BaseTrigger:
-    """The APScheduler trigger for a schedule (raises ValueError/KeyError on bad input)."""
-    tz = ZoneInfo(timezone)
-    if cron is not None:
-        trigger = CronTrigger.from_crontab(cron, timezone=tz)
-        # from_crontab takes no bounds; the trigger reads these attributes on every call
-        trigger.start_date = start_at.astimezone(tz) if start_at else None
-        trigger.end_date = end_at.astimezone(tz) if end_at else None
-        return trigger
-    if interval_seconds is None:
-        raise ValueError("a schedule needs cron or interval_seconds")
-    return IntervalTrigger(
-        seconds=interval_seconds, start_date=start_at, end_date=end_at, timezone=tz
-    )
-
-
-def next_run_at(values: dict[str, Any], now: datetime | None = None) -> datetime | None:
+def next_run_at(
+    values: dict[str, Any], created_at: datetime, now: datetime | None = None
+) -> datetime | None:
     """The next un-jittered slot after `now`, or None when disabled or past `end_at`."""
     if not values.get("enabled", True):
         return None
-    now = now or datetime.now(UTC)
-    trigger = build_trigger(
-        cron=values.get("cron"),
-        timezone=values.get("timezone") or "UTC",
-        interval_seconds=values.get("interval_seconds"),
-        start_at=values.get("start_at"),
-        end_at=values.get("end_at"),
-    )
-    fire: datetime | None = trigger.get_next_fire_time(None, now)
-    return fire
+    trigger = build_trigger(TriggerSpec.from_values(values, created_at))
+    return next_slot_after(trigger, now or utc_now())
 
 
 def create_schedule(
     session: Session, *, domain_id: uuid.UUID, created_by: uuid.UUID | None, values: dict[str, Any]
 ) -> Schedule:
     row = {k: v for k, v in values.items() if k in WRITABLE}
-    row["next_run_at"] = next_run_at(row)
+    # created_at is set here, not by the server, because an interval's grid starts from it
+    created = utc_now()
+    row["next_run_at"] = next_run_at(row, created, created)
     schedule_id = session.execute(
         insert(Schedule)
-        .values(domain_id=domain_id, created_by=created_by, **row)
+        .values(domain_id=domain_id, created_by=created_by, created_at=created, **row)
         .returning(Schedule.id)
     ).scalar_one()
     pg_notify(session, "schedules", str(schedule_id))
@@ -120,7 +90,7 @@ def update_schedule(session: Session, schedule: Schedule, values: dict[str, Any]
     for name, value in values.items():
         if name in WRITABLE:
             setattr(schedule, name, value)
-    schedule.next_run_at = next_run_at(schedule_values(schedule))
+    schedule.next_run_at = next_run_at(schedule_values(schedule), schedule.created_at)
     session.flush()
     pg_notify(session, "schedules", str(schedule.id))
     session.refresh(schedule)

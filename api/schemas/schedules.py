@@ -1,8 +1,9 @@
 """Wire shapes of schedules (ARCHITECTURE §9) and the timing rules a schedule must satisfy.
 
 Timing is validated as a whole (after a PATCH is merged into the stored schedule), because the
-rules span fields: exactly one of `cron` and `interval_seconds`, a real IANA `timezone`, a cron
-expression APScheduler accepts, `end_at` after `start_at`. Each failure names its field.
+rules span fields: exactly one of `cron` and `interval_seconds`, a real IANA `timezone`, a crontab
+expression as `models.schedule_timing` reads it (the same reading the scheduler fires by),
+`end_at` after `start_at`. Each failure names its field.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import AwareDatetime, BaseModel, Field
 
+from models.schedule_timing import (
+    TriggerSpec,
+    build_trigger,
+    describe,
+    next_fire_times,
+    utc_now,
+)
 from models.schedules import Schedule
 from runtime.errors import FieldError, ValidationFailed
 
@@ -91,7 +98,8 @@ def check_timing(values: dict[str, Any]) -> None:
         errors.append(FieldError("timezone", "unknown_timezone", f"unknown time zone {timezone!r}"))
     if cron is not None:
         try:
-            CronTrigger.from_crontab(cron, timezone=tz or "UTC")
+            spec = TriggerSpec(cron, timezone if tz else "UTC", None, None, None, utc_now())
+            build_trigger(spec)
         except ValueError as exc:
             errors.append(FieldError("cron", "invalid_cron", f"invalid cron expression: {exc}"))
     start_at, end_at = values.get("start_at"), values.get("end_at")
@@ -118,6 +126,10 @@ class ScheduleOut(BaseModel):
     overlap: str
     #: the next slot (un-jittered); null when disabled or past `end_at`
     next_run_at: datetime | None
+    #: the timing in words: "At 09:00, only on Monday (Europe/Berlin)", "Every 15 minutes"
+    description: str
+    #: the next five slots (un-jittered, UTC); empty when disabled or past `end_at`
+    next_fire_times: list[datetime]
     last_fired_at: datetime | None
     skipped_count: int
     last_skipped_at: datetime | None
@@ -126,5 +138,13 @@ class ScheduleOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def build(cls, schedule: Schedule) -> ScheduleOut:
-        return cls.model_validate({name: getattr(schedule, name) for name in cls.model_fields})
+    def build(cls, schedule: Schedule, now: datetime | None = None) -> ScheduleOut:
+        spec = TriggerSpec.from_row(schedule)
+        upcoming = (
+            next_fire_times(build_trigger(spec), now or utc_now(), 5) if schedule.enabled else []
+        )
+        computed = {"description": describe(spec), "next_fire_times": upcoming}
+        fields = {
+            name: getattr(schedule, name) for name in cls.model_fields if name not in computed
+        }
+        return cls.model_validate({**fields, **computed})

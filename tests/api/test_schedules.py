@@ -4,7 +4,7 @@ change, roles, and run-now."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +16,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.routes import jobs as jobs_routes
+from models import schedule_timing
 from models.jobs import Job
+from scheduler.config import SchedulerConfig
+from scheduler.loop import Scheduler
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
     connectors_registry,  # noqa: F401  (fixture)
@@ -53,12 +56,28 @@ def _next_notice(conn: psycopg.Connection[Any]) -> str:
     return notices[0].payload
 
 
+#: Friday 2026-12-04 17:00 Paris: the day the API's 0 = Monday reading showed a Saturday slot
+FRIDAY = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Pin the clock every schedule computes its next slots from."""
+
+    def pin(now: datetime) -> None:
+        monkeypatch.setattr(schedule_timing, "utc_now", lambda: now)
+
+    return pin
+
+
 def test_cron_schedule_in_a_time_zone(
     api_client: TestClient,
     manager: ApiUser,
     source: dict[str, Any],
     schedule_notices: psycopg.Connection[Any],
+    pinned_clock: Callable[[datetime], None],
 ) -> None:
+    pinned_clock(FRIDAY)
     response = api_client.post(
         BASE,
         json={
@@ -78,12 +97,55 @@ def test_cron_schedule_in_a_time_zone(
     assert schedule["cron"] == "30 9 * * 1-5" and schedule["interval_seconds"] is None
     assert schedule["params"] == {"limit": 20} and schedule["overlap"] == "queue"
     assert schedule["enabled"] is True and schedule["jitter_seconds"] == 60
-    next_run = datetime.fromisoformat(schedule["next_run_at"]).astimezone(ZoneInfo("Europe/Paris"))
-    assert (next_run.hour, next_run.minute, next_run.second) == (9, 30, 0)  # un-jittered slot
-    assert next_run.weekday() < 5
-    assert datetime.now(UTC) < next_run < datetime.now(UTC) + timedelta(days=4)
+    # Then the next slot is Monday 09:30 Paris (un-jittered), never the Saturday after a Friday
+    paris = ZoneInfo("Europe/Paris")
+    next_run = datetime.fromisoformat(schedule["next_run_at"])
+    assert next_run == datetime(2026, 12, 7, 9, 30, tzinfo=paris)
+    assert schedule["description"] == "At 09:30, Monday through Friday (Europe/Paris)"
+    upcoming = [datetime.fromisoformat(t).astimezone(paris) for t in schedule["next_fire_times"]]
+    assert [t.date().isoformat() for t in upcoming] == [
+        "2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11",
+    ]  # fmt: skip
+    assert {(t.hour, t.minute) for t in upcoming} == {(9, 30)}
     fetched = api_client.get(f"{BASE}/{schedule['id']}", headers=manager.headers)
     assert fetched.json() == schedule
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected_day"),
+    [("0 9 * * 1", 7), ("0 9 * * mon", 7), ("0 9 * * 0", 6), ("0 9 * * 7", 6), ("0 9 * * sun", 6)],
+)
+def test_the_api_and_the_scheduler_read_cron_weekdays_alike(
+    api_client: TestClient,
+    manager: ApiUser,
+    source: dict[str, Any],
+    engine: Engine,
+    pinned_clock: Callable[[datetime], None],
+    cron: str,
+    expected_day: int,
+) -> None:
+    # Given Friday 2026-12-04 and a weekly schedule in Berlin (crontab: 0 and 7 are Sunday)
+    pinned_clock(FRIDAY)
+    response = api_client.post(
+        BASE,
+        json={"data_source_id": source["id"], "cron": cron, "timezone": "Europe/Berlin"},
+        headers=manager.headers,
+    )
+    assert response.status_code == 201, response.text
+    # Then the API's next run is that weekday at 09:00 Berlin
+    berlin = ZoneInfo("Europe/Berlin")
+    expected = datetime(2026, 12, expected_day, 9, 0, tzinfo=berlin)
+    assert datetime.fromisoformat(response.json()["next_run_at"]) == expected
+    # And the scheduler, ticking at that instant, fires exactly that slot
+    scheduler = Scheduler(
+        engine, SchedulerConfig(misfire_grace_s=60), queued_grace_s=60, enqueue=lambda *_: None
+    )
+    scheduler.resync()
+    schedule_id = uuid.UUID(response.json()["id"])
+    assert scheduler.next_slot(schedule_id) == expected
+    assert scheduler.tick(expected - timedelta(seconds=1)).fires == []
+    [fire] = scheduler.tick(expected).fires
+    assert fire.outcome == "fired" and fire.slot == expected
 
 
 def test_interval_schedule_and_start_at(

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from models.schedule_timing import crontab_day_of_week
 from scheduler.triggers import (
     TriggerSpec,
     build_trigger,
-    crontab_day_of_week,
     due_slots,
     first_slot,
     next_slot_after,
