@@ -6,6 +6,7 @@ Importing this package registers every table on `Base.metadata` (Alembic and tes
 from models.base import Base
 from models.campaigns import Campaign, Link, LinkClick
 from models.console_sessions import ConsoleSession
+from models.idempotency import IdempotencyKey
 from models.jobs import Job, JobLog, JobRecordError
 from models.lead_stats import LeadStats
 from models.leads import Lead, LeadKey, LeadSource
@@ -21,6 +22,7 @@ __all__ = [
     "ConsoleSession",
     "DataSource",
     "Domain",
+    "IdempotencyKey",
     "Invitation",
     "Job",
     "JobLog",

@@ -1,9 +1,10 @@
 """The `dashin scheduler` process: stand by for the leader lock, then tick, reap and listen.
 
 One loop turn as leader: check the lock connection (step down if it failed), `tick(now)`, run
-the reaper when `reap_interval_s` has passed, resync the whole table when `resync_interval_s`
-has passed, then wait on the lock connection for `NOTIFY schedules` until the next slot,
-enqueue, reap or resync is due (at most `max_idle_s`, which bounds how long a stop takes).
+the reaper when `reap_interval_s` has passed, delete expired idempotency keys every
+`IDEMPOTENCY_PURGE_S`, resync the whole table when `resync_interval_s` has passed, then wait
+on the lock connection for `NOTIFY schedules` until the next slot, enqueue, reap or resync is
+due (at most `max_idle_s`, which bounds how long a stop takes).
 A NOTIFY wakes the loop at once, so an edit made through the API takes effect within a turn.
 
 A database error other than losing the lock is logged and retried after a pause; losing the
@@ -27,6 +28,7 @@ from runtime.settings import Settings, get_settings
 from scheduler.config import LEADER_LOCK_KEY, SchedulerConfig, load_scheduler_config
 from scheduler.leader import LeaderLock, LeadershipLost
 from scheduler.loop import Enqueue, Scheduler, utc_now
+from scheduler.outbox_sweep import sweep_outbox
 from scheduler.reaper import reap_once
 from workers.enqueue import enqueue_job
 
@@ -60,6 +62,7 @@ class SchedulerService:
         self._next_reap = 0.0
         self._next_resync = 0.0
         self._next_scores = 0.0
+        self._next_purge = 0.0
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -103,10 +106,14 @@ class SchedulerService:
         self.scheduler.tick(now)
         if now.timestamp() >= self._next_reap:
             reap_once(self._engine, self._settings, self._enqueue)
+            sweep_outbox(self._engine, self._settings)
             self._next_reap = now.timestamp() + self._settings.reap_interval_s
         if now.timestamp() >= self._next_scores:
             self._refresh_scores()
             self._next_scores = now.timestamp() + SCORE_REFRESH_S
+        if now.timestamp() >= self._next_purge:
+            self._purge_idempotency_keys()
+            self._next_purge = now.timestamp() + IDEMPOTENCY_PURGE_S
         if now.timestamp() >= self._next_resync:
             self.scheduler.resync()
             self._next_resync = now.timestamp() + self._config.resync_interval_s
@@ -128,8 +135,19 @@ class SchedulerService:
         if changed:
             log.info("scores.refreshed", leads=changed)
 
+    def _purge_idempotency_keys(self) -> None:
+        """Idempotency keys replay for 24 h; expired ones are only dead weight."""
+        from models.idempotency import purge_expired
+
+        with session_scope(self._engine) as session:
+            purged = purge_expired(session)
+        if purged:
+            log.info("idempotency.purged", keys=purged)
+
 
 SCORE_REFRESH_S = 3600.0
+#: how often expired idempotency keys are deleted (they expire 24 h after their first use)
+IDEMPOTENCY_PURGE_S = 600.0
 
 
 def run_scheduler(stop_event: threading.Event | None = None) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api import source_checks, source_configs, uploads
 from api.db_threads import sessions
 from api.deps import ManagerDep, ReaderDep, SessionDep, SettingsDep, WriterDep
+from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_response, problem_responses
 from api.schemas.data_sources import (
@@ -35,7 +36,7 @@ from runtime.errors import FieldError, ValidationFailed
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/data-sources", tags=["data sources"])
+router = APIRouter(prefix="/data-sources", tags=["data sources"], route_class=IdempotentRoute)
 
 SORTABLE = {"created_at": DataSource.created_at, "name": DataSource.name}
 JOB_SORTABLE = {"created_at": Job.created_at}

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api import job_inputs
 from api.db_threads import sessions
 from api.deps import ReaderDep, SessionDep, WriterDep
+from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.jobs import JobCreate, JobOut, RecordErrorOut, RecordErrorPage
@@ -30,7 +31,7 @@ from models.jobs import JOB_STATUSES, Job
 from runtime.logging import get_logger
 from workers.enqueue import enqueue_job
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=IdempotentRoute)
 log = get_logger(__name__)
 
 SORTABLE = {"created_at": Job.created_at, "updated_at": Job.updated_at}

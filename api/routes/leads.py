@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.deps import ManagerDep, Principal, ReaderDep, SessionDep, SettingsDep, WriterDep
+from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate_rows
 from api.problems import problem_responses
 from api.schemas.leads import (
@@ -45,7 +46,7 @@ from models.leads_repo import LeadFilter, LeadScope
 from runtime.db import get_engine
 from runtime.errors import PermissionDenied
 
-router = APIRouter(prefix="/leads", tags=["leads"])
+router = APIRouter(prefix="/leads", tags=["leads"], route_class=IdempotentRoute)
 
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
 

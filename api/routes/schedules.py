@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api import job_inputs
 from api.deps import ManagerDep, ReaderDep, SessionDep, WriterDep
+from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.routes.jobs import enqueue_after_commit
@@ -23,7 +24,7 @@ from api.schemas.schedules import ScheduleCreate, ScheduleOut, ScheduleUpdate, c
 from models import job_states, jobs_repo, schedules_repo
 from models.schedules import Schedule
 
-router = APIRouter(prefix="/schedules", tags=["schedules"])
+router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=IdempotentRoute)
 
 SORTABLE = {"created_at": Schedule.created_at}
 

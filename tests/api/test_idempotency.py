@@ -1,0 +1,207 @@
+"""`Idempotency-Key`: a retried POST replays its first answer and does the work once, against
+the real PostgreSQL (the keys live there) — reuse with another body is 422, a request still in
+flight is 409, and keys are scoped to the principal and the domain."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from api.routes import jobs as jobs_routes
+from models import idempotency
+from models.idempotency import IdempotencyKey
+from models.jobs import Job
+from tests.api.conftest import ApiUser, MakeUser
+from tests.api.helpers import connectors_registry, create_source  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("connectors_registry")
+
+JOBS = "/api/v1/jobs"
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    sent: list[str] = []
+    monkeypatch.setattr(jobs_routes, "enqueue_job", lambda job_id, _queue: sent.append(str(job_id)))
+    return sent
+
+
+def _jobs(engine: Engine, domain_id: uuid.UUID) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count(Job.id)).where(Job.domain_id == domain_id)))
+
+
+def _post(client: TestClient, user: ApiUser, key: str, body: dict[str, Any]) -> Any:
+    return client.post(JOBS, json=body, headers={**user.headers, "Idempotency-Key": key})
+
+
+def test_a_retried_post_jobs_replays_the_first_answer_and_makes_one_job(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, enqueued: list[str]
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user)
+    body = {"data_source_id": source["id"], "start": True}
+
+    first = _post(api_client, user, "retry-1", body)
+    again = _post(api_client, user, "retry-1", body)
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    assert again.headers["content-type"] == first.headers["content-type"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert _jobs(engine, user.domain_id) == 1
+    assert enqueued == [first.json()["id"]]  # started and enqueued once
+
+
+def test_a_replayed_move_does_not_move_the_job_again(
+    api_client: TestClient, make_user: MakeUser, enqueued: list[str]
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user)
+    job = api_client.post(JOBS, json={"data_source_id": source["id"]}, headers=user.headers)
+    start = f"{JOBS}/{job.json()['id']}/start"
+    headers = {**user.headers, "Idempotency-Key": "start-once"}
+
+    first = api_client.post(start, headers=headers)
+    again = api_client.post(start, headers=headers)
+    fresh = api_client.post(start, headers={**user.headers, "Idempotency-Key": "another"})
+
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    assert (again.status_code, again.content) == (202, first.content)  # not 409: replayed
+    assert fresh.status_code == 409 and fresh.json()["job_status"] == "queued"
+    assert len(enqueued) == 1
+
+
+def test_the_same_key_with_another_body_is_refused_naming_the_header(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, enqueued: list[str]
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user)
+    assert _post(api_client, user, "k", {"data_source_id": source["id"]}).status_code == 201
+
+    reused = _post(api_client, user, "k", {"data_source_id": source["id"], "start": True})
+    other_route = api_client.post(
+        "/api/v1/campaigns", json={"name": "Q1"}, headers={**user.headers, "Idempotency-Key": "k"}
+    )
+
+    for response in (reused, other_route):
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["type"] == "urn:dashin:problem:idempotency_key_reused"
+        assert problem["errors"][0]["field"] == "Idempotency-Key"
+    assert _jobs(engine, user.domain_id) == 1 and enqueued == []
+
+
+def test_a_request_still_in_flight_answers_409_then_the_first_answer_replays(
+    api_client: TestClient,
+    make_user: MakeUser,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user)
+    body = {"data_source_id": source["id"], "start": True}
+    in_route, release = threading.Event(), threading.Event()
+
+    def slow_enqueue(_job_id: uuid.UUID, _queue: str) -> None:
+        in_route.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(jobs_routes, "enqueue_job", slow_enqueue)
+    with ThreadPoolExecutor(1) as pool:
+        # Given a first request that has created its job and is still working
+        first = pool.submit(_post, api_client, user, "slow", body)
+        assert in_route.wait(30)
+        # When the client retries with the same key
+        concurrent = _post(api_client, user, "slow", body)
+        release.set()
+        answered = first.result(30)
+    # Then the retry is told to wait, and once the first answered, it replays that answer
+    assert concurrent.status_code == 409, concurrent.text
+    assert concurrent.json()["type"] == "urn:dashin:problem:idempotency_key_in_flight"
+    assert answered.status_code == 201
+    later = _post(api_client, user, "slow", body)
+    assert (later.status_code, later.content) == (201, answered.content)
+    assert _jobs(engine, user.domain_id) == 1
+
+
+def test_keys_are_per_principal_and_per_domain(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, enqueued: list[str]
+) -> None:
+    manager = make_user()
+    member = make_user(manager.domain_name, role="member")
+    outsider = make_user()
+    source = create_source(api_client, manager)
+    other_source = create_source(api_client, outsider)
+
+    mine = _post(api_client, manager, "shared-key", {"data_source_id": source["id"]})
+    colleague = _post(api_client, member, "shared-key", {"data_source_id": source["id"]})
+    tenant = _post(api_client, outsider, "shared-key", {"data_source_id": other_source["id"]})
+
+    assert [r.status_code for r in (mine, colleague, tenant)] == [201, 201, 201]
+    assert len({r.json()["id"] for r in (mine, colleague, tenant)}) == 3
+    assert _jobs(engine, manager.domain_id) == 2 and _jobs(engine, outsider.domain_id) == 1
+
+
+def test_a_failed_request_keeps_nothing_and_a_retry_runs(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, enqueued: list[str]
+) -> None:
+    user = make_user()
+    viewer = make_user(user.domain_name, role="viewer")
+    source = create_source(api_client, user)
+    body = {"data_source_id": source["id"]}
+
+    missing = _post(api_client, user, "k1", {"data_source_id": str(uuid.uuid4())})
+    forbidden = _post(api_client, viewer, "k1", body)
+
+    assert missing.status_code == 422 and forbidden.status_code == 403
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+    assert _post(api_client, user, "k1", body).status_code == 201
+
+
+def test_a_malformed_key_is_a_422_naming_the_header(
+    api_client: TestClient, make_user: MakeUser, enqueued: list[str]
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user)
+    response = _post(api_client, user, "x" * 256, {"data_source_id": source["id"]})
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["Idempotency-Key"]
+
+
+def test_expired_keys_run_again_and_are_purged(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, enqueued: list[str]
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user)
+    body = {"data_source_id": source["id"]}
+    first = _post(api_client, user, "old", body)
+    _post(api_client, user, "fresh", body)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == "old")
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    again = _post(api_client, user, "old", body)
+    assert again.status_code == 201 and again.json()["id"] != first.json()["id"]
+
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == "old")
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        assert idempotency.purge_expired(session) == 1
+        assert session.scalars(select(IdempotencyKey.key)).all() == ["fresh"]
