@@ -97,11 +97,28 @@
         if (window.htmx) window.htmx.process(fresh);
       }
     }
+    function placeholder(data) {
+      // Shown at once, so a fast job's every status is seen; the real row replaces it.
+      const empty = body.querySelector("tr.empty");
+      if (empty) empty.remove();
+      const row = document.createElement("tr");
+      row.dataset.jobId = data.job_id;
+      row.dataset.status = data.status;
+      row.innerHTML = '<td><a></a></td><td><span data-chip></span></td><td colspan="10">…</td>';
+      row.querySelector("a").href = `/console/jobs/${data.job_id}`;
+      row.querySelector("a").textContent = data.job_id.slice(0, 8);
+      const chip = row.querySelector("[data-chip]");
+      chip.textContent = data.status;
+      chip.className = "chip chip-" + data.status;
+      body.prepend(row);
+    }
     document.addEventListener("dashin:job-status", (e) => {
       const data = e.detail;
       const row = body.querySelector(`tr[data-job-id="${data.job_id}"]`);
-      if (row) { setStatus(row, data.status); refreshRow(data.job_id); }
-      else if (wanted(data)) refreshRow(data.job_id);
+      if (row) setStatus(row, data.status);
+      else if (wanted(data)) placeholder(data);
+      else return;
+      refreshRow(data.job_id);
     });
     document.addEventListener("dashin:resync", () => {
       body.querySelectorAll("tr[data-job-id]").forEach((row) => refreshRow(row.dataset.jobId));
@@ -185,7 +202,42 @@
     open();
   }
 
+  // --- CSV upload with a progress bar ----------------------------------------------------------
+  function uploadForm(form) {
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const input = form.querySelector('input[type="file"]');
+      const bar = form.querySelector("progress");
+      const out = form.querySelector("output");
+      if (!input.files.length) { out.textContent = "Choose a file first."; return; }
+      const body = new FormData();
+      body.append("file", input.files[0]);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.dataset.uploadUrl);
+      xhr.setRequestHeader("X-CSRF-Token", csrf());
+      bar.hidden = false;
+      bar.value = 0;
+      xhr.upload.addEventListener("progress", (p) => {
+        if (p.lengthComputable) bar.value = Math.round((100 * p.loaded) / p.total);
+      });
+      xhr.addEventListener("load", () => {
+        let answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch (err) { answer = {}; }
+        if (xhr.status === 201) {
+          bar.value = 100;
+          out.textContent = `Uploaded ${answer.filename || "file"} (${answer.size} bytes).`;
+          form.dataset.fileId = answer.id;
+        } else {
+          out.textContent = answer.detail || `Upload failed (${xhr.status}).`;
+        }
+      });
+      xhr.addEventListener("error", () => { out.textContent = "Upload failed: network error."; });
+      xhr.send(body);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("form[data-upload-url]").forEach(uploadForm);
     document.querySelectorAll("select[data-autosubmit]").forEach((select) => {
       select.addEventListener("change", () => select.form.requestSubmit());
     });
