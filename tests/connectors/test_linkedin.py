@@ -440,3 +440,17 @@ def test_revoked_refresh_token_fails_with_a_readable_error(
         run(refreshable_config(linkedin_emulator))
     assert "authorise Dashin again" in str(info.value)
     assert linkedin_emulator.refresh_token not in str(info.value)
+
+
+@pytest.mark.parametrize("linkedin_emulator", [{"leads": 8}], indirect=True)
+def test_check_renews_an_expired_token_without_storing_it(
+    linkedin_emulator: LinkedInEmulator,
+) -> None:
+    # "Test connection" outside a job: a refreshable source still connects, nothing is saved
+    linkedin_emulator.faults.expire_tokens()
+    result = LinkedInConnector().check(refreshable_config(linkedin_emulator))
+    assert result.ok and len(result.sample) == 5 and all(r.email for r in result.sample)
+    assert len(linkedin_emulator.stats.requests_to("/oauth/v2/accessToken")) == 1
+    plain = LinkedInConnector().check(config_for(linkedin_emulator))
+    assert (plain.ok, plain.reason) == (False, "bad_credentials")
+    assert "authorise Dashin again" in plain.message

@@ -159,6 +159,17 @@ def test_a_missing_form_is_a_row_error_for_its_responses_only() -> None:
     assert "linkedin.form_not_found" in ctx.log.events("warning")
 
 
+def test_question_ids_join_whether_numbers_or_strings() -> None:
+    # The documentation types questionId as a number; a string id must join all the same
+    fake = FakeLinkedIn()
+    body = fixture("lead_form_responses.json")
+    for answer in body["elements"][0]["formResponse"]["answers"]:
+        answer["questionId"] = str(answer["questionId"])
+    fake.responses = body
+    leads = [r for p in run(fake, config()) for r in p.records]
+    assert leads[0].email == "ada@analytical.example" and leads[0].title == "Head of Research"
+
+
 def test_form_urns_are_read_with_and_without_version() -> None:
     versioned = {"versionedLeadGenFormUrn": "urn:li:versionedLeadGenForm:(urn:li:leadGenForm:77,2)"}
     assert form_id_of(versioned) == "77"
