@@ -136,7 +136,12 @@ def test_dimensions_are_tried_in_the_configured_order(apollo_emulator: ApolloEmu
     # Then it is split again by headcount, and every person arrives exactly once
     assert sorted(got) == sorted(expected_ids(emu, locations=places))
     splits = [f for _, e, f in ctx.log.lines if e == "apollo.partition_split"]
-    assert splits[0] == {"partition": {}, "total": len(got), "children": 20}
+    assert splits[0] == {
+        "partition": {},
+        "total": len(got),
+        "children": 20,
+        "dimension": "person_locations",
+    }
     assert splits[1]["partition"] == {"person_locations": ["United States"]}
 
 
