@@ -67,7 +67,9 @@ def _job_context(session: Session, user: ConsoleUser) -> dict[str, Any]:
 def error_message(exc: DashinError) -> tuple[int, str]:
     """The status and `detail` the API answers for this error (one mapping: api.problems)."""
     problem = dashin_error_response(exc)
-    return problem.status_code, str(json.loads(bytes(problem.body))["detail"])
+    body = json.loads(bytes(problem.body))
+    fields = "; ".join(f"{e['field']}: {e['message']}" for e in body.get("errors") or [])
+    return problem.status_code, str(body["detail"]) + (f" ({fields})" if fields else "")
 
 
 @router.get("", response_class=HTMLResponse)

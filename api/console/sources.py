@@ -1,21 +1,27 @@
-"""`/console/sources`: data sources with their health, Test connection, and CSV upload with a
+"""`/console/sources`: data sources with their health, create/edit forms generated from each
+connector's `config_schema` (secrets write-only), Test connection, and CSV upload with a
 progress bar (the browser's XHR upload events; the server streams the body into PostgreSQL
 through the API's own upload route function)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.console.auth import ConsoleUserDep, WriterUserDep
+from api.console import source_forms
+from api.console.auth import ConsoleUser, ConsoleUserDep, ManagerUserDep, WriterUserDep
 from api.console.jobs import error_message
 from api.console.templating import page, templates
 from api.deps import SessionDep, SettingsDep
 from api.pagination import PageParams
+from api.routes import connectors as connectors_api
 from api.routes import data_sources as sources_api
-from runtime.errors import DashinError
+from api.schemas.data_sources import DataSourceCreate, DataSourceUpdate
+from runtime.errors import DashinError, ValidationFailed
 
 router = APIRouter(prefix="/sources")
 
@@ -60,3 +66,107 @@ async def upload(
     if isinstance(result, Response):
         return result
     return Response(result.model_dump_json(), status_code=201, media_type="application/json")
+
+
+# --- create and edit, from the connector's config_schema ----------------------------------------
+
+
+def _schemas(user: ConsoleUser) -> dict[str, dict[str, Any]]:
+    listed = connectors_api.list_connectors(user.principal)
+    return {c.type: c.config_schema for c in listed.items}
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_source_page(
+    request: Request, user: ConsoleUserDep, type: str = "csv", error: str = ""
+) -> HTMLResponse:
+    schemas = _schemas(user)
+    chosen = type if type in schemas else "csv"
+    return page(
+        request,
+        "source_form.html",
+        user,
+        nav="sources",
+        types=sorted(schemas),
+        chosen=chosen,
+        fields=source_forms.fields(schemas[chosen]),
+        source=None,
+        config={},
+        secrets_set=[],
+    )
+
+
+@router.post("/new", response_class=HTMLResponse)
+async def create_source(request: Request, session: SessionDep, user: ManagerUserDep) -> Response:
+    form = await request.form()
+    schemas = _schemas(user)
+    type_ = str(form.get("type", ""))
+    try:
+        if type_ not in schemas:
+            raise ValidationFailed(f"unknown connector type {type_!r}")
+        config = source_forms.read_config(form, source_forms.fields(schemas[type_]))
+        body = DataSourceCreate(type=type_, name=str(form.get("name", "")).strip(), config=config)
+        created = await run_in_threadpool(
+            sources_api.create_data_source, body, session, user.principal
+        )
+    except (DashinError, ValueError) as exc:
+        return _refused(request, exc)
+    return _go(request, f"/console/sources#source-{created.id}")
+
+
+@router.get("/{source_id}/edit", response_class=HTMLResponse)
+def edit_source_page(
+    request: Request, source_id: uuid.UUID, session: SessionDep, user: ConsoleUserDep
+) -> HTMLResponse:
+    source = sources_api.get_data_source(source_id, session, user.principal)
+    schema = _schemas(user).get(source.type, {})
+    return page(
+        request,
+        "source_form.html",
+        user,
+        nav="sources",
+        types=[source.type],
+        chosen=source.type,
+        fields=source_forms.fields(schema),
+        source=source,
+        config=source.config,
+        secrets_set=source.secrets_set,
+    )
+
+
+@router.post("/{source_id}/edit", response_class=HTMLResponse)
+async def update_source(
+    request: Request, source_id: uuid.UUID, session: SessionDep, user: ManagerUserDep
+) -> Response:
+    form = await request.form()
+    try:
+        source = await run_in_threadpool(
+            sources_api.get_data_source, source_id, session, user.principal
+        )
+        schema = _schemas(user).get(source.type, {})
+        config = source_forms.read_config(form, source_forms.fields(schema), source.config)
+        name = str(form.get("name", "")).strip() or None
+        body = DataSourceUpdate(name=name, config=config)
+        await run_in_threadpool(
+            sources_api.update_data_source, source_id, body, session, user.principal
+        )
+    except (DashinError, ValueError) as exc:
+        return _refused(request, exc)
+    return _go(request, f"/console/sources#source-{source_id}")
+
+
+def _go(request: Request, url: str) -> Response:
+    """Back to the list: a redirect, or for htmx an `HX-Redirect` (it would swap the page in)."""
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def _refused(request: Request, exc: Exception) -> HTMLResponse:
+    if isinstance(exc, DashinError):
+        status_code, message = error_message(exc)
+    else:  # pydantic's validation of the body
+        status_code, message = 422, str(exc).splitlines()[0]
+    return templates.TemplateResponse(
+        request, "_flash.html", {"message": message, "ok": False}, status_code=status_code
+    )
