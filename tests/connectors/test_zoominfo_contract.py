@@ -70,7 +70,7 @@ class DocumentedZoomInfo:
         self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
 
     def contact(self, n: int) -> dict[str, Any]:
-        contact = copy.deepcopy(SEARCH["data"][n % len(SEARCH["data"])])
+        contact: dict[str, Any] = copy.deepcopy(SEARCH["data"][n % len(SEARCH["data"])])
         contact["id"] = 2_000_000_000 + n
         return contact
 
