@@ -68,10 +68,12 @@ class DocumentedZoomInfo:
         self.shape = shape
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.without_email: set[int] = set()  # contacts whose search result says hasEmail false
 
     def contact(self, n: int) -> dict[str, Any]:
         contact: dict[str, Any] = copy.deepcopy(SEARCH["data"][n % len(SEARCH["data"])])
         contact["id"] = 2_000_000_000 + n
+        contact["hasEmail"] = n not in self.without_email
         return contact
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -214,6 +216,18 @@ def test_the_documented_enrich_answer_fills_the_lead() -> None:
     enrich_body = next(b for path, b in provider.calls if path == "/enrich/contact")
     assert enrich_body["matchPersonInput"] == [{"personId": 2_000_000_000}]
     assert "companyPrimaryIndustry" in enrich_body["outputFields"]
+
+
+def test_a_contact_whose_search_result_has_no_email_is_not_paid_for() -> None:
+    # Given three contacts, the second one's search result saying `hasEmail: false`
+    provider = DocumentedZoomInfo(3)
+    provider.without_email = {1}
+    pages = run(provider, ZoomInfoParams(rpp=10), cfg=config(enrich=True))
+    # Then only the other two are sent to the paid enrich call, and all three become leads
+    sent = [b["matchPersonInput"] for path, b in provider.calls if path == "/enrich/contact"]
+    assert sent == [[{"personId": 2_000_000_000}, {"personId": 2_000_000_002}]]
+    assert len(pages[0].records) == 3 and pages[0].credits_used == 2
+    assert [r.email is not None for r in pages[0].records] == [True, False, True]
 
 
 # -- the documented errors -----------------------------------------------------------------------
