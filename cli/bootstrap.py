@@ -2,10 +2,10 @@
 
 A fresh installation has no users, so nobody could call the API. `ensure_bootstrap_key` creates
 a platform admin (`admin@dashin.local`, no password: it signs in only with keys), its own domain
-and one API key, and returns the key's value. Only the SHA-256 hash is stored (as for every
-key, `api.security`), so the value is printed this one time and never again: later starts find
-the admin and return None. A transaction-scoped advisory lock makes two concurrent first starts
-create one admin, not two.
+and one API key, and returns the key's value. Only the SHA-256 hash is stored in the database
+(as for every key, `api.security`): later starts find the admin and return None. `dashin up`
+prints the value and keeps it in `.dashin/env` for the CLI (`cli.welcome`). A
+transaction-scoped advisory lock makes two concurrent first starts create one admin, not two.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def ensure_bootstrap_key(engine: Engine) -> str | None:
         return secret.value
 
 
-def print_bootstrap_key(console: Console, database_url: str) -> None:
-    """`dashin up`'s hook: make the key on the first start and print it, this once."""
+def print_bootstrap_key(console: Console, database_url: str) -> str | None:
+    """`dashin up`'s hook: make the key on the first start and print it; the new key, else None."""
     from runtime.db import make_engine
 
     engine = make_engine(database_url, pool_size=1, application_name="dashin-bootstrap")
@@ -63,8 +63,9 @@ def print_bootstrap_key(console: Console, database_url: str) -> None:
     finally:
         engine.dispose()
     if key is None:
-        return
+        return None
     console.print(
-        f"[bold yellow]bootstrap admin API key[/] (shown once, stored hashed): [bold]{key}[/]\n"
-        f"  export DASHIN_API_KEY={key}"
+        f"[bold yellow]bootstrap admin API key[/] (a platform admin: acts in every domain "
+        f"with --domain): [bold]{key}[/]"
     )
+    return key

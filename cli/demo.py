@@ -9,18 +9,21 @@ Against a running stack (the API at `DASHIN_API_URL`, or the one `up` just start
 4. pauses the Apollo job after a couple of pages, shows it paused, resumes it from its checkpoint;
 5. prints a summary of what every job wrote and a table of the newest leads.
 
-The emulators run in this process (threads), so they live exactly as long as the demo needs
-them. Workers reach them only when `DASHIN_SSRF_ALLOW` covers 127.0.0.0/8: `up --demo` passes
-that to its children (`demo_env`); a stack started otherwise fails the source tests, and the
-demo says so.
+The emulators are threads of the process that starts them. `dashin up --demo` starts them
+before the stack and stops them after it, so the sandbox sources answer "Test connection" and new
+jobs for as long as the stack runs; a lone `dashin demo` serves them only while it runs. Their
+names end in "sandbox", and the demo says what they are. Workers reach them only when
+`DASHIN_SSRF_ALLOW` covers 127.0.0.0/8: `up --demo` passes that to its children (`demo_env`); a
+stack started otherwise fails the source tests, and the demo says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Annotated, Any
@@ -38,6 +41,9 @@ DEMO_DOMAIN = "demo.dashin.dev"
 DEMO_PASSWORD = "dashin-demo-password"  # a local demo account, documented in the README
 LOOPBACK = "127.0.0.0/8"
 SAMPLE = "leads_sample.csv"
+APOLLO_SANDBOX = "Apollo sandbox"
+LINKEDIN_SANDBOX = "LinkedIn sandbox"
+Emulators = dict[str, Any]
 
 
 def demo_env() -> dict[str, str]:
@@ -49,7 +55,7 @@ def demo_env() -> dict[str, str]:
 
 
 @contextmanager
-def emulators() -> Iterator[dict[str, Any]]:
+def emulators() -> Iterator[Emulators]:
     """Apollo and LinkedIn emulators with small datasets and a little latency (visible pages)."""
     from connectors.sandbox.apollo import ApolloEmulator
     from connectors.sandbox.linkedin import LinkedInEmulator
@@ -78,6 +84,25 @@ def wait_ready(client: ApiClient, timeout_s: float = 90.0) -> None:
             time.sleep(0.25)
 
 
+def wait_ready_then(
+    api_url: str, stopping: threading.Event, then: Callable[[], None]
+) -> threading.Thread:
+    """For `up`: run `then` (the next steps) once the API answers, from a background thread."""
+
+    def target() -> None:
+        with ApiClient(api_url, None) as client:
+            try:
+                wait_ready(client)
+            except ApiError:
+                return  # the API never came up: its own output says why
+        if not stopping.is_set():
+            then()
+
+    thread = threading.Thread(target=target, name="dashin-ready", daemon=True)
+    thread.start()
+    return thread
+
+
 def sign_in(client: ApiClient) -> None:
     """Found the demo domain on first run; log in on later runs."""
     body = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "domain_name": DEMO_DOMAIN}
@@ -102,7 +127,7 @@ def _find_or_create(client: ApiClient, path: str, name: str, body: dict[str, Any
     return client.post(path, {"name": name, **body})
 
 
-def create_sources(client: ApiClient, emus: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def create_sources(client: ApiClient, emus: Emulators) -> dict[str, dict[str, Any]]:
     csv_source = _find_or_create(client, "/data-sources", "Demo CSV", {"type": "csv", "config": {}})
     sample = resources.files("cli").joinpath("data", SAMPLE)
     with sample.open("rb") as fh:
@@ -112,7 +137,7 @@ def create_sources(client: ApiClient, emus: dict[str, Any]) -> dict[str, dict[st
     apollo = _find_or_create(
         client,
         "/data-sources",
-        "Apollo sandbox",
+        APOLLO_SANDBOX,
         {
             "type": "apollo",
             "config": {
@@ -125,7 +150,7 @@ def create_sources(client: ApiClient, emus: dict[str, Any]) -> dict[str, dict[st
     linkedin = _find_or_create(
         client,
         "/data-sources",
-        "LinkedIn sandbox",
+        LINKEDIN_SANDBOX,
         {
             "type": "linkedin",
             "config": {
@@ -254,8 +279,11 @@ def print_leads(console: Console, domain_name: str, limit: int = 10) -> None:
     console.print(table)
 
 
-def run_demo(client: ApiClient, console: Console) -> Jobs:
-    """The whole demo against the API `client` points at; returns the jobs as they ended."""
+def run_demo(client: ApiClient, console: Console, emus: Emulators | None = None) -> Jobs:
+    """The whole demo against the API `client` points at; returns the jobs as they ended.
+
+    `emus`: emulators that outlive the demo (`up --demo`); None starts some for the demo only.
+    """
     started = time.monotonic()
     console.rule("[bold]Dashin demo")
     wait_ready(client)
@@ -264,9 +292,17 @@ def run_demo(client: ApiClient, console: Console) -> Jobs:
         f"signed in as [bold]{DEMO_EMAIL}[/] (password {DEMO_PASSWORD!r}) in {DEMO_DOMAIN}"
     )
     campaign = _find_or_create(client, "/campaigns", "Demo campaign", {"source": "demo"})
-    with emulators() as emus:
+    with contextlib.ExitStack() as stack:
+        if emus is None:
+            emus = stack.enter_context(emulators())
+            lifetime = "while this demo runs"
+        else:
+            lifetime = "for as long as this `dashin up` runs"
         plan = create_sources(client, emus)
-        console.print("data sources:")
+        console.print(
+            f"data sources ({APOLLO_SANDBOX!r} and {LINKEDIN_SANDBOX!r} are sandboxes: emulators "
+            f"with made-up people on 127.0.0.1, serving {lifetime}):"
+        )
         if not check_sources(client, console, plan):
             raise typer.Exit(1)
         jobs = run_jobs(client, console, plan, campaign["id"])
@@ -277,18 +313,28 @@ def run_demo(client: ApiClient, console: Console) -> Jobs:
 
 
 def start_in_background(
-    console: Console, api_url: str, stopping: threading.Event
+    console: Console,
+    api_url: str,
+    stopping: threading.Event,
+    emus: Emulators,
+    then: Callable[[], None],
 ) -> threading.Thread:
-    """For `up --demo`: run the demo once the API answers, without blocking the stack."""
+    """For `up --demo`: run the demo once the API answers, without blocking the stack; `then`
+    runs after it (the next steps), whatever the demo's outcome."""
 
     def target() -> None:
         try:
             with ApiClient(api_url, None) as client:
-                run_demo(client, console)
-            console.print("the stack keeps running: try `dashin jobs list`; Ctrl-C stops it")
+                run_demo(client, console, emus)
+            console.print(
+                f"the demo's jobs, sources and leads are in the domain {DEMO_DOMAIN}: "
+                f"`dashin jobs list --domain {DEMO_DOMAIN}`"
+            )
         except (ApiError, TimeoutError, typer.Exit) as exc:
             if not stopping.is_set():
                 console.print(f"[bold red]demo failed:[/] {exc}")
+        if not stopping.is_set():
+            then()
 
     thread = threading.Thread(target=target, name="dashin-demo", daemon=True)
     thread.start()

@@ -14,10 +14,10 @@ import uuid
 from typing import Annotated, Any, Protocol
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from cli.api_client import ApiClient
+from cli.output import emit, print_table
 
 app = typer.Typer(help="Create, inspect and steer scraping jobs.", no_args_is_help=True)
 
@@ -36,9 +36,11 @@ STATUS_STYLE = {
 
 Local = Annotated[bool, typer.Option("--local", help="use the database directly, not the API")]
 Domain = Annotated[
-    str | None, typer.Option("--domain", help="act in this domain (id or name; API only)")
+    str | None,
+    typer.Option("--domain", help="act in this domain (id or name; API only): demo.dashin.dev"),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+JobId = Annotated[str, typer.Argument(help="the job's id")]
 
 
 class JobBackend(Protocol):
@@ -181,7 +183,7 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
             str(c["rejected"]),
             job["created_at"][:19].replace("T", " "),
         )
-    Console().print(table)  # built per call: honours COLUMNS
+    print_table(table)
 
 
 def print_job(job: dict[str, Any]) -> None:
@@ -205,14 +207,7 @@ def print_job(job: dict[str, Any]) -> None:
     }
     for name, value in shown.items():
         table.add_row(f"[bold]{name}[/]", value)
-    Console().print(table)  # built per call: honours COLUMNS
-
-
-def emit(data: Any, as_json: bool, render: Any) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        render(data)
+    print_table(table)
 
 
 def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
@@ -233,7 +228,7 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
 def list_jobs(
     status: Annotated[list[str] | None, typer.Option("--status", help="repeatable")] = None,
     source: Annotated[str | None, typer.Option("--source", help="data source id")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many jobs")] = 20,
     local: Local = False,
     domain: Domain = None,
     as_json: AsJson = False,
@@ -244,7 +239,7 @@ def list_jobs(
 
 @app.command("show")
 def show_job(
-    job_id: str, local: Local = False, domain: Domain = None, as_json: AsJson = False
+    job_id: JobId, local: Local = False, domain: Domain = None, as_json: AsJson = False
 ) -> None:
     """One job: status, progress, counters, error."""
     emit(backend(local, domain).get(job_id), as_json, print_job)
@@ -255,7 +250,9 @@ def create_job(
     source: Annotated[str, typer.Option("--source", help="data source id")],
     campaign: Annotated[str | None, typer.Option("--campaign", help="campaign id")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="key=value")] = None,
-    params_json: Annotated[str | None, typer.Option("--params-json")] = None,
+    params_json: Annotated[
+        str | None, typer.Option("--params-json", help="all params as JSON: '{\"per_page\": 25}'")
+    ] = None,
     start: Annotated[bool, typer.Option("--start", help="queue it at once")] = False,
     local: Local = False,
     domain: Domain = None,
@@ -268,7 +265,7 @@ def create_job(
 
 def _move_command(move: str) -> None:
     def command(
-        job_id: str, local: Local = False, domain: Domain = None, as_json: AsJson = False
+        job_id: JobId, local: Local = False, domain: Domain = None, as_json: AsJson = False
     ) -> None:
         emit(backend(local, domain).move(job_id, move), as_json, print_job)
 

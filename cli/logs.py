@@ -5,7 +5,8 @@ reads the SSE stream (`id:` = the line's `seq`) and, when the connection drops o
 away, reconnects with `Last-Event-ID` = the last seq it printed: the server resumes strictly after
 it, so nothing is skipped and nothing repeats. The stream's `end` event carries the job's final
 status, which becomes the exit code (`EXIT_CODES`); 2 stays Typer's usage-error code and 4 means
-the job could not be followed at all (unknown job, bad API key).
+the job could not be followed at all (unknown job, bad API key). `latest` names the newest job;
+`--local` reads the database instead of the API (`cli.local_reads`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ EXIT_UNFOLLOWABLE = 4
 LEVEL_STYLE = {"debug": "dim", "info": "green", "warning": "bold yellow", "error": "bold red"}
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 LogLevel = Literal["debug", "info", "warning", "error"]
+LATEST = "latest"
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -70,6 +72,32 @@ def render_line(line: dict[str, Any]) -> Text:
     if line.get("fields"):
         text.append("  " + _fields_text(line["fields"]), style="cyan")
     return text
+
+
+def latest_job_id(client: ApiClient) -> str:
+    """The id of the domain's newest job (`dashin logs latest`)."""
+    for job in client.items("/jobs", limit=1, sort="-created_at", page_size=1):
+        return str(job["id"])
+    raise ApiError(404, {"title": "Not Found", "detail": "there are no jobs in this domain yet"})
+
+
+def _logs_local(
+    job_id: str,
+    level: str | None,
+    since: datetime | None,
+    write: Callable[[dict[str, Any]], None],
+    *,
+    follow: bool,
+) -> str:
+    """`--local`: the lines from the database; the job's status when they end."""
+    from cli import local_reads
+
+    def shown(line: dict[str, Any]) -> None:
+        if since is None or datetime.fromisoformat(line["ts"]) >= since:
+            write(line)
+
+    job_id = local_reads.latest_job_id() if job_id == LATEST else job_id
+    return local_reads.print_log(job_id, level, shown, follow=follow)
 
 
 class LogTail:
@@ -157,7 +185,7 @@ class LogTail:
 
 
 def logs_command(
-    job_id: Annotated[str, typer.Argument(help="the job's id")],
+    job_id: Annotated[str, typer.Argument(help="the job's id, or `latest` for the newest job")],
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="keep printing until the job ends")
     ] = False,
@@ -167,6 +195,9 @@ def logs_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
     domain: Annotated[str | None, typer.Option("--domain", help="domain id or name")] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="read the database directly, not the API")
+    ] = False,
 ) -> None:
     """Print a job's log lines; with --follow, exit with the job's final status.
 
@@ -182,7 +213,20 @@ def logs_command(
         else:
             console.print(render_line(line))
 
+    if local:
+        ended = _logs_local(job_id, level, parse_since(since), write, follow=follow)
+        if not follow:
+            return
+        if not as_json:
+            err.print(f"[bold]job {job_id} {ended}[/]")
+        raise typer.Exit(EXIT_CODES.get(ended, EXIT_UNFOLLOWABLE))
     client = ApiClient.from_settings(domain)
+    try:
+        job_id = latest_job_id(client) if job_id == LATEST else job_id
+    except ApiError as exc:
+        client.close()
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(EXIT_UNFOLLOWABLE) from None
     tail = LogTail(
         client,
         job_id,

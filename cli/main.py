@@ -36,16 +36,42 @@ def _settings() -> Settings:
     return settings
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"dashin {version('dashin')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version_: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Dashin: lead-scraping jobs that pause, resume and survive crashes."""
+
+
 @app.command()
-def config() -> None:
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """Print the effective settings, secrets masked."""
+    from cli.output import echo_json, print_table
     from runtime.settings import env_file_path, load_settings
 
-    settings = load_settings()
+    masked = load_settings().masked()
+    if as_json:
+        echo_json(masked)
+        return
     table = Table("variable", "value", title=f"Dashin settings (env file: {env_file_path()})")
-    for name, value in settings.masked().items():
+    for name, value in masked.items():
         table.add_row(name, value)
-    console.print(table)
+    print_table(table, console)
 
 
 @app.command()
@@ -82,8 +108,8 @@ def api(
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="comma-separated queues; default all")] = "",
-    processes: Annotated[int, typer.Option(min=1)] = 1,
-    threads: Annotated[int, typer.Option(min=1)] = 4,
+    processes: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="threads per process (jobs at once)")] = 4,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus worker metrics on this port")
     ] = None,
@@ -130,8 +156,8 @@ def reap() -> None:
 
 @app.command()
 def up(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option(help="interface the API binds")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="the API's port")] = 8000,
     threads: Annotated[int, typer.Option(help="worker threads")] = 4,
     services_only: Annotated[
         bool, typer.Option("--services-only", help="start services and migrate, then exit")
@@ -142,7 +168,6 @@ def up(
 ) -> None:
     """Start embedded PostgreSQL/Redis if not configured, migrate, run API + worker + scheduler."""
     import migrations
-    from cli.procs import ProcessGroup, dashin_argv
     from cli.services import ensure_services
 
     services = ensure_services()
@@ -150,34 +175,58 @@ def up(
     console.print(f"[bold]Redis[/]      {services.redis_url}")
     migrations.upgrade(services.database_url)
     console.print("[green]migrations applied[/]")
-    from cli.bootstrap import print_bootstrap_key  # issue 8: admin key, shown on first start only
+    from cli.bootstrap import print_bootstrap_key  # issue 8: admin key, made on first start
+    from cli.welcome import client_host, remember_cli_settings
 
-    print_bootstrap_key(console, services.database_url)
+    api_url = f"http://{client_host(host)}:{port}"
+    new_key = print_bootstrap_key(console, services.database_url)
+    key = remember_cli_settings(api_url, new_key)  # issue 21: the CLI finds API and key
     if services_only:
         console.print("services are running; stop them with `dashin services stop`")
         return
-    group = ProcessGroup(console)
-    group.install_signal_handlers()
-    from cli.demo import demo_env, start_in_background  # issue 8: `up --demo`
-
-    env = demo_env() if demo else None
-    # One API process is plenty next to a worker and the scheduler on one machine.
-    api_argv = dashin_argv("api", "--host", host, "--port", str(port), "--workers", "1")
-    group.start("api", api_argv, env)
-    group.start("worker", dashin_argv("worker", "--threads", str(threads)), env)
-    group.start("scheduler", dashin_argv("scheduler"), env)
-    console.print(
-        f"[bold green]API[/]  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs"
-    )
-    if demo:
-        start_in_background(console, f"http://{host}:{port}", group.stopping)
     try:
-        group.wait()
+        _run_stack(host, port, threads, demo, api_url, key)
     finally:
-        console.print("stopping…")
-        group.stop()
+        console.print("stopping PostgreSQL and Redis…" if services.embedded else "")
         services.stop()
         console.print("[green]stopped[/]")
+
+
+def _run_stack(
+    host: str, port: int, threads: int, demo: bool, api_url: str, key: str | None
+) -> None:
+    """API + worker + scheduler (and the demo's emulators) until Ctrl-C or a child exits."""
+    import contextlib
+    import functools
+
+    from cli.demo import demo_env, emulators, start_in_background, wait_ready_then
+    from cli.procs import ProcessGroup, dashin_argv
+    from cli.welcome import print_next_steps
+
+    group = ProcessGroup(console)
+    group.install_signal_handlers()
+    env = demo_env() if demo else None
+    next_steps = functools.partial(print_next_steps, console, api_url, key)
+    with contextlib.ExitStack() as stack:
+        # issue 21: the sandbox lives as long as the stack, so its sources keep working
+        emus = stack.enter_context(emulators()) if demo else None
+        stack.callback(group.stop)
+        # One API process is plenty next to a worker and the scheduler on one machine.
+        api_argv = dashin_argv("api", "--host", host, "--port", str(port), "--workers", "1")
+        group.start("api", api_argv, env, stops="open requests and log streams")
+        group.start(
+            "worker",
+            dashin_argv("worker", "--threads", str(threads)),
+            env,
+            stops="running jobs to commit their current page and go back to the queue",
+        )
+        group.start("scheduler", dashin_argv("scheduler"), env, stops="its leader lock")
+        console.print(f"[bold green]API[/]  {api_url}/api/v1   docs {api_url}/docs")
+        if emus is not None:
+            start_in_background(console, api_url, group.stopping, emus, then=next_steps)
+        else:
+            wait_ready_then(api_url, group.stopping, next_steps)
+        group.wait()
 
 
 @services_app.command("start")
@@ -197,6 +246,7 @@ def services_stop() -> None:
 
 @services_app.command("status")
 def services_status() -> None:
+    """Whether the embedded PostgreSQL and Redis of this directory are running."""
     from runtime.embedded import EmbeddedPostgres, EmbeddedRedis
     from runtime.settings import dashin_home
 
@@ -208,7 +258,7 @@ def services_status() -> None:
 
 # --- operator commands (issue 8), each in its own module ---------------------------------------
 def _register_operator_commands() -> None:
-    from cli import backup, demo, imports, jobs, logs, sources
+    from cli import backup, db, demo, imports, jobs, logs, sources
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(sources.app, name="sources")
@@ -217,6 +267,8 @@ def _register_operator_commands() -> None:
     app.command("demo")(demo.demo_command)
     app.command("backup")(backup.backup_command)
     app.command("restore")(backup.restore_command)
+    app.command("psql")(db.psql_command)
+    app.command("db-url")(db.db_url_command)
 
 
 _register_operator_commands()

@@ -17,6 +17,11 @@ class StartedServices:
     embedded_postgres: EmbeddedPostgres | None
     embedded_redis: EmbeddedRedis | None
 
+    @property
+    def embedded(self) -> bool:
+        """Whether `stop` has anything to stop (else the services belong to someone else)."""
+        return self.embedded_postgres is not None or self.embedded_redis is not None
+
     def stop(self) -> None:
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
