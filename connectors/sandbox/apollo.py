@@ -13,14 +13,22 @@ Routes (base `emu.url`):
   matched person costs one credit (`emu.credits_used`).
 * `GET /api/v1/auth/health` -> `{"healthy": true, "is_logged_in": <key valid>}`.
 
-Choices (PROVIDERS.md leaves them open): past 500 pages or 50,000 records a search answers an
-empty `people` list with the true `total_entries`; `total_pages` is not capped; `per_page` over
-100, `page` < 1, non-integers, malformed ranges or a non-JSON body -> 422 `Invalid parameters`;
-the legacy `api_key` body field is not accepted (401). Rate limits are fixed windows per minute,
-hour and day shared by every endpoint except health (real Apollo counts per endpoint; a shared
-budget is stricter) and default to effectively unlimited so benchmarks are not throttled; set
-them with `set_limits` (or `rate_limit="200/min"`; other periods add a sliding window). Over
-a limit: 429 `{"message": ...}` with `Retry-After` (seconds to the window's end), counted in
+Shapes are Apollo's documented examples (`tests/connectors/fixtures/apollo/`, checked by
+`tests/connectors/test_apollo_contract.py`): the enriched person carries every top-level field
+of the Bulk People Enrichment example; 401 is `text/plain` `Invalid access credentials.`, 403
+`{"error": "This API key is not authorized to access api/v1/...", "error_code":
+"API_INACCESSIBLE"}`, 422 `{"error": "Invalid parameters"}`, 429 `{"message": "The maximum
+number of api calls allowed for api/v1/... is N times per minute. ..."}`.
+
+Choices (PROVIDERS.md leaves them open): a `bulk_match` detail that matches no one answers `null`
+in its place in `matches` (the documented example has no miss); past 500 pages or 50,000 records a
+search answers an empty `people` list with the true `total_entries`; `total_pages` is not capped;
+`per_page` over 100, `page` < 1, non-integers, malformed ranges or a non-JSON body -> 422 `Invalid
+parameters`; the legacy `api_key` body field is not accepted (401). Rate limits are fixed windows
+per minute, hour and day shared by every endpoint except health (real Apollo counts per endpoint; a
+shared budget is stricter) and default to effectively unlimited so benchmarks are not throttled;
+set them with `set_limits` (or `rate_limit="200/min"`; other periods add a sliding window). Over a
+limit: 429 `{"message": ...}` with `Retry-After` (seconds to the window's end), counted in
 `violations`.
 """
 
@@ -29,7 +37,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from connectors.sandbox.dataset import Dataset, Person, index_from_email, index_from_linkedin
+from connectors.sandbox.dataset import (
+    Company,
+    Dataset,
+    Person,
+    index_from_email,
+    index_from_linkedin,
+)
 from connectors.sandbox.server import (
     Emulator,
     Reject,
@@ -129,8 +143,8 @@ class ApolloEmulator(Emulator):
         )
         limit = window.limit if window else 0
         message = (
-            f"The maximum number of api calls allowed for {req.path} is {limit} times per "
-            f"{per}. Please upgrade your plan from https://app.apollo.io/#/settings/plans/upgrade."
+            f"The maximum number of api calls allowed for {req.path.lstrip('/')} is {limit} "
+            f"times per {per}. Please upgrade your plan from https://app.apollo.io/#/settings/plans/upgrade."
         )
         return json_response(429, {"message": message}, {"Retry-After": str(int(retry_after))})
 
@@ -168,8 +182,8 @@ class ApolloEmulator(Emulator):
             )
         if master and key in self.non_master_keys:
             message = (
-                f"api/v1/{req.path.removeprefix(API + '/')} is not accessible with this api_key "
-                "on a free plan or with a non-master key. Please create a master API key."
+                f"This API key is not authorized to access {req.path.lstrip('/')}. Request an API "
+                "key from your administrator that includes this endpoint in its configured scope."
             )
             raise Reject(json_response(403, {"error": message, "error_code": "API_INACCESSIBLE"}))
 
@@ -213,7 +227,13 @@ class ApolloEmulator(Emulator):
             "total_entries": total,
             "total_pages": -(-total // per_page),
         }
-        body = {"breadcrumbs": [], "partial_results_only": False, "contacts": []}
+        body = {
+            "breadcrumbs": [],
+            "partial_results_only": False,
+            "disable_eu_prospecting": False,
+            "partial_results_limit": 10000,
+            "contacts": [],
+        }
         body |= {"people": people, "pagination": pagination}
         return json_response(200, body)
 
@@ -285,7 +305,8 @@ class ApolloEmulator(Emulator):
         return {
             "id": self.person_id(p.index),
             "first_name": p.first_name,
-            "last_name_obfuscated": f"{last[0]}***{last[-1]}" if len(last) > 1 else "***",
+            # as documented: the first 2 characters, asterisks, the last character
+            "last_name_obfuscated": f"{last[:2]}***{last[-1]}" if len(last) > 2 else "***",
             "title": p.title.title,
             "last_refreshed_at": _iso(p.updated_at),
             "has_email": True,
@@ -308,6 +329,7 @@ class ApolloEmulator(Emulator):
 
     def _full(self, p: Person, *, reveal: bool) -> dict[str, Any]:
         c = p.company
+        org_id = self._org_id(c.index)
         out: dict[str, Any] = {
             "id": self.person_id(p.index),
             "first_name": p.first_name,
@@ -315,30 +337,78 @@ class ApolloEmulator(Emulator):
             "name": p.name,
             "linkedin_url": p.linkedin_url,
             "title": p.title.title,
-            "headline": f"{p.title.title} at {c.name}",
             "email_status": "verified",
+            "photo_url": None,
+            "twitter_url": None,
+            "github_url": None,
+            "facebook_url": None,
+            "extrapolated_email_confidence": None,
+            "headline": f"{p.title.title} at {c.name}",
             "email": p.email if reveal else PLACEHOLDER_EMAIL,
-            "city": p.location.city,
+            "organization_id": org_id,
+            "employment_history": [_current_job(org_id, c.name, p.title.title)],
             "state": p.location.state,
+            "city": p.location.city,
             "country": p.location.country,
-            "seniority": p.title.seniority,
+            "organization": self._organization(c),
+            "is_likely_to_engage": False,
             "departments": [p.title.department.lower().replace(" ", "_")],
+            "subdepartments": [],
+            "functions": [],
+            "seniority": p.title.seniority,
+            "show_intent": False,
+            "revealed_for_current_team": reveal,
             "last_refreshed_at": _iso(p.updated_at),
-            "organization_id": self._org_id(c.index),
-            "organization": {
-                "id": self._org_id(c.index),
-                "name": c.name,
-                "website_url": f"http://www.{c.domain}",
-                "primary_domain": c.domain,
-                "industry": c.industry,
-                "estimated_num_employees": c.employees,
-                "city": c.hq.city,
-                "country": c.hq.country,
-            },
         }
         if reveal:
             out["phone_numbers"] = [{"raw_number": p.phone, "type": "work_direct"}]
         return out
+
+    def _organization(self, c: Company) -> dict[str, Any]:
+        """The employer as the enrichment example shows it (its long lists left out)."""
+        return {
+            "id": self._org_id(c.index),
+            "name": c.name,
+            "website_url": f"http://www.{c.domain}",
+            "blog_url": None,
+            "angellist_url": None,
+            "linkedin_url": f"http://www.linkedin.com/company/{c.domain.split('.')[0]}",
+            "twitter_url": None,
+            "facebook_url": None,
+            "primary_phone": {},
+            "languages": [],
+            "alexa_ranking": None,
+            "phone": None,
+            "linkedin_uid": None,
+            "founded_year": None,
+            "publicly_traded_symbol": None,
+            "publicly_traded_exchange": None,
+            "logo_url": None,
+            "crunchbase_url": None,
+            "primary_domain": c.domain,
+            "industry": c.industry,
+            "keywords": [],
+            "estimated_num_employees": c.employees,
+            "industries": [c.industry],
+            "secondary_industries": [],
+            "raw_address": f"{c.hq.city}, {c.hq.country}",
+            "street_address": None,
+            "city": c.hq.city,
+            "state": None,
+            "postal_code": None,
+            "country": c.hq.country,
+        }
+
+
+def _current_job(org_id: str, org_name: str, title: str) -> dict[str, Any]:
+    """One `employment_history` entry, shaped as the enrichment example's."""
+    job_id = f"{org_id[:12]}e0{org_id[-10:]}"
+    return {
+        "_id": job_id, "created_at": None, "current": True, "degree": None, "description": None,
+        "emails": None, "end_date": None, "grade_level": None, "kind": None, "major": None,
+        "organization_id": org_id, "organization_name": org_name, "raw_address": None,
+        "start_date": None, "title": title, "updated_at": None, "id": job_id, "key": job_id,
+    }  # fmt: skip
 
 
 def _iso(epoch: int) -> str:

@@ -210,7 +210,7 @@ def test_permanent_errors_raise_typed_errors(apollo_emulator: ApolloEmulator) ->
     emu = apollo_emulator
     with pytest.raises(AuthError):
         run(emu, config(emu, api_key="wrong-key"), ApolloParams())
-    with pytest.raises(ForbiddenError, match="not accessible"):
+    with pytest.raises(ForbiddenError, match="not authorized to access"):
         run(emu, config(emu, api_key="apollo-non-master-key"), ApolloParams())
     with pytest.raises(ConfigError):
         run(emu, config(emu), ApolloParams(organization_num_employees_ranges=["many"]))
