@@ -247,6 +247,19 @@ def test_documented_errors_tell_check_failures_apart(path: str, error: str, reas
     assert not result.ok and result.reason == reason
 
 
+def test_a_used_up_record_limit_stops_enriching_and_keeps_the_leads() -> None:
+    # Given enrich answering 403 (record limit used up) from its first call
+    provider = DocumentedZoomInfo(150)
+    provider.errors["/enrich/contact"] = [(403, fixture("error_403_record_limit.json"))]
+    ctx = LocalRunContext()
+    pages = run(provider, ZoomInfoParams(rpp=100), cfg=config(enrich=True), ctx=ctx)
+    # Then every contact is a lead, none with an email, and enrich was asked only once
+    assert len({r.external_id for p in pages for r in p.records}) == 150
+    assert not any(r.email for p in pages for r in p.records)
+    assert sum(1 for path, _ in provider.calls if path == "/enrich/contact") == 1
+    assert ctx.log.events("warning").count("zoominfo.enrich_refused") == 1
+
+
 def test_an_expired_jwt_mid_job_is_renewed_once_and_paging_goes_on() -> None:
     # Given a search answered 401 "Authentication failed" once (an expired JWT)
     provider = DocumentedZoomInfo(150)
