@@ -19,8 +19,12 @@ from fastapi import APIRouter, FastAPI
 from api import console, metrics, ops
 from api.listener import close_listener
 from api.mailer import LoggingMailer, Mailer
+from api.openapi_ids import operation_id
 from api.problems import document_problems, install_problem_handlers
+from api.request_context import install_request_context
 from api.routes import ROUTERS, redirect
+from runtime.db import limit_statement_time
+from runtime.settings import Settings
 
 API_PREFIX = "/api/v1"
 
@@ -35,6 +39,7 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.mailer = mailer or _default_mailer()
     install_problem_handlers(app)
@@ -49,6 +54,9 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
     app.include_router(metrics.router)
     console.install(app)
     metrics.install_metrics(app)
+    settings = _settings_or_none()
+    install_request_context(app, settings)  # last: the outermost layer (request id, access log)
+    limit_statement_time(settings.api_statement_timeout_s if settings else None)
     _document_problems_in_openapi(app)
     return app
 
@@ -59,6 +67,15 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     _init_sentry()
     yield
     await close_listener()
+
+
+def _settings_or_none() -> Settings | None:
+    from runtime.settings import get_settings
+
+    try:
+        return get_settings()
+    except Exception:  # settings are validated again, loudly, on the first request
+        return None
 
 
 def _init_sentry() -> None:

@@ -120,7 +120,7 @@ def dashin_error_response(exc: DashinError) -> JSONResponse:
     """The one mapping from the error tree to a problem response."""
     match = next((row for row in _STATUSES if isinstance(exc, row[0])), None)
     if match is None:
-        return _internal_error(exc)
+        return internal_error_response(exc)
     _, status, title = match
     detail = exc.message
     extra: dict[str, Any] = {}
@@ -143,7 +143,9 @@ def dashin_error_response(exc: DashinError) -> JSONResponse:
     )
 
 
-def _internal_error(exc: BaseException) -> JSONResponse:
+def internal_error_response(exc: BaseException) -> JSONResponse:
+    """The 500 problem for an error nobody handled; the one place it is logged (one line, with
+    a plain bounded traceback: `runtime.logging`)."""
     log.error("api.unhandled_error", error_type=type(exc).__name__, exc_info=exc)
     return problem_response(500, "Internal error", "internal error", code="internal")
 
@@ -189,7 +191,7 @@ async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unhandled(_: Request, exc: Exception) -> JSONResponse:
-    return _internal_error(exc)
+    return internal_error_response(exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

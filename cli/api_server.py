@@ -13,6 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 MAX_DEFAULT_WORKERS = 4
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -44,15 +48,40 @@ def shared_metrics_dir(workers: int) -> Iterator[str | None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def server_app() -> FastAPI:
+    """The app as each server process builds it (the factory uvicorn imports by name).
+
+    With several workers, uvicorn starts each process afresh (spawn): nothing the `dashin api`
+    parent configured is inherited, so every process applies the logging configuration here,
+    before it serves anything (issue 14, H3: they ran on structlog's defaults).
+    """
+    from api.app import create_app
+    from runtime.logging import configure_logging
+    from runtime.settings import get_settings
+
+    configure_logging(get_settings())
+    return create_app()
+
+
+#: the factory `serve` runs (tests pass one that adds a failing route)
+SERVER_APP = "cli.api_server:server_app"
+
+
+def serve(host: str, port: int, workers: int, app: str = SERVER_APP) -> None:
+    """Run uvicorn without its own logging setup: its lines go through ours (JSON in
+    production), and our middleware writes the access lines (`api.request_context`)."""
     import uvicorn
+
+    from runtime.settings import get_settings
 
     with shared_metrics_dir(workers):
         uvicorn.run(
-            "api.app:create_app",
+            app,
             factory=True,
             host=host,
             port=port,
             workers=workers,
-            log_level="warning",
+            log_config=None,
+            log_level=get_settings().log_level,
+            access_log=False,
         )

@@ -31,6 +31,7 @@ from models.jobs import TERMINAL_STATUSES, Job
 from models.notifications_repo import domain_managers, notify_users
 from models.notify import pg_notify
 from runtime.errors import InvalidTransition, NotFound
+from runtime.logging import current_request_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,14 @@ def _cas(
         session,
         job_id,
         int(row.log_seq),
-        [LogLine(level, f"job.{move}", message or f"job {move}: now {moved.status}", fields or {})],
+        [
+            LogLine(
+                level,
+                f"job.{move}",
+                message or f"job {move}: now {moved.status}",
+                _with_request(fields),
+            )
+        ],
     )
     pg_notify(session, "job_status", f"{job_id}:{moved.status}")
     if moved.status in TERMINAL_STATUSES or move == "start":  # into or out of a terminal state
@@ -104,6 +112,15 @@ def _cas(
     if moved.status in TERMINAL_STATUSES:
         _notify_terminal(session, moved)
     return moved
+
+
+def _with_request(fields: dict[str, Any] | None) -> dict[str, Any]:
+    """A move made while serving an API request names it (`request_id`), so a job's log leads
+    back to the request that started, paused or cancelled it."""
+    request_id = current_request_id()
+    if request_id is None:
+        return fields or {}
+    return {**(fields or {}), "request_id": request_id}
 
 
 def _must(moved: Moved | None, session: Session, job_id: uuid.UUID, move: str) -> Moved:

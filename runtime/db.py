@@ -20,13 +20,26 @@ from runtime.settings import get_settings, sqlalchemy_url
 PING_IDLE_AFTER_S = 10.0
 
 
-def make_engine(url: str, *, pool_size: int = 5, application_name: str = "dashin") -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    application_name: str = "dashin",
+    statement_timeout_s: float | None = None,
+) -> Engine:
+    """An engine; with `statement_timeout_s`, PostgreSQL cancels any statement of its
+    connections that runs longer (set once per connection, so it costs no round trip)."""
+    connect_args: dict[str, Any] = {"application_name": application_name, "connect_timeout": 10}
+    if statement_timeout_s:
+        connect_args["options"] = (
+            f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
+        )
     engine = create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        connect_args={"application_name": application_name, "connect_timeout": 10},
+        connect_args=connect_args,
     )
     _check_liveness_on_checkout(engine)
     return engine
@@ -73,20 +86,32 @@ def _has_input(dbapi_connection: Any) -> bool:
         return True
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, float | None], Engine] = {}
 _engines_lock = threading.Lock()
+_statement_timeout_s: float | None = None
+
+
+def limit_statement_time(seconds: float | None) -> None:
+    """Engines `get_engine` hands out from now on cancel statements running longer than
+    `seconds` (None or 0: no limit). The API process sets it (`DASHIN_API_STATEMENT_TIMEOUT_S`)
+    so that no request costs unbounded database work; workers, whose pages are bounded by their
+    own design, do not."""
+    global _statement_timeout_s
+    _statement_timeout_s = seconds or None
 
 
 def get_engine(url: str | None = None) -> Engine:
     """This process's engine for `url` (default: the configured database), built once.
 
-    Keyed by the resolved URL, so a settings change (tests) never returns a stale engine.
+    Keyed by the resolved URL and the statement limit, so a settings change (tests) never
+    returns a stale engine.
     """
     resolved = url or get_settings().require_database_url()
+    key = (resolved, _statement_timeout_s)
     with _engines_lock:
-        engine = _engines.get(resolved)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _engines[resolved] = make_engine(resolved)
+            engine = _engines[key] = make_engine(resolved, statement_timeout_s=key[1])
         return engine
 
 

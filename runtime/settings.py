@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", validation_alias="DASHIN_LOG_LEVEL"
     )
+    #: browser origins allowed to call the API cross-origin (comma-separated; `*` for any)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="DASHIN_CORS_ORIGINS"
+    )
+    #: PostgreSQL `statement_timeout` of the API's connections: no request costs unbounded work
+    api_statement_timeout_s: float = Field(
+        15.0, ge=0, validation_alias="DASHIN_API_STATEMENT_TIMEOUT_S"
+    )
 
     @field_validator("ssrf_allow", mode="before")
     @classmethod
@@ -81,6 +89,17 @@ class Settings(BaseSettings):
             return [
                 ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
             ]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            origins = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+            for origin in origins:
+                if origin != "*" and not origin.startswith(("http://", "https://")):
+                    raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+            return origins
         return value
 
     @field_validator("database_url")

@@ -50,7 +50,7 @@ def create_link(
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(403, 404, 422),
 )
-def create_links(
+def bulk_create_links(
     campaign_id: uuid.UUID, body: LinkBulkCreate, principal: WriterDep, session: SessionDep
 ) -> list[LinkOut]:
     """Many variants at once (one transaction): all are created or none."""
