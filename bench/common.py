@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# benchmarks drive the test-only `synthetic` connector; worker processes inherit this
+os.environ.setdefault("DASHIN_TEST_CONNECTORS", "1")
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789"

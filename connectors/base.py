@@ -154,6 +154,9 @@ class Connector(ABC):
     Params: ClassVar[builtins.type[ConnectorParams]]
     #: Dramatiq queue for this connector's jobs; one per provider so none starves the others
     queue: ClassVar[str | None] = None
+    #: registered only where `DASHIN_TEST_CONNECTORS` is on (tests, benchmarks): such a connector
+    #: may take parameters that hurt the worker on purpose (`synthetic`'s `crash_on_page`)
+    test_only: ClassVar[bool] = False
 
     @classmethod
     def queue_name(cls) -> str:

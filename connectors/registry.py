@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from connectors.base import Connector
 from connectors.errors import ConfigError
 from runtime.logging import get_logger
+from runtime.settings import get_settings
 
 _log = get_logger(__name__)
 
@@ -20,6 +21,8 @@ GROUP = "dashin.connectors"
 
 @lru_cache(maxsize=1)
 def available() -> dict[str, type[Connector]]:
+    """The installed connectors; test-only ones only where `DASHIN_TEST_CONNECTORS` is on."""
+    with_test_only = get_settings().test_connectors
     found: dict[str, type[Connector]] = {}
     for ep in entry_points(group=GROUP):
         try:
@@ -32,6 +35,8 @@ def available() -> dict[str, type[Connector]]:
             raise TypeError(f"entry point {ep.name} = {ep.value} is not a Connector subclass")
         if cls.type != ep.name:
             raise TypeError(f"entry point {ep.name} loads a connector whose type is {cls.type!r}")
+        if cls.test_only and not with_test_only:
+            continue
         found[ep.name] = cls
     return dict(sorted(found.items()))
 

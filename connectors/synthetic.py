@@ -64,6 +64,7 @@ class SyntheticConnector(Connector):
     type = "synthetic"
     Config = SyntheticConfig
     Params = SyntheticParams
+    test_only = True  # crash_on_page kills the worker: never offered to tenants
 
     def check(self, config: SyntheticConfig) -> CheckResult:
         sample = [synthetic_lead(i, seed=config.seed) for i in range(min(5, config.total))]

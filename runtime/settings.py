@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from runtime.errors import ConfigurationError
 
 SECRET_FIELDS = frozenset({"secret_key", "api_key", "sentry_dsn"})
-URL_FIELDS = frozenset({"database_url", "redis_url", "broker_url"})
+URL_FIELDS = frozenset({"database_url", "redis_url", "broker_url", "smtp_url"})
 
 
 def dashin_home() -> Path:
@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     rate_limit_park_s: float = Field(120.0, ge=0, validation_alias="DASHIN_RATE_LIMIT_PARK_S")
     upload_max_bytes: int = Field(1 << 30, gt=0, validation_alias="DASHIN_UPLOAD_MAX_BYTES")
     allow_server_paths: bool = Field(False, validation_alias="DASHIN_ALLOW_SERVER_PATHS")
+    #: register test-only connectors (`synthetic`); never in a deployment tenants can reach
+    test_connectors: bool = Field(False, validation_alias="DASHIN_TEST_CONNECTORS")
     allow_any_domain_name: bool = Field(False, validation_alias="DASHIN_ALLOW_ANY_DOMAIN_NAME")
     jwt_ttl_s: int = Field(3600, gt=0, validation_alias="DASHIN_JWT_TTL_S")
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
@@ -81,6 +83,24 @@ class Settings(BaseSettings):
     api_statement_timeout_s: float = Field(
         15.0, ge=0, validation_alias="DASHIN_API_STATEMENT_TIMEOUT_S"
     )
+    #: outgoing mail (invitations, password resets): `smtp://` (STARTTLS when offered) or
+    #: `smtps://`, with `user:password@`; unset: mails are only logged (refused in production)
+    smtp_url: str | None = Field(None, validation_alias="SMTP_URL")
+    mail_from: str = Field("Dashin <no-reply@localhost>", validation_alias="DASHIN_MAIL_FROM")
+    #: outbound webhooks: first retry after this, doubling (with jitter) up to `max_delay`
+    webhook_retry_base_s: float = Field(5.0, gt=0, validation_alias="DASHIN_WEBHOOK_RETRY_BASE_S")
+    webhook_retry_max_delay_s: float = Field(
+        6 * 3600.0, gt=0, validation_alias="DASHIN_WEBHOOK_RETRY_MAX_DELAY_S"
+    )
+    #: a message not delivered this long after its event is given up
+    webhook_retry_window_s: float = Field(
+        24 * 3600.0, gt=0, validation_alias="DASHIN_WEBHOOK_RETRY_WINDOW_S"
+    )
+    #: an endpoint whose every attempt failed for this long is disabled (managers notified)
+    webhook_disable_after_s: float = Field(
+        5 * 24 * 3600.0, gt=0, validation_alias="DASHIN_WEBHOOK_DISABLE_AFTER_S"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, validation_alias="DASHIN_WEBHOOK_TIMEOUT_S")
 
     @field_validator("ssrf_allow", mode="before")
     @classmethod
@@ -89,6 +109,15 @@ class Settings(BaseSettings):
             return [
                 ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
             ]
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("must be an smtp:// or smtps:// URL")
         return value
 
     @field_validator("cors_origins", mode="before")

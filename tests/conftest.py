@@ -18,6 +18,10 @@ from tests import services
 
 pytest_plugins = ["tests.emulators"]
 
+# the `synthetic` connector (and its crash_on_page) exists only where this is on; processes the
+# tests start inherit it
+os.environ.setdefault("DASHIN_TEST_CONNECTORS", "1")
+
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
