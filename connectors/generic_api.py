@@ -249,11 +249,19 @@ def _fetch(
             raise ConfigError(
                 f"records_path {config.records_path!r} holds {type(records).__name__}, not a list"
             )
-        return _Answer(document, records, _next_link(response, url))
+        return _Answer(document, records, _next_link(response, url, config))
     raise TransientError(f"the API answered with a body that is not JSON ({attempt} tries)")
 
 
-def _next_link(response: httpx.Response, current: httpx.URL) -> str | None:
+def _next_link(
+    response: httpx.Response, current: httpx.URL, config: GenericApiConfig
+) -> str | None:
+    """The next page's URL without secret query parameters.
+
+    APIs repeat the whole query string in their `Link` header, the API key and secret parameters
+    included; this URL becomes the checkpoint, its log line and what `GET /jobs` shows, so the
+    secrets are cut here and `request_parts` adds them back from the credentials on each request.
+    """
     link = response.links.get("next", {}).get("url")
     if not link:
         return None
@@ -263,7 +271,12 @@ def _next_link(response: httpx.Response, current: httpx.URL) -> str | None:
             f"the next-page link points at another origin ({target.scheme}://{target.host}); "
             "refusing to send credentials there"
         )
-    return str(target)
+    names = set(config.secret_params)
+    if config.auth == "api_key" and config.api_key_in == "query":
+        names.add(config.api_key_name)
+    values = set(config.secret_values())
+    kept = [(k, v) for k, v in target.params.multi_items() if k not in names and v not in values]
+    return str(target.copy_with(params=kept))
 
 
 def _next_position(
