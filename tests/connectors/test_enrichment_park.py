@@ -5,7 +5,8 @@ per hour: the job parks (`RateLimited`) part-way through a page's paid enrichmen
 enriched so far come out as a page of their own whose checkpoint names the search page to read
 again; the job resumed from it (once the next window opens) enriches
 only the others. Across every park and resume, each person is paid for exactly once (counted
-from the enrichment requests the emulator answered 200) and arrives exactly once.
+from the enrichment requests the emulator answered 200) and arrives exactly once. A pause that
+arrives while a throttled enrichment call is being waited out keeps what was paid for the same way.
 """
 
 from __future__ import annotations
@@ -169,4 +170,42 @@ def _lead(person: dict[str, Any]) -> Any:
 
     return LeadRecord(
         first_name=person["first_name"], email=person.get("email"), external_id=person["id"]
+    )
+
+
+class PausedDuringWait(LocalRunContext):
+    """The operator pauses the job while the HTTP layer waits out a throttled call."""
+
+    def wait(self, seconds: float) -> None:
+        self.stop_event.set()
+        super().wait(seconds)
+
+
+@pytest.mark.parametrize("apollo_emulator", [{"people": 100, "seed": 4}], indirect=True)
+def test_a_pause_during_an_enrichment_wait_keeps_the_people_enriched(
+    apollo_emulator: ApolloEmulator,
+) -> None:
+    # Given bulk_match allowed 3 calls per 30 s: the 4th call's 429 is a short wait, not a park
+    emu = apollo_emulator
+    emu.windows["enrich"] = Window("enrich", 3, 30.0, fixed=True, paths=frozenset({BULK_MATCH}))
+    config = ApolloConfig(
+        api_key="apollo-test-key",
+        base_url=emu.url + "/api/v1",
+        search_hourly_limit=None,
+        enrich=True,
+    )
+    params = ApolloParams(per_page=100)
+    # When the job is paused during that wait
+    pages: list[Page] = []
+    with pytest.raises(RateLimited, match="job stopping during a wait"):
+        for page in ApolloConnector().pages(config, params, None, PausedDuringWait()):
+            pages.append(page)
+    # Then the 30 people already paid for are committed, with the page to read again
+    assert [len(p.records) for p in pages] == [30] and all(r.email for r in pages[0].records)
+    assert len(pages[0].checkpoint["redo"]["enriched"]) == 30
+    # and the resumed job pays only for the other 70
+    emu.windows.pop("enrich")
+    rest = list(ApolloConnector().pages(config, params, pages[0].checkpoint, LocalRunContext()))
+    check_each_person_once(
+        pages + rest, paid_ids(emu, BULK_MATCH, "details", "id"), emu.credits_used, 100
     )
