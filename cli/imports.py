@@ -20,7 +20,7 @@ from rich.filesize import decimal
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from cli.api_client import ApiClient
-from cli.logs import EXIT_CODES
+from cli.logs import EXIT_CODES, warning_text
 from cli.progress import JobBars
 
 DEFAULT_SOURCE_NAME = "CSV import"
@@ -157,4 +157,8 @@ def import_csv_command(
         f"{c['unchanged']} unchanged, {c['rejected']} rejected"
         + (f" — see `dashin logs {job['id']}`" if c["rejected"] or job.get("error") else "")
     )
+    if job.get("error"):
+        console.print(f"[bold red]error:[/] {job['error']}")
+    for warning in job.get("warnings") or []:
+        console.print("warning: " + warning_text(warning))
     raise typer.Exit(EXIT_CODES.get(job["status"], 1))

@@ -17,6 +17,7 @@ import typer
 from rich.table import Column, Table
 
 from cli.api_client import ApiClient
+from cli.logs import warning_text
 from cli.output import emit, print_table
 
 app = typer.Typer(help="Create, inspect and steer scraping jobs.", no_args_is_help=True)
@@ -197,10 +198,12 @@ def print_job(job: dict[str, Any]) -> None:
         "data source": job["data_source_id"],
         "campaign": job.get("campaign_id") or "-",
         "params": json.dumps(job["params"]),
-        "progress": f"{progress['done']}/{progress['total'] if progress['total'] else '?'}",
+        "progress": f"{progress['done']}/{progress['total'] if progress['total'] else '?'}"
+        + (f" ({progress['missed']} missed)" if progress.get("missed") else ""),
         "counters": ", ".join(f"{k} {v}" for k, v in job["counters"].items()),
         "attempts": str(job["attempts"]),
         "error": job.get("error") or "-",
+        "warnings": "\n".join(warning_text(w) for w in job.get("warnings") or []) or "-",
         "created": job["created_at"],
         "started": job.get("started_at") or "-",
         "finished": job.get("finished_at") or "-",

@@ -74,6 +74,20 @@ def render_line(line: dict[str, Any]) -> Text:
     return text
 
 
+def warning_text(warning: dict[str, Any]) -> str:
+    """`records_rejected (12): 12 of 1000 fetched records were rejected; …` (rich markup)."""
+    return f"[bold yellow]{warning['code']}[/] ({warning['count']}): {warning['message']}"
+
+
+def job_warnings(client: ApiClient, job_id: str) -> list[dict[str, Any]]:
+    """The finished job's warnings; none when the job cannot be read any more."""
+    try:
+        job = client.get(f"/jobs/{job_id}")
+    except ApiError:
+        return []
+    return list(job.get("warnings") or [])
+
+
 def latest_job_id(client: ApiClient) -> str:
     """The id of the domain's newest job (`dashin logs latest`)."""
     for job in client.items("/jobs", limit=1, sort="-created_at", page_size=1):
@@ -202,6 +216,8 @@ def logs_command(
     """Print a job's log lines; with --follow, exit with the job's final status.
 
     Exit codes with --follow: 0 completed, 1 failed, 3 cancelled, 4 cannot follow (2: usage).
+    A completed job's warnings (rejected records, missed matches) are printed last, on stderr;
+    the exit code stays 0.
     """
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)
@@ -240,11 +256,15 @@ def logs_command(
             tail.print_existing()
             return
         status = tail.follow()
+        # printed last, after every line: what the completed job did not do
+        warnings = job_warnings(client, job_id) if status == "completed" else []
     except ApiError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(EXIT_UNFOLLOWABLE) from None
     finally:
         client.close()
+    for warning in warnings:
+        err.print("warning: " + warning_text(warning), soft_wrap=True)
     if not as_json:
         err.print(f"[bold]job {job_id} {status or 'is gone'}[/]")
     raise typer.Exit(EXIT_CODES.get(status or "", EXIT_UNFOLLOWABLE))

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from api.schemas.jobs import JobWarning
 from connectors.base import CheckResult, LeadRecord
 from connectors.errors import ConnectorError
 from models.sources import DataSource
@@ -70,6 +71,8 @@ class SourceMetrics(BaseModel):
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None
+    #: the last finished job's warnings (`[{"code", "count", "message"}]`, as on the job)
+    last_warnings: list[JobWarning]
 
 
 class DataSourceOut(BaseModel):
@@ -102,6 +105,7 @@ class DataSourceOut(BaseModel):
                 last_run_at=source.last_run_at,
                 last_success_at=source.last_success_at,
                 last_error=source.last_error,
+                last_warnings=[JobWarning(**w) for w in source.last_warnings],
             ),
             created_by=source.created_by,
             created_at=source.created_at,

@@ -37,6 +37,16 @@ class JobCounters(BaseModel):
 class JobProgress(BaseModel):
     done: int
     total: int | None
+    #: matches the search could not reach (a capped search's remainder no partition fetches)
+    missed: int = 0
+
+
+class JobWarning(BaseModel):
+    """Something a completed job did not do: `records_rejected`, `matches_missed`."""
+
+    code: str
+    count: int
+    message: str
 
 
 class JobOut(BaseModel):
@@ -55,7 +65,13 @@ class JobOut(BaseModel):
     counters: JobCounters
     progress: JobProgress
     credits_used: int
+    #: why a failed job failed, readable (`<code>: <message>` for most failures)
     error: str | None
+    #: the failure's code: `all_records_rejected`, `too_many_attempts`, `internal_error`, or the
+    #: connector error's (`bad_credentials`, `forbidden`, `bad_config`, `transient`, ...)
+    error_code: str | None
+    #: what a completed job did not do (empty otherwise)
+    warnings: list[JobWarning]
     checkpoint: dict[str, Any] | None
     created_by: uuid.UUID | None
     created_at: datetime
@@ -85,9 +101,13 @@ class JobOut(BaseModel):
             attempts=job.attempts,
             params=job.params,
             counters=JobCounters(**counters(job)),
-            progress=JobProgress(done=job.progress_done, total=job.progress_total),
+            progress=JobProgress(
+                done=job.progress_done, total=job.progress_total, missed=job.progress_missed
+            ),
             credits_used=job.credits_used,
             error=job.error,
+            error_code=job.error_code,
+            warnings=[JobWarning(**w) for w in job.warnings],
             checkpoint=job.checkpoint,
             created_by=job.created_by,
             created_at=job.created_at,

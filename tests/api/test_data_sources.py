@@ -83,6 +83,7 @@ def test_create_stores_secrets_encrypted_and_never_shows_them(
         "last_run_at": None,
         "last_success_at": None,
         "last_error": None,
+        "last_warnings": [],
     }
     # Stored: the public config holds no secret, the credentials column is ciphertext.
     row = _raw_row(engine, body["id"])

@@ -94,7 +94,8 @@ def test_create_job_pending_with_the_documented_shape(
     assert job["counters"] == dict.fromkeys(
         ("pages", "fetched", "inserted", "updated", "unchanged", "rejected"), 0
     )
-    assert job["progress"] == {"done": 0, "total": None}
+    assert job["progress"] == {"done": 0, "total": None, "missed": 0}
+    assert job["warnings"] == [] and job["error_code"] is None
     assert job["checkpoint"] is None and job["heartbeat_age_s"] is None
     assert job["schedule_id"] is None and job["error"] is None
     assert api_client.get(f"{BASE}/{job['id']}", headers=team["viewer"].headers).json() == {
