@@ -1,51 +1,86 @@
-"""Outgoing mail behind a one-method seam, so delivery can be swapped (SMTP, a provider API).
+"""Mail from the API: queued in the request's transaction, sent by a worker after it commits.
 
-The default `LoggingMailer` writes messages to the log: in development the whole body (so the
-reset link or invitation token can be copied from the console), in production only the recipient
-and subject, because the body holds a secret.
+A route never talks to a mail server: `QueuedMail.post` stores the message (body encrypted,
+`models.mail_repo`), the after-commit doorbell enqueues it, and the worker's `mail.send` actor
+delivers it through `runtime.mail` (SMTP with `SMTP_URL`; the log in development), retrying
+with backoff. A rolled-back request sends nothing.
+
+Without `SMTP_URL` in production there is nowhere for a mail to go: `require()` refuses the
+flow with a 503 `mail_not_configured` problem instead of pretending an invitation or reset
+token was sent. `DirectMail` hands messages straight to a transport: the test seam
+(`create_app(mailer=RecordingMailer())`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+import uuid
+from typing import Annotated, Protocol
 
-import structlog
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
-MailKind = Literal["password_reset", "invitation"]
+from models.mail_repo import queue_mail
+from runtime.errors import TransientFailure
+from runtime.mail import LoggingMailer, Mail, Mailer, MailKind, RecordingMailer, mail_configured
+from runtime.settings import get_settings
+
+__all__ = [
+    "DirectMail",
+    "LoggingMailer",
+    "Mail",
+    "MailDep",
+    "MailKind",
+    "MailNotConfigured",
+    "MailOutbox",
+    "Mailer",
+    "QueuedMail",
+    "RecordingMailer",
+]
 
 
-@dataclass(frozen=True)
-class Mail:
-    to: str
-    subject: str
-    body: str
-    kind: MailKind
+class MailNotConfigured(TransientFailure):
+    """Production without `SMTP_URL`: flows that depend on a mail are refused (503)."""
+
+    code = "mail_not_configured"
 
 
-class Mailer(Protocol):
-    def send(self, mail: Mail) -> None: ...
+class MailOutbox(Protocol):
+    def require(self) -> None:
+        """Raise `MailNotConfigured` when mail cannot leave this installation."""
+
+    def post(self, session: Session, mail: Mail, *, domain_id: uuid.UUID | None = None) -> None:
+        """Send `mail` once `session`'s transaction has committed."""
 
 
-class LoggingMailer:
-    def __init__(self, *, include_body: bool) -> None:
-        self.include_body = include_body
-        self._log = structlog.get_logger("api.mailer")
-
-    def send(self, mail: Mail) -> None:
-        if self.include_body:
-            self._log.info(
-                "mail.logged", kind=mail.kind, to=mail.to, subject=mail.subject, body=mail.body
+class QueuedMail:
+    def require(self) -> None:
+        if not mail_configured(get_settings()):
+            raise MailNotConfigured(
+                "mail is not configured: set SMTP_URL (and DASHIN_MAIL_FROM) so invitations "
+                "and password resets can be sent"
             )
-        else:
-            self._log.info("mail.logged", kind=mail.kind, to=mail.to, subject=mail.subject)
+
+    def post(self, session: Session, mail: Mail, *, domain_id: uuid.UUID | None = None) -> None:
+        self.require()
+        queue_mail(session, mail, get_settings().require_secret_key(), domain_id=domain_id)
 
 
-@dataclass
-class RecordingMailer:
-    """Keeps messages in memory: the test twin of a real mailer."""
+class DirectMail:
+    """Sends through `mailer` at once, inside the request (tests only)."""
 
-    sent: list[Mail] = field(default_factory=list)
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
 
-    def send(self, mail: Mail) -> None:
-        self.sent.append(mail)
+    def require(self) -> None:
+        return None
+
+    def post(self, session: Session, mail: Mail, *, domain_id: uuid.UUID | None = None) -> None:
+        self.mailer.send(mail)
+
+
+async def get_mail(request: Request) -> MailOutbox:
+    mail: MailOutbox = request.app.state.mail
+    return mail
+
+
+MailDep = Annotated[MailOutbox, Depends(get_mail)]

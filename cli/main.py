@@ -144,13 +144,15 @@ def scheduler() -> None:
 def reap() -> None:
     """Run the reaper once: re-queue jobs whose worker died or whose message was lost."""
     from runtime.db import get_engine
+    from scheduler.outbox_sweep import sweep_outbox
     from scheduler.reaper import reap_once
 
     settings = _settings()
     report = reap_once(get_engine(), settings)
+    outbox = sweep_outbox(get_engine(), settings)
     console.print(
         f"reaped {len(report.reaped)}, re-enqueued {len(report.requeued)}, "
-        f"resumed {len(report.resumed)}"
+        f"resumed {len(report.resumed)}, outbox rows re-sent {outbox}"
     )
 
 

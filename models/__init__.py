@@ -10,10 +10,12 @@ from models.idempotency import IdempotencyKey
 from models.jobs import Job, JobLog, JobRecordError
 from models.lead_stats import LeadStats
 from models.leads import Lead, LeadKey, LeadSource
+from models.mail import OutgoingMail
 from models.notifications import Notification
 from models.schedules import Schedule
 from models.sources import DataSource, Upload, UploadChunk
 from models.tenancy import ApiKey, Domain, Invitation, Membership, PasswordResetToken, User
+from models.webhooks import Webhook, WebhookDelivery, WebhookMessage
 
 __all__ = [
     "ApiKey",
@@ -35,9 +37,13 @@ __all__ = [
     "LinkClick",
     "Membership",
     "Notification",
+    "OutgoingMail",
     "PasswordResetToken",
     "Schedule",
     "Upload",
     "UploadChunk",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookMessage",
 ]

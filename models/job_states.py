@@ -30,6 +30,7 @@ from models.job_logs import LogLine, insert_lines
 from models.jobs import TERMINAL_STATUSES, Job
 from models.notifications_repo import domain_managers, notify_users
 from models.notify import pg_notify
+from models.webhook_events import job_moved
 from runtime.errors import InvalidTransition, NotFound
 from runtime.logging import current_request_id
 
@@ -111,6 +112,7 @@ def _cas(
         source_metrics.recount_jobs(session, moved.data_source_id)
     if moved.status in TERMINAL_STATUSES:
         _notify_terminal(session, moved)
+    job_moved(session, moved.domain_id, job_id, moved.data_source_id, moved.status)
     return moved
 
 

@@ -37,6 +37,7 @@ from models.campaigns import Campaign
 from models.leads import LEAD_FIELDS, Lead, LeadKey, LeadSource, lead_search_text
 from models.notifications_repo import notify_users
 from models.tenancy import Membership, User
+from models.webhook_events import record_event
 from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 MANUAL_PROVIDER = "manual"
@@ -391,6 +392,13 @@ def assign(
     if lead_ids and assignee != by:
         payload = {"lead_ids": [str(i) for i in lead_ids], "assigned_by": str(by)}
         notify_users(session, domain_id, [assignee], "lead.assigned", payload)
+    if lead_ids:
+        record_event(
+            session,
+            domain_id,
+            "lead.assigned",
+            lambda: {"lead_ids": lead_ids, "assigned_to": assignee, "assigned_by": by},
+        )
 
 
 def soft_delete(session: Session, lead_ids: list[uuid.UUID]) -> None:

@@ -30,6 +30,7 @@ from models.tokens_repo import consume_invitation as consume_invitation
 from models.tokens_repo import consume_password_reset as consume_password_reset
 from models.tokens_repo import create_invitation as create_invitation
 from models.tokens_repo import create_password_reset as create_password_reset
+from models.tokens_repo import find_invitation as find_invitation
 from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 # --- users -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.tenancy import Invitation, PasswordResetToken
@@ -83,6 +83,17 @@ def create_invitation(
     session.add(invitation)
     session.flush()
     return invitation
+
+
+def find_invitation(session: Session, token_hash: str) -> Invitation | None:
+    """The pending, unexpired invitation with this token (what an invitation link shows)."""
+    return session.scalar(
+        select(Invitation).where(
+            Invitation.token_hash == token_hash,
+            Invitation.accepted_at.is_(None),
+            Invitation.expires_at > datetime.now(UTC),
+        )
+    )
 
 
 def consume_invitation(session: Session, token_hash: str, email: str) -> Invitation | None:

@@ -19,6 +19,7 @@ message cheaply: `pending_jobs` answers None there and the reaper waits a longer
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -27,7 +28,10 @@ from typing import cast
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from models.outbox import take_rung
 from runtime.broker import get_broker
 from runtime.logging import get_logger
 
@@ -117,3 +121,59 @@ def pending_jobs(
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+# ---- outbox rows (webhook messages, queued mail): `models.outbox` ------------------------------
+
+#: actor and queue per outbox kind; the message carries only the row id, like a job's
+OUTBOX_ACTORS: dict[str, tuple[str, str]] = {
+    "webhook": ("webhooks.deliver", "webhooks"),
+    "mail": ("mail.send", "mail"),
+}
+
+
+def enqueue_outbox(
+    kind: str,
+    row_id: uuid.UUID | str,
+    *,
+    delay_s: float = 0.0,
+    broker: dramatiq.Broker | None = None,
+) -> None:
+    """Ring for one outbox row (after the commit that wrote it); `delay_s` for a retry. A lost
+    message is harmless: the scheduler's outbox sweep enqueues unclaimed due rows again."""
+    actor_name, queue = OUTBOX_ACTORS[kind]
+    target = broker or get_broker()
+    target.declare_queue(queue)
+    message: dramatiq.Message[None] = dramatiq.Message(
+        queue_name=queue, actor_name=actor_name, args=(str(row_id),), kwargs={}, options={}
+    )
+    target.enqueue(message, delay=int(delay_s * 1000) or None)
+
+
+def install_doorbell() -> None:
+    """Enqueue outbox rows after every commit in this process (idempotent).
+
+    Listens to every SQLAlchemy `Session`: when a transaction that wrote outbox rows
+    (`models.outbox.ring`) commits, their ids are enqueued; when it rolls back, they are
+    forgotten. The API app and the worker install it; what a lost doorbell leaves behind, the
+    scheduler's outbox sweep sends.
+    """
+    with _doorbell_lock:
+        if not event.contains(Session, "after_commit", _after_commit):
+            event.listen(Session, "after_commit", _after_commit)
+            event.listen(Session, "after_rollback", _after_rollback)
+
+
+_doorbell_lock = threading.Lock()
+
+
+def _after_commit(session: Session) -> None:
+    for kind, row_id in take_rung(session):
+        try:
+            enqueue_outbox(kind, row_id)
+        except Exception as exc:  # the row is committed: the sweep sends it later
+            log.warning("outbox.enqueue_failed", kind=kind, row_id=str(row_id), error=str(exc))
+
+
+def _after_rollback(session: Session) -> None:
+    take_rung(session)

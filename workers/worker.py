@@ -24,14 +24,19 @@ from runtime.logging import configure_logging, get_logger
 from runtime.sentry import init_sentry
 from runtime.settings import get_settings
 from workers.actors import register_actors
+from workers.enqueue import OUTBOX_ACTORS, install_doorbell
+from workers.mail import MailSender, register_mail_actor
 from workers.metrics import install_worker_metrics
 from workers.runner import Runner
+from workers.webhooks import WebhookSender, register_webhook_actor
 
 _log = get_logger(__name__)
 
 
 def default_queues() -> list[str]:
-    return sorted({cls.queue_name() for cls in available().values()})
+    """Every connector's queue, plus the outbox queues (webhook deliveries, mail)."""
+    outbox = {queue for _, queue in OUTBOX_ACTORS.values()}
+    return sorted({cls.queue_name() for cls in available().values()} | outbox)
 
 
 def run_worker(
@@ -53,6 +58,10 @@ def run_worker(
     broker = get_broker()
     install_worker_metrics(broker)  # no-op unless `dashin worker --metrics-port` enabled it
     register_actors(broker, Runner(engine, settings, redis_client, shutdown))
+    webhooks = WebhookSender(engine, settings)
+    register_webhook_actor(broker, webhooks)
+    register_mail_actor(broker, MailSender(engine, settings))
+    install_doorbell()  # outbox rows written here (job events) are enqueued after commit
     names = list(queues or default_queues())
     for name in names:
         broker.declare_queue(name)
@@ -75,6 +84,7 @@ def run_worker(
     stop.wait()
     shutdown.set()  # running jobs hand themselves back after their current page
     worker.stop(timeout=60_000)
+    webhooks.close()
     broker.close()
     engine.dispose()
     _log.info("worker.stopped")

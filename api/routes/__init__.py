@@ -20,4 +20,5 @@ ROUTERS: list[str] = [
     "leads",
     "links",
     "analytics",
+    "webhooks",
 ]

@@ -7,11 +7,13 @@ so it cannot be used to find out who has one.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
 
 from api import credentials, ratelimit, security
-from api.deps import ClientIp, CurrentUser, MailerDep, RedisDep, SessionDep, SettingsDep
-from api.mailer import Mail
+from api.deps import ClientIp, CurrentUser, RedisDep, SessionDep, SettingsDep
+from api.mailer import Mail, MailDep
 from api.problems import NotAuthenticated, problem_responses
 from api.schemas.auth import (
     Accepted,
@@ -20,13 +22,14 @@ from api.schemas.auth import (
     MeResponse,
     PasswordResetConfirm,
     PasswordResetRequest,
+    PendingInvitation,
     SignupRequest,
     SignupResponse,
     TokenResponse,
     UserOut,
 )
 from models import tenancy_repo
-from runtime.errors import FieldError, ValidationFailed
+from runtime.errors import FieldError, NotFound, ValidationFailed
 
 router = APIRouter(tags=["auth"])
 
@@ -86,23 +89,29 @@ def login(
 @router.post(
     "/auth/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(422, 429),
+    responses=problem_responses(422, 429, 503),
 )
 def request_password_reset(
     body: PasswordResetRequest,
     request: Request,
     session: SessionDep,
     redis: RedisDep,
-    mailer: MailerDep,
+    mail: MailDep,
     ip: ClientIp,
 ) -> Accepted:
-    """Mail a single-use reset token if the email has an account; the answer is the same."""
+    """Mail a single-use reset token if the email has an account; the answer is the same.
+
+    The mail leaves after the commit, from a worker. Without `SMTP_URL` in production the
+    request is refused (503 `mail_not_configured`) whether or not the email has an account.
+    """
+    mail.require()
     ratelimit.check_attempt(redis, "password-reset", _limits(request), email=body.email, ip=ip)
     user = tenancy_repo.get_user_by_email(session, body.email)
     if user is not None and user.is_active:
         secret = security.new_single_use_token()
         tenancy_repo.create_password_reset(session, user.id, secret.hash)
-        mailer.send(
+        mail.post(
+            session,
             Mail(
                 to=user.email,
                 subject="Reset your Dashin password",
@@ -112,7 +121,7 @@ def request_password_reset(
                     f"\n\n{secret.value}\n\nIf it was not you, ignore this message."
                 ),
                 kind="password_reset",
-            )
+            ),
         )
     return Accepted(detail="if the email has an account, a reset token was sent to it")
 
@@ -129,6 +138,27 @@ def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> N
         message = "the reset token is invalid, expired or already used"
         raise ValidationFailed(message, [FieldError("token", "invalid", message)])
     tenancy_repo.set_password(session, user_id, security.hash_password(body.new_password))
+
+
+@router.get("/auth/invitation", responses=problem_responses(404))
+def show_invitation(
+    session: SessionDep,
+    token: Annotated[str, Query(min_length=1, max_length=200, description="the invitation token")],
+) -> PendingInvitation:
+    """What an invitation link leads to: the domain, email and role it offers.
+
+    Accept it with `POST /auth/signup` and the same token as `invitation_token`.
+    """
+    invitation = tenancy_repo.find_invitation(session, security.sha256_hex(token))
+    if invitation is None:
+        raise NotFound("the invitation is invalid, expired or already used")
+    domain = tenancy_repo.get_domain(session, invitation.domain_id)
+    return PendingInvitation(
+        domain_name=domain.domain_name,
+        email=invitation.email,
+        role=invitation.role,
+        expires_at=invitation.expires_at,
+    )
 
 
 @router.get("/me", responses=problem_responses(401))

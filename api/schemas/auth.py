@@ -8,10 +8,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, Name, Password
+from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, Name, Password, example
 
 
 class SignupRequest(BaseModel):
+    model_config = example(
+        {
+            "email": "ada@acme.com",
+            "password": "correct horse battery staple",
+            "domain_name": "acme.com",
+            "full_name": "Ada Lovelace",
+        }
+    )
     email: Email
     password: Password
     domain_name: DomainName
@@ -22,6 +30,7 @@ class SignupRequest(BaseModel):
 
 
 class LoginRequest(BaseModel):
+    model_config = example({"email": "ada@acme.com", "password": "correct horse battery staple"})
     email: Email
     password: str = Field(min_length=1, max_length=256)
 
@@ -33,10 +42,14 @@ class TokenResponse(BaseModel):
 
 
 class PasswordResetRequest(BaseModel):
+    model_config = example({"email": "ada@acme.com"})
     email: Email
 
 
 class PasswordResetConfirm(BaseModel):
+    model_config = example(
+        {"token": "prt_3q2d9Xk0c1VbW8aZ", "new_password": "a new long passphrase"}
+    )
     token: str = Field(min_length=1, max_length=200)
     new_password: Password
 
@@ -44,6 +57,15 @@ class PasswordResetConfirm(BaseModel):
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
     detail: str
+
+
+class PendingInvitation(BaseModel):
+    """An invitation a link points to; accept it with `POST /auth/signup` and its token."""
+
+    domain_name: str
+    email: str
+    role: MemberRole
+    expires_at: datetime
 
 
 class MembershipOut(BaseModel):
@@ -76,6 +98,7 @@ class SignupResponse(TokenResponse):
 
 
 class ApiKeyCreate(BaseModel):
+    model_config = example({"name": "CRM sync"})
     name: Name
 
 

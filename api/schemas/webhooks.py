@@ -1,0 +1,110 @@
+"""Wire shapes of outbound webhooks, their deliveries, and the events they carry.
+
+The signing secret appears in exactly one response: the one that creates the endpoint.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+from models.webhooks import WEBHOOK_EVENTS, Webhook, webhook_message_id
+
+WebhookEvent = Literal[
+    "job.completed",
+    "job.failed",
+    "job.paused",
+    "job.cancelled",
+    "lead.assigned",
+    "data_source.failing",
+]
+assert get_args(WebhookEvent) == WEBHOOK_EVENTS
+
+_URL = Field(
+    min_length=1,
+    max_length=2000,
+    description="http(s) URL that receives the events; private addresses are refused "
+    "unless DASHIN_SSRF_ALLOW allows them",
+    examples=["https://crm.example.com/hooks/dashin"],
+)
+
+
+class WebhookCreate(BaseModel):
+    url: str = _URL
+    events: list[WebhookEvent] = Field(min_length=1, examples=[["job.completed", "job.failed"]])
+    description: str | None = Field(None, max_length=200)
+    enabled: bool = True
+
+
+class WebhookUpdate(BaseModel):
+    url: str | None = Field(None, min_length=1, max_length=2000)
+    events: list[WebhookEvent] | None = Field(None, min_length=1)
+    description: str | None = Field(None, max_length=200)
+    enabled: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    #: since when every attempt failed (null: the last attempt succeeded)
+    failing_since: datetime | None
+    #: why Dashin disabled the endpoint (null when enabled, or disabled by a manager)
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def build(cls, webhook: Webhook) -> WebhookOut:
+        return cls.model_validate(webhook, from_attributes=True)
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="The signing secret (`whsec_...`): shown only in this response",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class DeliveryOut(BaseModel):
+    """One attempt to deliver one message."""
+
+    id: uuid.UUID
+    #: the `webhook-id` header: the same on every attempt of one message
+    message_id: str
+    event_type: str
+    #: pending (will be tried again), done (delivered) or failed (given up)
+    message_status: str
+    attempt: int
+    succeeded: bool
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    attempted_at: datetime
+
+    @classmethod
+    def build(cls, row: Any) -> DeliveryOut:
+        return cls(
+            id=row.id,
+            message_id=webhook_message_id(row.message_id),
+            event_type=row.event_type,
+            message_status=row.message_status,
+            attempt=row.attempt,
+            succeeded=row.succeeded,
+            status_code=row.status_code,
+            latency_ms=row.latency_ms,
+            error=row.error,
+            attempted_at=row.attempted_at,
+        )
+
+
+class MessageQueued(BaseModel):
+    """A message on its way (a ping, a redelivery): watch it in the deliveries list."""
+
+    message_id: str
+    status: Literal["queued"] = "queued"
