@@ -18,11 +18,12 @@ from fastapi import APIRouter, FastAPI
 
 from api import console, metrics, ops
 from api.listener import close_listener
-from api.mailer import LoggingMailer, Mailer
+from api.mailer import DirectMail, Mailer, QueuedMail
 from api.openapi_ids import operation_id
 from api.problems import document_problems, install_problem_handlers
 from api.request_context import install_request_context
 from api.routes import ROUTERS, redirect
+from workers.enqueue import install_doorbell
 from runtime.db import limit_statement_time
 from runtime.settings import Settings
 
@@ -30,7 +31,8 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(*, mailer: Mailer | None = None) -> FastAPI:
-    """Build the API. `mailer` overrides delivery (tests pass a recording one)."""
+    """Build the API. `mailer` sends mail at once through a transport instead of queueing it
+    for a worker (tests pass a recording one)."""
     app = FastAPI(
         lifespan=_lifespan,
         title="Dashin",
@@ -41,7 +43,8 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
         redoc_url=None,
         generate_unique_id_function=operation_id,
     )
-    app.state.mailer = mailer or _default_mailer()
+    app.state.mail = DirectMail(mailer) if mailer is not None else QueuedMail()
+    install_doorbell()  # outbox rows (webhook events, mail) are enqueued after commit
     install_problem_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     for name in ROUTERS:
@@ -97,14 +100,3 @@ def _document_problems_in_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
-
-
-def _default_mailer() -> Mailer:
-    """Log mail; bodies (which carry tokens) only when DASHIN_ENV is development."""
-    from runtime.settings import get_settings
-
-    try:
-        development = get_settings().env == "development"
-    except Exception:  # settings are validated again, loudly, on first request
-        development = False
-    return LoggingMailer(include_body=development)
