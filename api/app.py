@@ -2,7 +2,7 @@
 the engine and Redis client are built on the first request that needs them.
 
     /api/v1/...                 resources (one router per module listed in `api.routes.ROUTERS`)
-    /api/v1/openapi.json, /docs the OpenAPI document and its UI
+    /api/v1/openapi.json, /docs, /redoc  the OpenAPI document and its UIs (served offline)
     /healthz, /readyz           ops endpoints at the root
     /console                    the operator console (server-rendered pages, `api.console`)
 """
@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from api import console, metrics, ops
+from api.docs_ui import install_docs
 from api.listener import close_listener
 from api.mailer import DirectMail, Mailer, QueuedMail
 from api.openapi_ids import operation_id
@@ -39,13 +40,14 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
         summary="Lead-scraping jobs for B2B lead-generation agencies.",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc: `api.docs_ui`, assets shipped in the package
         redoc_url=None,
         generate_unique_id_function=operation_id,
     )
     app.state.mail = DirectMail(mailer) if mailer is not None else QueuedMail()
     install_doorbell()  # outbox rows (webhook events, mail) are enqueued after commit
     install_problem_handlers(app)
+    install_docs(app, f"{API_PREFIX}/openapi.json")
     api = APIRouter(prefix=API_PREFIX)
     for name in ROUTERS:
         module = importlib.import_module(f"api.routes.{name}")
