@@ -1,0 +1,210 @@
+"""Domains (tenants), their members and invitations.
+
+Routes here name the domain in the path; the caller's role in *that* domain decides (any
+member reads, managers change), and a domain the caller does not belong to answers 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from api import security
+from api.deps import (
+    CurrentUser,
+    DomainManagerDep,
+    DomainReaderDep,
+    SessionDep,
+    SettingsDep,
+)
+from api.mailer import Mail, MailDep
+from api.pagination import Page, PageParamsDep, paginate
+from api.problems import problem_responses
+from api.schemas.domains import (
+    DomainCreate,
+    DomainOut,
+    DomainUpdate,
+    InvitationCreate,
+    InvitationOut,
+    InvitationResult,
+    MemberOut,
+    MemberUpdate,
+)
+from models import tenancy_repo
+from models.tenancy import Domain, Membership, User
+from runtime.errors import PermissionDenied
+
+router = APIRouter(prefix="/domains", tags=["domains"])
+
+
+def _domain_out(domain: Domain, role: str | None) -> DomainOut:
+    return DomainOut.model_validate(domain).model_copy(update={"role": role})
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 409, 422))
+def create_domain(body: DomainCreate, caller: CurrentUser, session: SessionDep) -> DomainOut:
+    """Create another domain (say, for a client); the caller becomes its manager."""
+    if caller.api_key_id is not None:
+        raise PermissionDenied("API keys act in one domain; log in with a password")
+    if not caller.is_admin and not tenancy_repo.manages_any_domain(session, caller.user_id):
+        raise PermissionDenied("only managers of a domain can create domains")
+    domain = tenancy_repo.create_domain(session, body.domain_name, created_by=caller.user_id)
+    tenancy_repo.add_membership(session, domain.id, caller.user_id, "manager")
+    return _domain_out(domain, "manager")
+
+
+@router.get("", responses=problem_responses(401))
+def list_domains(caller: CurrentUser, session: SessionDep, page: PageParamsDep) -> Page[DomainOut]:
+    """The caller's domains with their role in each (platform admins: every domain)."""
+    query = tenancy_repo.domains_query(caller.user_id, all_domains=caller.is_admin)
+    if caller.key_domain_id is not None:
+        query = query.where(Domain.id == caller.key_domain_id)
+    rows = paginate(
+        session,
+        query,
+        page,
+        sortable={"created_at": Domain.created_at, "domain_name": Domain.domain_name},
+        id_column=Domain.id,
+        default_sort="domain_name",
+    )
+    roles = tenancy_repo.roles_in(session, caller.user_id, [d.id for d in rows.rows])
+    default_role = "admin" if caller.is_admin else None
+    return rows.to_page([_domain_out(d, roles.get(d.id, default_role)) for d in rows.rows])
+
+
+@router.get("/{domain_id}", responses=problem_responses(404))
+def get_domain(principal: DomainReaderDep, session: SessionDep) -> DomainOut:
+    return _domain_out(tenancy_repo.get_domain(session, principal.domain_id), principal.role)
+
+
+@router.patch("/{domain_id}", responses=problem_responses(403, 404, 409, 422))
+def update_domain(
+    body: DomainUpdate, principal: DomainManagerDep, session: SessionDep
+) -> DomainOut:
+    """Rename a domain (managers) or change its subscription (platform admins)."""
+    domain = tenancy_repo.get_domain(session, principal.domain_id)
+    if body.subscription_status is not None:
+        if not principal.is_admin:
+            raise PermissionDenied("only platform admins change a subscription")
+        domain.subscription_status = body.subscription_status
+    if body.domain_name is not None:
+        tenancy_repo.rename_domain(session, domain, body.domain_name)
+    session.flush()
+    return _domain_out(domain, principal.role)
+
+
+@router.delete(
+    "/{domain_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
+def delete_domain(principal: DomainManagerDep, session: SessionDep) -> None:
+    """Delete a domain and everything in it. Your sign-up domain cannot be deleted."""
+    user = tenancy_repo.get_user(session, principal.user_id)
+    assert user is not None  # authenticated in this same transaction
+    tenancy_repo.delete_domain(session, principal.domain_id, user)
+
+
+@router.get("/{domain_id}/members", responses=problem_responses(404))
+def list_members(
+    principal: DomainReaderDep, session: SessionDep, page: PageParamsDep
+) -> Page[MemberOut]:
+    rows = paginate(
+        session,
+        tenancy_repo.members_query(principal.domain_id),
+        page,
+        sortable={"created_at": Membership.created_at},
+        id_column=Membership.id,
+        default_sort="created_at",
+    )
+    users = tenancy_repo.users_by_id(session, [m.user_id for m in rows.rows])
+    return rows.to_page([_member_out(m, users[m.user_id]) for m in rows.rows])
+
+
+def _member_out(membership: Membership, user: User) -> MemberOut:
+    return MemberOut(
+        user_id=membership.user_id,
+        email=user.email,
+        full_name=user.full_name,
+        role=membership.role,
+        created_at=membership.created_at,
+    )
+
+
+@router.post(
+    "/{domain_id}/invitations",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 404, 409, 422, 503),
+)
+def invite(
+    body: InvitationCreate,
+    principal: DomainManagerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    mail: MailDep,
+) -> InvitationResult:
+    """Add an existing user at once; otherwise issue an invitation (token mailed and shown once).
+
+    The mail, with a link to `GET /auth/invitation`, leaves after the commit, from a worker.
+    Without `SMTP_URL` in production a new email is refused (503 `mail_not_configured`).
+    """
+    domain = tenancy_repo.get_domain(session, principal.domain_id)
+    existing = tenancy_repo.get_user_by_email(session, body.email)
+    if existing is not None:
+        membership = tenancy_repo.add_membership(session, domain.id, existing.id, body.role)
+        return InvitationResult(status="added", member=_member_out(membership, existing))
+    mail.require()
+    secret = security.new_single_use_token()
+    invitation = tenancy_repo.create_invitation(
+        session,
+        domain_id=domain.id,
+        email=body.email,
+        role=body.role,
+        token_hash=secret.hash,
+        invited_by=principal.user_id,
+    )
+    mail.post(
+        session,
+        Mail(
+            to=body.email,
+            subject=f"You are invited to {domain.domain_name} on Dashin",
+            body=(
+                f"You are invited to join {domain.domain_name} as {body.role}. See the "
+                f"invitation (valid for 7 days) at\n\n"
+                f"{settings.api_url}/api/v1/auth/invitation?token={secret.value}\n\n"
+                f"and accept it by signing up at {settings.api_url}/api/v1/auth/signup with "
+                f"domain_name {domain.domain_name} and this invitation token:\n\n{secret.value}"
+            ),
+            kind="invitation",
+        ),
+        domain_id=domain.id,
+    )
+    return InvitationResult(
+        status="invited", invitation=InvitationOut.model_validate(invitation), token=secret.value
+    )
+
+
+@router.patch("/{domain_id}/members/{user_id}", responses=problem_responses(403, 404, 409, 422))
+def change_member_role(
+    user_id: uuid.UUID, body: MemberUpdate, principal: DomainManagerDep, session: SessionDep
+) -> MemberOut:
+    """Change a member's role; the last manager cannot be demoted (409)."""
+    membership = tenancy_repo.change_role(session, principal.domain_id, user_id, body.role)
+    users = tenancy_repo.users_by_id(session, [user_id])
+    return _member_out(membership, users[user_id])
+
+
+@router.delete(
+    "/{domain_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
+def remove_member(user_id: uuid.UUID, principal: DomainReaderDep, session: SessionDep) -> None:
+    """Remove a member (managers), or leave the domain (anyone, as themselves).
+
+    The last manager cannot be removed and cannot leave (409).
+    """
+    if user_id != principal.user_id and not principal.has_role("manager"):
+        raise PermissionDenied("only managers remove other members")
+    tenancy_repo.remove_member(session, principal.domain_id, user_id)
