@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import security, session_auth
-from api.mailer import Mailer
 from api.problems import NotAuthenticated
 from models import api_keys_repo, auth_repo
 from models.console_sessions import SessionCaller
@@ -88,14 +87,6 @@ async def get_redis(settings: SettingsDep) -> redis.Redis:
 
 
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
-
-
-async def get_mailer(request: Request) -> Mailer:
-    mailer: Mailer = request.app.state.mailer
-    return mailer
-
-
-MailerDep = Annotated[Mailer, Depends(get_mailer)]
 
 
 async def client_ip(request: Request) -> str:
