@@ -53,11 +53,11 @@ def _fresh_process_caches() -> Iterator[None]:
 class Proc:
     """A subprocess whose combined output is pumped into a queue of lines (never blocks it)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
         self.popen = subprocess.Popen(
             argv,
             env=env,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
