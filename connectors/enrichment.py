@@ -141,6 +141,7 @@ class PageEnricher:
     spent: int = 0
 
     def allowance(self, wanted: int) -> int:
+        """Credits this page may spend: all it wants, or what the budget has left."""
         return wanted if self.budget is None else max(0, self.budget - self.spent)
 
     def pages(
@@ -159,19 +160,11 @@ class PageEnricher:
         kept = {str(i) for i in committed}
         records = [r for r in records if str(r["id"]) not in kept]
         credits, done, error = 0, len(records), None
-        if (
-            records
-            and self.enrich is not None
-            and (self.budget is None or self.spent < self.budget)
-        ):
-            allowance = len(records) if self.budget is None else self.budget - self.spent
+        allowance = self.allowance(len(records))
+        if records and self.enrich is not None and allowance > 0:
             result = self.enrich(records, allowance)
-            records, credits, done, error = (
-                result.records,
-                result.credits,
-                result.done,
-                result.error,
-            )
+            records = result.records
+            credits, done, error = result.credits, result.done, result.error
             self.spent += credits
             if self.budget is not None and self.spent >= self.budget:
                 self.ctx.log.warning(
