@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.api_client import ApiClient, ApiError, ApiUnavailable
+from cli.output import print_table
 from cli.progress import JobBars, Jobs
 
 DEMO_EMAIL = "demo@demo.dashin.dev"
@@ -237,7 +238,7 @@ def print_summary(console: Console, plan: dict[str, dict[str, Any]], jobs: Jobs)
                 for k in ("pages", "fetched", "inserted", "updated", "unchanged", "rejected")
             ),
         )
-    console.print(table)
+    print_table(table, console)
 
 
 def print_leads(console: Console, domain_name: str, limit: int = 10) -> None:
@@ -276,7 +277,7 @@ def print_leads(console: Console, domain_name: str, limit: int = 10) -> None:
             f"[dim]leads table skipped (database not reachable here: {type(exc).__name__})[/]"
         )
         return
-    console.print(table)
+    print_table(table, console)
 
 
 def run_demo(client: ApiClient, console: Console, emus: Emulators | None = None) -> Jobs:
@@ -328,7 +329,8 @@ def start_in_background(
                 run_demo(client, console, emus)
             console.print(
                 f"the demo's jobs, sources and leads are in the domain {DEMO_DOMAIN}: "
-                f"`dashin jobs list --domain {DEMO_DOMAIN}`"
+                f"`dashin jobs list --domain {DEMO_DOMAIN}`",
+                soft_wrap=True,
             )
         except (ApiError, TimeoutError, typer.Exit) as exc:
             if not stopping.is_set():

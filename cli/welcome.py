@@ -31,6 +31,9 @@ def path_hint() -> str:
     on_path = shutil.which("dashin")
     if on_path and Path(on_path).resolve().parent == bin_dir.resolve():
         return "dashin is on your PATH already"
+    local = Path.cwd() / ".venv"  # `./run`'s venv: shown relative, as the README says it
+    if (local / "bin" / "activate").exists() and local.resolve() == bin_dir.parent.resolve():
+        return "source .venv/bin/activate"
     activate = bin_dir / "activate"
     if activate.exists():
         try:
