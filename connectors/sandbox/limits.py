@@ -29,6 +29,7 @@ class Window:
         fixed: bool = False,
         paths: frozenset[str] | None = None,
         wall: bool = False,
+        opened_at: float = 0.0,
     ) -> None:
         if limit < 1 or period_s <= 0:
             raise ValueError("a rate limit needs limit >= 1 and period_s > 0")
@@ -42,7 +43,8 @@ class Window:
         self.violations = 0
         self.accepted = 0
         self._times: deque[float] = deque(maxlen=limit)
-        self._opened = 0.0
+        #: a fixed window's first opening (clock time); later ones follow every `period_s`
+        self._opened = opened_at
         self._count = 0
 
     def _roll(self, now: float) -> None:

@@ -43,7 +43,12 @@ def limit_enrichment(emu: Emulator, path: str, calls_per_hour: int) -> None:
     """The provider answers 429 (Retry-After: the window's end) past `calls_per_hour`; called
     again, a fresh window opens (the ZoomInfo emulator's JWTs do not survive `clock.advance`)."""
     emu.windows["enrich"] = Window(
-        "enrich", calls_per_hour, HOUR, fixed=True, paths=frozenset({path})
+        "enrich",
+        calls_per_hour,
+        HOUR,
+        fixed=True,
+        paths=frozenset({path}),
+        opened_at=emu.clock.now(),
     )
 
 
@@ -187,7 +192,9 @@ def test_a_pause_during_an_enrichment_wait_keeps_the_people_enriched(
 ) -> None:
     # Given bulk_match allowed 3 calls per 30 s: the 4th call's 429 is a short wait, not a park
     emu = apollo_emulator
-    emu.windows["enrich"] = Window("enrich", 3, 30.0, fixed=True, paths=frozenset({BULK_MATCH}))
+    emu.windows["enrich"] = Window(
+        "enrich", 3, 30.0, fixed=True, paths=frozenset({BULK_MATCH}), opened_at=emu.clock.now()
+    )
     config = ApolloConfig(
         api_key="apollo-test-key",
         base_url=emu.url + "/api/v1",

@@ -78,6 +78,7 @@ def open_enrichment_window(emu: Emulator, provider: Provider) -> None:
         3600.0,
         fixed=True,
         paths=frozenset({provider.enrich_path}),
+        opened_at=emu.clock.now(),  # the hour starts now: Retry-After is about an hour
     )
 
 
