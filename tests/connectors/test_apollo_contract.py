@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -253,8 +255,14 @@ def test_422_invalid_parameters_is_a_config_error(replay: Callable[..., Replay])
 
 @pytest.mark.parametrize("body", ["error_429.json", "error_429_nested.json"])
 def test_both_documented_429_bodies_throttle_then_park(
-    replay: Callable[..., Replay], body: str
+    replay: Callable[..., Replay], body: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the clock pinned ten seconds into an hour: the hourly window ends in 3,590 s
+    top_of_hour = 1_796_392_800.0  # 2026-12-04T14:00:00Z
+    clock = SimpleNamespace(
+        time=lambda: top_of_hour + 10, monotonic=time.monotonic, sleep=time.sleep
+    )
+    monkeypatch.setattr(http, "time", clock)
     # A 429 that says nothing about when is waited out (short backoff) and the search goes on
     calls = replay({SEARCH: [error(429, body), ok("people_api_search.json")]})
     assert len([r for p in run(config()) for r in p.records]) == 3
@@ -264,7 +272,7 @@ def test_both_documented_429_bodies_throttle_then_park(
     calls.answers[SEARCH] = [error(429, body, **used_up)]
     with pytest.raises(RateLimited) as parked:
         run(config())
-    assert 0 < parked.value.retry_after <= 3600
+    assert parked.value.retry_after == 3590
 
 
 # ---- the emulator answers in the documented shapes ---------------------------------------------
