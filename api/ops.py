@@ -25,6 +25,7 @@ log = structlog.get_logger("api.ops")
 
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
+    """Liveness: the process answers (no dependency is checked)."""
     return {"status": "ok"}
 
 
@@ -39,6 +40,7 @@ def _check_redis() -> None:
 
 @router.get("/readyz", response_model=None)
 def readyz() -> Any:
+    """Readiness: PostgreSQL and Redis answer; otherwise 503 naming the unreachable ones."""
     failed = []
     for name, check in (("database", _check_database), ("redis", _check_redis)):
         try:

@@ -59,6 +59,8 @@ def _rates(counts: dict[str, int]) -> Rates:
 def overview(
     principal: ReaderDep, session: SessionDep, range: Range = "30d", tz: TimeZone = "UTC"
 ) -> OverviewOut:
+    """Domain totals for a range (`30d`, ...), each compared with the range before: leads, new
+    leads, jobs."""
     scope = scope_of(principal)
     p = ar.period(range, tz, datetime.now(UTC))
     now, before = (
@@ -100,6 +102,7 @@ def campaign_analytics(
     group_by: GroupBy = "day",
     tz: TimeZone = "UTC",
 ) -> CampaignAnalyticsOut:
+    """One campaign's leads over a range, grouped by `group_by`, with the campaign's totals."""
     campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
     scope = scope_of(principal)
     p = ar.period(range, tz, datetime.now(UTC))
@@ -138,6 +141,7 @@ def leads_analytics(
     tz: TimeZone = "UTC",
     campaign_id: uuid.UUID | None = None,
 ) -> LeadsAnalyticsOut:
+    """New leads over a range grouped by `group_by`, for the domain or one campaign."""
     scope = scope_of(principal)
     p = ar.period(range, tz, datetime.now(UTC))
     if campaign_id is not None:

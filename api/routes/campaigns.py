@@ -42,6 +42,7 @@ def list_campaigns(
         str | None, Query(max_length=200, pattern=NO_NUL_PATTERN, description="Part of the name")
     ] = None,
 ) -> Page[CampaignOut]:
+    """The domain's campaigns the caller may see, a page at a time (`cursor`)."""
     rows = paginate(
         session,
         campaigns_repo.campaigns_query(principal.domain_id, status=status, q=q),
@@ -58,6 +59,7 @@ def list_campaigns(
 
 @router.get("/{campaign_id}", responses=problem_responses(404))
 def get_campaign(campaign_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> CampaignOut:
+    """One campaign with its targeting criteria and status."""
     return CampaignOut.model_validate(
         campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
     )
@@ -85,5 +87,6 @@ def update_campaign(
     "/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(403, 404)
 )
 def delete_campaign(campaign_id: uuid.UUID, principal: WriterDep, session: SessionDep) -> None:
+    """Delete (archive) a campaign: it no longer appears in lists or reads."""
     campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
     campaigns_repo.soft_delete_campaign(session, campaign)

@@ -27,6 +27,7 @@ def _schema(model: object) -> dict[str, Any]:
 
 @router.get("")
 def list_connectors(principal: ReaderDep) -> ConnectorList:
+    """Installed connector types with the JSON Schemas of their `config` and job `params`."""
     del principal  # any signed-in member may see what can be configured
     return ConnectorList(
         items=[

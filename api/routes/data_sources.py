@@ -74,6 +74,8 @@ def _require_own_upload(session: Session, source_id: uuid.UUID | None, file_id: 
 def create_data_source(
     body: DataSourceCreate, session: SessionDep, principal: ManagerDep
 ) -> DataSourceOut:
+    """Create a data source of a connector type; `config` is validated by the connector's schema and
+    its secrets are stored encrypted, never shown again."""
     stored = source_configs.for_create(body.type, body.config)
     if stored.public.get("file_id") is not None:
         _require_own_upload(session, None, stored.public["file_id"])
@@ -96,6 +98,7 @@ def list_data_sources(
     page: PageParamsDep,
     type: Annotated[str | None, Query(description="Only sources of this connector type")] = None,
 ) -> Page[DataSourceOut]:
+    """The domain's data sources with their metrics (secrets omitted)."""
     rows = paginate(
         session,
         sources_repo.list_sources_query(principal.domain_id, type_=type),
@@ -110,6 +113,7 @@ def list_data_sources(
 def get_data_source(
     source_id: uuid.UUID, session: SessionDep, principal: ReaderDep
 ) -> DataSourceOut:
+    """One data source: config without secrets, `secrets_set`, sync state and metrics."""
     return _out(sources_repo.get_source(session, source_id, principal.domain_id))
 
 
@@ -117,6 +121,8 @@ def get_data_source(
 def update_data_source(
     source_id: uuid.UUID, body: DataSourceUpdate, session: SessionDep, principal: ManagerDep
 ) -> DataSourceOut:
+    """Rename a source or merge `config`: given keys replace, `null` removes (and clears a secret),
+    absent keys and secrets are kept."""
     source = sources_repo.get_source(session, source_id, principal.domain_id)
     stored = None
     if body.config is not None:
@@ -144,6 +150,7 @@ def update_data_source(
 def delete_data_source(
     source_id: uuid.UUID, session: SessionDep, principal: ManagerDep
 ) -> Response:
+    """Delete a data source (managers only)."""
     sources_repo.delete_source(session, source_id, principal.domain_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -213,6 +220,7 @@ async def upload_file(
 def list_source_jobs(
     source_id: uuid.UUID, session: SessionDep, principal: ReaderDep, page: PageParamsDep
 ) -> Page[JobOut]:
+    """The jobs of one data source, newest first."""
     sources_repo.get_source(session, source_id, principal.domain_id)
     rows = paginate(
         session,

@@ -75,6 +75,7 @@ def list_domains(caller: CurrentUser, session: SessionDep, page: PageParamsDep) 
 
 @router.get("/{domain_id}", responses=problem_responses(404))
 def get_domain(principal: DomainReaderDep, session: SessionDep) -> DomainOut:
+    """One domain the caller belongs to."""
     return _domain_out(tenancy_repo.get_domain(session, principal.domain_id), principal.role)
 
 
@@ -110,6 +111,7 @@ def delete_domain(principal: DomainManagerDep, session: SessionDep) -> None:
 def list_members(
     principal: DomainReaderDep, session: SessionDep, page: PageParamsDep
 ) -> Page[MemberOut]:
+    """The domain's members with their roles."""
     rows = paginate(
         session,
         tenancy_repo.members_query(principal.domain_id),

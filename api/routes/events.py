@@ -25,6 +25,8 @@ router = APIRouter(prefix="/events", tags=["events"])
     },
 )
 async def stream_events(principal: StreamReaderDep) -> EventSourceResponse:
+    """Server-sent events for the domain (job status changes, notifications) while the connection
+    stays open."""
     return EventSourceResponse(
         sse.domain_events(principal.user_id, principal.domain_id),
         ping=sse.KEEPALIVE_S,

@@ -63,6 +63,8 @@ def enqueue_after_commit(session: Session, moved: Moved) -> None:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 404, 422))
 def create_job(body: JobCreate, session: SessionDep, principal: WriterDep) -> JobOut:
+    """Create a job on a data source; `start: true` also queues it at once. Params are validated by
+    the connector."""
     source = job_inputs.resolve_source(session, body.data_source_id, principal.domain_id)
     job_inputs.check_campaign(session, body.campaign_id, principal.domain_id)
     params = job_inputs.validate_params(session, source, body.params)
@@ -90,6 +92,7 @@ def list_jobs(
     campaign_id: uuid.UUID | None = None,
     schedule_id: uuid.UUID | None = None,
 ) -> Page[JobOut]:
+    """The domain's jobs, filtered by status, data source, campaign or schedule."""
     query = jobs_query.list_query(
         principal.domain_id,
         status=status or (),
@@ -103,6 +106,7 @@ def list_jobs(
 
 @router.get("/{job_id}", responses=problem_responses(404))
 def get_job(job_id: uuid.UUID, session: SessionDep, principal: ReaderDep) -> JobOut:
+    """One job: status, counters, progress, checkpoint and error."""
     return JobOut.build(jobs_repo.get_job(session, job_id, principal.domain_id))
 
 

@@ -173,6 +173,7 @@ def bulk(body: BulkIn, principal: WriterDep, session: SessionDep) -> BulkOut:
 
 @router.get("/{lead_id}", responses=problem_responses(404))
 def get_lead(lead_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> LeadOut:
+    """One lead with its company, location, assignment and provenance (`sources`)."""
     return _out(session, leads_repo.get_lead(session, scope_of(principal), lead_id))
 
 

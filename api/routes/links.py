@@ -34,6 +34,7 @@ REQUIRED = ("destination_url", "utm_source", "utm_medium", "utm_campaign")
 def create_link(
     campaign_id: uuid.UUID, body: LinkCreate, principal: WriterDep, session: SessionDep
 ) -> LinkOut:
+    """A UTM-tagged short link for the campaign (`/r/{code}` redirects to the destination)."""
     campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
     link = links_repo.create_link(
         session,
@@ -73,6 +74,7 @@ def bulk_create_links(
 def list_links(
     campaign_id: uuid.UUID, principal: ReaderDep, session: SessionDep, page: PageParamsDep
 ) -> Page[LinkOut]:
+    """The campaign's links, a page at a time."""
     campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
     rows = paginate(
         session,
@@ -86,6 +88,7 @@ def list_links(
 
 @router.get("/links/{link_id}", responses=problem_responses(404))
 def get_link(link_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> LinkOut:
+    """One link with its UTM fields and short code."""
     return LinkOut.model_validate(links_repo.get_link(session, principal.domain_id, link_id))
 
 
@@ -93,6 +96,7 @@ def get_link(link_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> L
 def update_link(
     link_id: uuid.UUID, body: LinkUpdate, principal: WriterDep, session: SessionDep
 ) -> LinkOut:
+    """Change a link's destination or UTM fields; its short code stays."""
     changes = body.model_dump(exclude_unset=True)
     nulled = [f for f in REQUIRED if f in changes and changes[f] is None]
     if nulled:

@@ -36,6 +36,7 @@ def list_logs(
     level: Level = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LogPage:
+    """A job's log lines after `after_seq`, in order; `next_after_seq` continues the tail."""
     jobs_repo.get_job(session, job_id, principal.domain_id)
     lines = job_logs.tail(session, job_id, after_seq=after_seq, min_level=level, limit=limit)
     return LogPage(

@@ -26,6 +26,7 @@ SORTABLE = {"created_at": Notification.created_at}
 def list_notifications(
     session: SessionDep, principal: ReaderDep, page: PageParamsDep, unread: bool | None = None
 ) -> Page[NotificationOut]:
+    """The caller's notifications in the domain, newest first."""
     query = notifications_query.list_query(principal.user_id, principal.domain_id, unread=unread)
     rows = paginate(session, query, page, sortable=SORTABLE, id_column=Notification.id)
     return rows.to_page([NotificationOut.build(n) for n in rows.rows])
@@ -33,6 +34,7 @@ def list_notifications(
 
 @router.post("/read-all", responses=problem_responses(404))
 def read_all_notifications(session: SessionDep, principal: ReaderDep) -> ReadAllOut:
+    """Mark every notification of the caller in the domain as read."""
     return ReadAllOut(
         marked=notifications_query.mark_all_read(session, principal.user_id, principal.domain_id)
     )
@@ -42,6 +44,7 @@ def read_all_notifications(session: SessionDep, principal: ReaderDep) -> ReadAll
 def read_notification(
     notification_id: uuid.UUID, session: SessionDep, principal: ReaderDep
 ) -> NotificationOut:
+    """Mark one notification as read."""
     note = notifications_query.mark_read(
         session, notification_id, principal.user_id, principal.domain_id
     )

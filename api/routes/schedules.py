@@ -41,6 +41,8 @@ def _validated(session: Session, domain_id: uuid.UUID, values: dict[str, Any]) -
 def create_schedule(
     body: ScheduleCreate, session: SessionDep, principal: ManagerDep
 ) -> ScheduleOut:
+    """Run jobs on a data source by cron (with a time zone) or every `interval_seconds`; `overlap`
+    decides what happens while the previous run is still going."""
     values = _validated(session, principal.domain_id, body.model_dump())
     schedule = schedules_repo.create_schedule(
         session, domain_id=principal.domain_id, created_by=principal.user_id, values=values
@@ -55,6 +57,7 @@ def list_schedules(
     page: PageParamsDep,
     data_source_id: uuid.UUID | None = None,
 ) -> Page[ScheduleOut]:
+    """The domain's schedules, a page at a time."""
     query = schedules_repo.list_schedules_query(principal.domain_id, data_source_id=data_source_id)
     rows = paginate(session, query, page, sortable=SORTABLE, id_column=Schedule.id)
     return rows.to_page([ScheduleOut.build(s) for s in rows.rows])
@@ -62,6 +65,7 @@ def list_schedules(
 
 @router.get("/{schedule_id}", responses=problem_responses(404))
 def get_schedule(schedule_id: uuid.UUID, session: SessionDep, principal: ReaderDep) -> ScheduleOut:
+    """One schedule with its trigger and next fire time."""
     return ScheduleOut.build(schedules_repo.get_schedule(session, schedule_id, principal.domain_id))
 
 
@@ -69,6 +73,7 @@ def get_schedule(schedule_id: uuid.UUID, session: SessionDep, principal: ReaderD
 def update_schedule(
     schedule_id: uuid.UUID, body: ScheduleUpdate, session: SessionDep, principal: ManagerDep
 ) -> ScheduleOut:
+    """Change a schedule; the scheduler picks the change up at once."""
     schedule = schedules_repo.get_schedule(session, schedule_id, principal.domain_id)
     merged = {**schedules_repo.schedule_values(schedule), **body.changes()}
     values = _validated(session, principal.domain_id, merged)
@@ -81,6 +86,7 @@ def update_schedule(
     responses=problem_responses(403, 404),
 )
 def delete_schedule(schedule_id: uuid.UUID, session: SessionDep, principal: ManagerDep) -> Response:
+    """Delete a schedule: it fires no more."""
     schedules_repo.delete_schedule(session, schedule_id, principal.domain_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

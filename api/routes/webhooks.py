@@ -12,6 +12,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from api.deps import ManagerDep, SessionDep, SettingsDep
+from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate, paginate_rows
 from api.problems import problem_responses
 from api.schemas.webhooks import (
@@ -29,7 +30,7 @@ from models.webhooks import Webhook, WebhookDelivery, webhook_message_id
 from runtime.errors import FieldError, ValidationFailed
 from runtime.settings import Settings
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
 
 
 def _checked_url(url: str, settings: Settings) -> str:
@@ -64,6 +65,7 @@ def create_webhook(
 def list_webhooks(
     session: SessionDep, principal: ManagerDep, page: PageParamsDep
 ) -> Page[WebhookOut]:
+    """The domain's webhook endpoints (managers only); secrets are never shown again."""
     rows = paginate(
         session,
         webhooks_repo.webhooks_query(principal.domain_id),
@@ -76,6 +78,7 @@ def list_webhooks(
 
 @router.get("/{webhook_id}", responses=problem_responses(403, 404))
 def get_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: ManagerDep) -> WebhookOut:
+    """One endpoint: URL, events, enabled, and how its deliveries are going (no secret)."""
     return WebhookOut.build(webhooks_repo.get_webhook(session, webhook_id, principal.domain_id))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import FROM_ORM, NO_NUL_PATTERN, JsonObject, Name
+from api.schemas.common import FROM_ORM, NO_NUL_PATTERN, JsonObject, Name, example
 
 CampaignStatus = Literal["active", "paused", "completed"]
 Source = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL_PATTERN)]
@@ -16,6 +16,15 @@ Objective = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_NUL_P
 
 
 class CampaignCreate(BaseModel):
+    model_config = example(
+        {
+            "name": "Q3 CFO outreach",
+            "source": "linkedin",
+            "objective": "book 40 demos",
+            "targeting_criteria": {"titles": ["CFO"], "countries": ["DE"]},
+            "status": "active",
+        }
+    )
     name: Name
     source: Source | None = None
     objective: Objective | None = None
@@ -25,6 +34,8 @@ class CampaignCreate(BaseModel):
 
 class CampaignUpdate(BaseModel):
     """Only the fields sent change; the slug stays (links and exports refer to it)."""
+
+    model_config = example({"status": "paused"})
 
     name: Name | None = None
     source: Source | None = None

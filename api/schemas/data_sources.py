@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from api.schemas.common import example
 from api.schemas.jobs import JobWarning
 from connectors.base import CheckResult, LeadRecord
 from connectors.errors import ConnectorError
@@ -51,6 +52,13 @@ def validate_model(
 
 
 class DataSourceCreate(BaseModel):
+    model_config = example(
+        {
+            "type": "apollo",
+            "name": "Apollo EU",
+            "config": {"api_key": "apollo-key-from-your-account"},
+        }
+    )
     type: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     #: the connector's Config; secret fields are stored encrypted and never shown again
@@ -58,6 +66,7 @@ class DataSourceCreate(BaseModel):
 
 
 class DataSourceUpdate(BaseModel):
+    model_config = example({"name": "Apollo EU (2027)", "config": {"api_key": "a-rotated-key"}})
     name: str | None = Field(None, min_length=1, max_length=200)
     #: merged into the stored config: given keys replace, `null` removes (and clears a secret),
     #: absent keys (and secrets) are kept

@@ -8,16 +8,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole
+from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, example
 
 SubscriptionStatus = Literal["trial", "active", "inactive"]
 
 
 class DomainCreate(BaseModel):
+    model_config = example({"domain_name": "acme-agency.com"})
     domain_name: DomainName
 
 
 class DomainUpdate(BaseModel):
+    model_config = example({"domain_name": "acme-agency.io"})
     domain_name: DomainName | None = None
     subscription_status: SubscriptionStatus | None = Field(
         None, description="Platform admins only."
@@ -45,10 +47,12 @@ class MemberOut(BaseModel):
 
 
 class MemberUpdate(BaseModel):
+    model_config = example({"role": "viewer"})
     role: MemberRole
 
 
 class InvitationCreate(BaseModel):
+    model_config = example({"email": "grace@acme.com", "role": "member"})
     email: Email
     role: MemberRole = "member"
 

@@ -12,11 +12,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.schemas.common import example
 from models.jobs import Job, JobRecordError
 from models.jobs_repo import counters
 
 
 class JobCreate(BaseModel):
+    model_config = example(
+        {
+            "data_source_id": "5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f",
+            "campaign_id": None,
+            "params": {"titles": ["CFO"], "limit": 500},
+            "start": True,
+        }
+    )
     data_source_id: uuid.UUID
     campaign_id: uuid.UUID | None = None
     #: the connector's Params (search filters, file_id, ...)

@@ -10,6 +10,7 @@ from typing import Any, Literal, NotRequired
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
+from api.schemas.common import example
 from models.leads import LEAD_FIELDS, Lead
 from models.leads_repo import Provenance
 
@@ -53,6 +54,18 @@ class LeadFields(BaseModel):
 
 
 class LeadCreate(LeadFields):
+    model_config = example(
+        {
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "email": "grace@navy.example",
+            "title": "CFO",
+            "company": {"name": "Navy Labs", "domain": "navy.example"},
+            "status": "new",
+            "priority": "high",
+            "tags": ["conference"],
+        }
+    )
     external_id: str | None = Field(None, max_length=300)
     campaign_id: uuid.UUID | None = None
     status: LeadStatus = "new"
@@ -63,6 +76,8 @@ class LeadCreate(LeadFields):
 
 class LeadUpdate(LeadFields):
     """Only the fields sent change; `status` must follow the flow (409 otherwise)."""
+
+    model_config = example({"status": "contacted", "priority": "medium"})
 
     campaign_id: uuid.UUID | None = None
     status: LeadStatus | None = None
@@ -76,6 +91,13 @@ class LeadUpdate(LeadFields):
 
 
 class QualifyIn(BaseModel):
+    model_config = example(
+        {
+            "score": 4,
+            "criteria": {"budget": True, "authority": True},
+            "notes": "Budget approved for Q1",
+        }
+    )
     score: int = Field(ge=1, le=5)
     criteria: dict[str, Any] = Field(default_factory=dict)
     notes: str | None = Field(None, max_length=10_000)
@@ -83,6 +105,8 @@ class QualifyIn(BaseModel):
 
 class AssignIn(BaseModel):
     """Exactly one of `user_id` and `email`: a manager or member of the domain."""
+
+    model_config = example({"email": "sales@acme.com"})
 
     user_id: uuid.UUID | None = None
     email: str | None = Field(None, max_length=320)
@@ -116,6 +140,13 @@ class BulkUpdateFields(BaseModel):
 
 
 class BulkIn(BaseModel):
+    model_config = example(
+        {
+            "action": "update",
+            "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"],
+            "update": {"status": "contacted"},
+        }
+    )
     action: Literal["update", "assign", "delete"]
     ids: list[uuid.UUID] | None = Field(None, min_length=1, max_length=1000)
     filter: LeadFilterIn | None = None

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import FROM_ORM
+from api.schemas.common import FROM_ORM, example
 
 UtmValue = Field(min_length=1, max_length=200)
 MAX_BULK_LINKS = 500
@@ -25,12 +25,30 @@ class UtmFields(BaseModel):
 class LinkCreate(UtmFields):
     """`utm_campaign` defaults to the campaign's slug."""
 
+    model_config = example(
+        {
+            "utm_source": "linkedin",
+            "utm_medium": "social",
+            "utm_campaign": "q3-cfo",
+            "destination_url": "https://acme.com/demo",
+        }
+    )
+
     destination_url: str = Field(min_length=1, max_length=4000)
 
 
 class LinkBulkCreate(BaseModel):
     """Many variants of one destination: explicit `variants`, or every source by medium
     (by content, when given) combination."""
+
+    model_config = example(
+        {
+            "destination_url": "https://acme.com/demo",
+            "utm_campaign": "q3-cfo",
+            "sources": ["linkedin", "newsletter"],
+            "mediums": ["social", "email"],
+        }
+    )
 
     destination_url: str = Field(min_length=1, max_length=4000)
     utm_campaign: str | None = Field(None, min_length=1, max_length=200)
@@ -59,6 +77,8 @@ class LinkBulkCreate(BaseModel):
 
 class LinkUpdate(BaseModel):
     """Only the fields sent change; `full_url` is rebuilt and the short code stays."""
+
+    model_config = example({"destination_url": "https://acme.com/demo-2027"})
 
     destination_url: str | None = Field(None, min_length=1, max_length=4000)
     utm_source: str | None = Field(None, min_length=1, max_length=200)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api.schemas.common import example
 from models.schedule_timing import (
     TriggerSpec,
     build_trigger,
@@ -29,6 +30,18 @@ Overlap = Literal["skip", "queue", "allow"]
 
 
 class ScheduleCreate(BaseModel):
+    model_config = example(
+        {
+            "name": "Weekday mornings",
+            "data_source_id": "5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f",
+            "cron": "30 9 * * 1-5",
+            "timezone": "Europe/Berlin",
+            "jitter_seconds": 60,
+            "enabled": True,
+            "params": {"limit": 200},
+            "overlap": "skip",
+        }
+    )
     name: str | None = Field(None, max_length=200)
     data_source_id: uuid.UUID
     campaign_id: uuid.UUID | None = None
@@ -48,6 +61,8 @@ class ScheduleCreate(BaseModel):
 
 class ScheduleUpdate(BaseModel):
     """Fields to change; a field sent as null is cleared (e.g. `cron: null` with an interval)."""
+
+    model_config = example({"enabled": False})
 
     name: str | None = Field(None, max_length=200)
     data_source_id: uuid.UUID | None = None

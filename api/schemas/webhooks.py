@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
+from api.schemas.common import example
 from models.webhooks import WEBHOOK_EVENTS, Webhook, webhook_message_id
 
 WebhookEvent = Literal[
@@ -33,6 +34,13 @@ _URL = Field(
 
 
 class WebhookCreate(BaseModel):
+    model_config = example(
+        {
+            "url": "https://crm.example.com/hooks/dashin",
+            "events": ["job.completed", "job.failed"],
+            "description": "CRM import",
+        }
+    )
     url: str = _URL
     events: list[WebhookEvent] = Field(min_length=1, examples=[["job.completed", "job.failed"]])
     description: str | None = Field(None, max_length=200)
@@ -40,6 +48,7 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
+    model_config = example({"enabled": False})
     url: str | None = Field(None, min_length=1, max_length=2000)
     events: list[WebhookEvent] | None = Field(None, min_length=1)
     description: str | None = Field(None, max_length=200)
