@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api.console.auth import ConsoleUser, ConsoleUserDep, WriterUserDep
-from api.console.templating import page, templates
+from api.console.templating import flash, page, refused
 from api.deps import SessionDep
 from api.pagination import PageParams
-from api.problems import dashin_error_response
 from api.routes import jobs as jobs_api
 from api.routes import logs as logs_api
 from api.schemas.jobs import JobCreate, JobOut
+from api.schemas.logs import LogLineOut
 from models import sources_repo
 from models.jobs import COUNTERS, JOB_STATUSES, LOG_LEVELS, TERMINAL_STATUSES
 from runtime.errors import DashinError, ValidationFailed
@@ -62,14 +62,6 @@ def _job_context(session: Session, user: ConsoleUser) -> dict[str, Any]:
         "counters": COUNTERS,
         "terminal": TERMINAL_STATUSES,
     }
-
-
-def error_message(exc: DashinError) -> tuple[int, str]:
-    """The status and `detail` the API answers for this error (one mapping: api.problems)."""
-    problem = dashin_error_response(exc)
-    body = json.loads(bytes(problem.body))
-    fields = "; ".join(f"{e['field']}: {e['message']}" for e in body.get("errors") or [])
-    return problem.status_code, str(body["detail"]) + (f" ({fields})" if fields else "")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -135,21 +127,10 @@ def create_job(
             user.principal,
         )
     except DashinError as exc:
-        return _flash(request, *error_message(exc))
+        return refused(request, exc)
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
-    return _flash(request, 201, f"Job {job.id} started.", job_id=str(job.id))
-
-
-def _flash(
-    request: Request, status_code: int, message: str, job_id: str | None = None
-) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        "_flash.html",
-        {"message": message, "ok": status_code < 400, "job_id": job_id},
-        status_code=status_code,
-    )
+    return flash(request, 201, f"Job {job.id} started.", job_id=str(job.id))
 
 
 @router.get("/{job_id}", response_class=HTMLResponse)
@@ -158,8 +139,6 @@ def job_page(
 ) -> HTMLResponse:
     job = jobs_api.get_job(job_id, session, user.principal)  # another domain's job: 404
     errors = jobs_api.list_job_errors(job_id, session, user.principal, limit=20)
-    timeline = logs_api.list_logs(job_id, session, user.principal, limit=1000)
-    moves = [line for line in timeline.items if line.event.startswith("job.")]
     return page(
         request,
         "job.html",
@@ -167,10 +146,16 @@ def job_page(
         nav="jobs",
         job=job,
         errors=getattr(errors, "items", []),
-        timeline=moves,
+        timeline=_timeline(session, user, job_id),
         levels=LOG_LEVELS,
         **_job_context(session, user),
     )
+
+
+def _timeline(session: Session, user: ConsoleUser, job_id: uuid.UUID) -> list[LogLineOut]:
+    """The job's moves: every move writes a `job.<move>` log line (models.job_states)."""
+    lines = logs_api.list_logs(job_id, session, user.principal, limit=1000)
+    return [line for line in lines.items if line.event.startswith("job.")]
 
 
 @router.get("/{job_id}/row", response_class=HTMLResponse)
@@ -188,7 +173,9 @@ def job_summary(
 ) -> HTMLResponse:
     """The job page's header, counters and buttons, re-read on each status change."""
     job = jobs_api.get_job(job_id, session, user.principal)
-    return page(request, "_job_summary.html", user, job=job, **_job_context(session, user))
+    timeline = _timeline(session, user, job_id)
+    context = _job_context(session, user)
+    return page(request, "_job_summary.html", user, job=job, timeline=timeline, **context)
 
 
 @router.get("/{job_id}/errors.csv")
@@ -206,8 +193,7 @@ def move_job(
     try:
         job: JobOut = _MOVES[action](job_id, session, user.principal)
     except DashinError as exc:
-        status_code, message = error_message(exc)
-        return _flash(request, status_code, message, job_id=str(job_id))
+        return refused(request, exc, str(job_id))
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/console/jobs/{job_id}", status_code=303)
-    return _flash(request, 202, f"{action.capitalize()}: the job is {job.status}.", str(job_id))
+    return flash(request, 202, f"{action.capitalize()}: the job is {job.status}.", str(job_id))

@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from api import metrics
 from api.console.auth import ConsoleUser, ConsoleUserDep, ManagerUserDep, WriterUserDep
-from api.console.jobs import error_message
-from api.console.templating import page, templates
+from api.console.templating import flash, page, refused
 from api.deps import SessionDep, SettingsDep
 from api.pagination import PageParams
 from api.routes import leads as leads_api
@@ -143,10 +142,7 @@ def toggle_schedule(
             schedule_id, ScheduleUpdate(enabled=toggle == "enable"), session, user.principal
         )
     except DashinError as exc:
-        status_code, message = error_message(exc)
-        return templates.TemplateResponse(
-            request, "_flash.html", {"message": message, "ok": False}, status_code=status_code
-        )
+        return refused(request, exc)
     return RedirectResponse("/console/schedules", status_code=303)
 
 
@@ -209,17 +205,6 @@ def bulk_leads(
         else:
             body["assign"] = {"email": assignee_email}
         result = leads_api.bulk(BulkIn.model_validate(body), user.principal, session)
-    except DashinError as exc:
-        status_code, message = error_message(exc)
-        return _note(request, status_code, message)
-    except ValueError as exc:  # pydantic's validation of the body
-        return _note(request, 422, str(exc).splitlines()[0])
-    message = f"{result.succeeded} done, {result.failed} refused"
-    return _note(request, 200, message)
-
-
-def _note(request: Request, status_code: int, message: str) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "_flash.html", {"message": message, "ok": status_code < 400},
-        status_code=status_code,
-    )  # fmt: skip
+    except (DashinError, ValueError) as exc:
+        return refused(request, exc)
+    return flash(request, 200, f"{result.succeeded} done, {result.failed} refused")

@@ -14,8 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.console import source_forms
 from api.console.auth import ConsoleUser, ConsoleUserDep, ManagerUserDep, WriterUserDep
-from api.console.jobs import error_message
-from api.console.templating import page, templates
+from api.console.templating import page, refused, templates
 from api.deps import SessionDep, SettingsDep
 from api.pagination import PageParams
 from api.routes import connectors as connectors_api
@@ -49,10 +48,7 @@ async def test_connection(request: Request, source_id: uuid.UUID, user: WriterUs
     try:
         result = await sources_api.test_data_source(source_id, user.principal)
     except DashinError as exc:
-        status_code, message = error_message(exc)
-        return templates.TemplateResponse(
-            request, "_flash.html", {"message": message, "ok": False}, status_code=status_code
-        )
+        return refused(request, exc)
     return templates.TemplateResponse(request, "_check.html", {"check": result})
 
 
@@ -110,7 +106,7 @@ async def create_source(request: Request, session: SessionDep, user: ManagerUser
             sources_api.create_data_source, body, session, user.principal
         )
     except (DashinError, ValueError) as exc:
-        return _refused(request, exc)
+        return refused(request, exc)
     return _go(request, f"/console/sources#source-{created.id}")
 
 
@@ -151,7 +147,7 @@ async def update_source(
             sources_api.update_data_source, source_id, body, session, user.principal
         )
     except (DashinError, ValueError) as exc:
-        return _refused(request, exc)
+        return refused(request, exc)
     return _go(request, f"/console/sources#source-{source_id}")
 
 
@@ -160,13 +156,3 @@ def _go(request: Request, url: str) -> Response:
     if request.headers.get("HX-Request"):
         return Response(status_code=200, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
-
-
-def _refused(request: Request, exc: Exception) -> HTMLResponse:
-    if isinstance(exc, DashinError):
-        status_code, message = error_message(exc)
-    else:  # pydantic's validation of the body
-        status_code, message = 422, str(exc).splitlines()[0]
-    return templates.TemplateResponse(
-        request, "_flash.html", {"message": message, "ok": False}, status_code=status_code
-    )

@@ -3,6 +3,7 @@ template the signed-in user, their CSRF token and the navigation."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from api.console.auth import ConsoleUser
+from api.problems import dashin_error_response
+from runtime.errors import DashinError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -59,3 +62,33 @@ def page(
         {"user": user, "csrf": user.csrf if user else context.pop("csrf", ""), **context},
         status_code=status_code,
     )
+
+
+def flash(
+    request: Request, status_code: int, message: str, job_id: str | None = None
+) -> HTMLResponse:
+    """A notice for `#flash`: what a button or form did, or why it was refused."""
+    return templates.TemplateResponse(
+        request,
+        "_flash.html",
+        {"message": message, "ok": status_code < 400, "job_id": job_id},
+        status_code=status_code,
+    )
+
+
+def error_message(exc: DashinError) -> tuple[int, str]:
+    """The status and `detail` (with field errors) the API answers for this error: one
+    mapping, `api.problems`, so the console shows the API's own words."""
+    problem = dashin_error_response(exc)
+    body = json.loads(bytes(problem.body))
+    fields = "; ".join(f"{e['field']}: {e['message']}" for e in body.get("errors") or [])
+    return problem.status_code, str(body["detail"]) + (f" ({fields})" if fields else "")
+
+
+def refused(request: Request, exc: Exception, job_id: str | None = None) -> HTMLResponse:
+    """`flash` for an error of ours, or for pydantic's validation of a body (422)."""
+    if isinstance(exc, DashinError):
+        status_code, message = error_message(exc)
+    else:
+        status_code, message = 422, str(exc).splitlines()[0]
+    return flash(request, status_code, message, job_id)

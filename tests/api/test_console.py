@@ -148,6 +148,7 @@ def test_forged_post_without_csrf_token_is_403(
     assert api_client.post("/console/logout", data={}).status_code == 403
     page = api_client.get(f"/console/jobs/{job}")
     assert 'data-status="paused"' in page.text
+    assert 'data-event="job.start"' in page.text and 'data-event="job.pause"' in page.text
     # And with the page's token the same POST works
     moved = api_client.post(
         f"/console/jobs/{job}/resume",
