@@ -14,11 +14,11 @@ Routes (base `emu.url`):
 * `GET /api/v1/auth/health` -> `{"healthy": true, "is_logged_in": <key valid>}`.
 
 Shapes are Apollo's documented examples (`tests/connectors/fixtures/apollo/`, checked by
-`tests/connectors/test_apollo_contract.py`): the enriched person carries every top-level field
-of the Bulk People Enrichment example; 401 is `text/plain` `Invalid access credentials.`, 403
-`{"error": "This API key is not authorized to access api/v1/...", "error_code":
-"API_INACCESSIBLE"}`, 422 `{"error": "Invalid parameters"}`, 429 `{"message": "The maximum
-number of api calls allowed for api/v1/... is N times per minute. ..."}`.
+`tests/connectors/test_apollo_contract.py`): the enriched person carries exactly the top-level
+fields of the Bulk People Enrichment example (phones come only by webhook, so none here); 401 is
+`text/plain` `Invalid access credentials.`, 403 `{"error": "This API key is not authorized to
+access api/v1/...", "error_code": "API_INACCESSIBLE"}`, 422 `{"error": "Invalid parameters"}`, 429
+`{"message": "The maximum number of api calls allowed for api/v1/... is N times per minute. ..."}`.
 
 Choices (PROVIDERS.md leaves them open): a `bulk_match` detail that matches no one answers `null`
 in its place in `matches` (the documented example has no miss); past 500 pages or 50,000 records a
@@ -358,10 +358,7 @@ class ApolloEmulator(Emulator):
             "seniority": p.title.seniority,
             "show_intent": False,
             "revealed_for_current_team": reveal,
-            "last_refreshed_at": _iso(p.updated_at),
         }
-        if reveal:
-            out["phone_numbers"] = [{"raw_number": p.phone, "type": "work_direct"}]
         return out
 
     def _organization(self, c: Company) -> dict[str, Any]:
