@@ -184,7 +184,8 @@ def up(
     new_key = print_bootstrap_key(console, services.database_url)
     key = remember_cli_settings(api_url, new_key)  # issue 21: the CLI finds API and key
     if services_only:
-        console.print("services are running; stop them with `dashin services stop`")
+        if services.embedded:
+            console.print("services are running; stop them with `dashin services stop`")
         return
     try:
         _run_stack(host, port, threads, demo, api_url, key)
