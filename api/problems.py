@@ -6,6 +6,7 @@ and never build responses for failures themselves::
     NotFound → 404    Conflict → 409 (InvalidTransition adds `job_status`)    PermissionDenied → 403
     ValidationFailed → 422 (`errors: [{field, code, message}]`)    NotAuthenticated → 401
     TooManyRequests → 429 (+ Retry-After)    TransientFailure → 503
+    a statement cancelled by the API's statement_timeout → 503 `statement_timeout`
     ConfigurationError → 500 with a safe message    anything else → 500 "internal error"
 
 FastAPI's own request validation errors are converted to the same 422 shape with clean dotted
@@ -21,7 +22,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg.errors import QueryCanceled
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.errors import (
@@ -190,6 +193,21 @@ async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_database_error(_: Request, exc: Exception) -> JSONResponse:
+    """A statement past the API's `statement_timeout` is a 503 to retry later, not a bug."""
+    assert isinstance(exc, DBAPIError)
+    if isinstance(exc.orig, QueryCanceled):
+        log.warning("api.statement_timeout", error_type=type(exc.orig).__name__)
+        return problem_response(
+            503,
+            "Service unavailable",
+            "the request took too long and was cancelled; retry later or narrow it",
+            code="statement_timeout",
+            headers={"Retry-After": "5"},
+        )
+    return internal_error_response(exc)
+
+
 async def _on_unhandled(_: Request, exc: Exception) -> JSONResponse:
     return internal_error_response(exc)
 
@@ -198,6 +216,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DashinError, _on_dashin_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 

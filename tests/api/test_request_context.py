@@ -4,6 +4,7 @@ and the bounded plain traceback the logs carry."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from api.deps import SessionDep
 from api.routes import jobs as jobs_routes
 from runtime.errors import ConfigurationError
 from runtime.logging import MAX_LINE_CHARS, MAX_TRACEBACK_CHARS, bounded_traceback
@@ -141,6 +143,23 @@ def test_api_connections_carry_the_statement_timeout(app_with: AppWith) -> None:
         with pytest.raises(OperationalError) as raised:
             session.execute(text("SELECT pg_sleep(2)"))
         assert isinstance(raised.value.orig, psycopg.errors.QueryCanceled)
+
+
+def test_a_request_past_the_statement_timeout_is_a_503_to_retry(app_with: AppWith) -> None:
+    app = app_with(DASHIN_API_STATEMENT_TIMEOUT_S="0.2")
+
+    @app.get("/slow")
+    def slow(session: SessionDep) -> None:
+        session.execute(text("SELECT pg_sleep(3)"))
+
+    with TestClient(app, raise_server_exceptions=True) as client:
+        started = time.monotonic()
+        response = client.get("/slow")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["type"] == "urn:dashin:problem:statement_timeout"
+    assert response.headers["retry-after"] == "5"
+    assert elapsed < 2.5  # cancelled at 0.2 s, not after the 3 s sleep
 
 
 def test_the_statement_timeout_defaults_to_fifteen_seconds(app_with: AppWith) -> None:
