@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from cli.api_client import ApiClient
 from cli.logs import LogTail, parse_since
 from cli.main import app
-from tests.cli.conftest import ROOT, CliUser, LiveApi, Proc
+from tests.cli.conftest import ROOT, CliUser, LiveApi, Proc, await_job_status
 from tests.cli.ptyrun import PtyProcess, strip_ansi
 from tests.tcpproxy import TcpProxy
 
@@ -129,6 +129,30 @@ def test_follow_exits_3_when_the_job_is_cancelled(
         tail.kill()
     assert code == 3, tail.text
     assert f"job {job_id} cancelled" in strip_ansi(tail.text)
+
+
+def test_follow_prints_a_completed_jobs_warnings_last_and_exits_0(
+    api: httpx.Client,
+    worker: Proc,
+    cli_env: dict[str, str],
+    db_url: str,
+    synthetic_source: uuid.UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a job that completed with one record in ten rejected
+    monkeypatch.setenv("COLUMNS", "300")  # keep each warning on one line
+    job_id = create_job(api, synthetic_source, total=100, page_size=20, bad_every=10)
+    assert api.post(f"/jobs/{job_id}/start").status_code == 202
+    assert await_job_status(db_url, job_id, {"completed", "failed"}) == "completed"
+    # When its log is followed, and the job shown
+    followed = CliRunner().invoke(app, ["logs", job_id, "--follow"])
+    shown = CliRunner().invoke(app, ["jobs", "show", job_id])
+    # Then the warning comes after every log line, and the exit code is still 0
+    assert followed.exit_code == 0, followed.output
+    warning = "warning: records_rejected (10): 10 of 100 fetched records were rejected"
+    assert warning in followed.output
+    assert followed.output.index(warning) > followed.output.rindex("job.finish")
+    assert shown.exit_code == 0 and "records_rejected (10): 10 of 100" in shown.output
 
 
 def _await_more_log_lines(db_url: str, job_id: str, count: int) -> None:
