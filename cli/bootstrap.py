@@ -66,6 +66,7 @@ def print_bootstrap_key(console: Console, database_url: str) -> str | None:
         return None
     console.print(
         f"[bold yellow]bootstrap admin API key[/] (a platform admin: acts in every domain "
-        f"with --domain): [bold]{key}[/]"
+        f"with --domain): [bold]{key}[/]",
+        soft_wrap=True,
     )
     return key

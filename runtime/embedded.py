@@ -259,9 +259,14 @@ class EmbeddedRedis:
         port = _read_port(self.port_file)
         if port and port_open(port):
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
+            # No retries: the server closing the connection is the answer to SHUTDOWN, and
+            # redis-py's default backoff would retry it for seconds (a slow Ctrl-C of `up`).
+            client = redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
             with contextlib.suppress(redis.ConnectionError):
-                redis.Redis(host="127.0.0.1", port=port).shutdown(save=True)
+                client.shutdown(save=True)
         pid_file.unlink(missing_ok=True)
 
 
