@@ -167,6 +167,7 @@
       source.onerror = () => { state.textContent = "reconnecting…"; }; // the browser retries with Last-Event-ID
       source.addEventListener("log", (e) => {
         const line = JSON.parse(e.data);
+        list.dataset.received = String(Number(list.dataset.received || 0) + 1);
         if (line.seq <= lastSeq) return;
         lastSeq = line.seq;
         const li = document.createElement("li");
@@ -196,6 +197,7 @@
     level.addEventListener("change", () => {
       list.replaceChildren();
       lastSeq = 0;
+      list.dataset.received = "0";
       delete list.dataset.ended;
       open();
     });
