@@ -79,9 +79,14 @@ def migrate() -> None:
     """Apply database migrations up to the latest (idempotent)."""
     import migrations
 
+    from runtime.logging import get_logger, use_json
+
     settings = _settings()
     migrations.upgrade(settings.require_database_url())
-    console.print("[green]database schema is up to date[/]")
+    if use_json(settings):  # `web: dashin migrate && dashin api`: one JSON stream
+        get_logger("cli.migrate").info("migrate.done", message="database schema is up to date")
+    else:
+        console.print("[green]database schema is up to date[/]")
 
 
 @app.command()

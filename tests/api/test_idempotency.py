@@ -19,6 +19,7 @@ from api.routes import jobs as jobs_routes
 from models import idempotency
 from models.idempotency import IdempotencyKey
 from models.jobs import Job
+from models.sources import Upload
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import connectors_registry, create_source  # noqa: F401  (fixture)
 
@@ -205,3 +206,41 @@ def test_expired_keys_run_again_and_are_purged(
         )
         assert idempotency.purge_expired(session) == 1
         assert session.scalars(select(IdempotencyKey.key)).all() == ["fresh"]
+
+
+def _csv_upload(data: bytes) -> tuple[bytes, str]:
+    """A multipart body as clients build it: a fresh random boundary per attempt."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="leads.csv"\r\n'
+            f"Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_retried_upload_stores_one_file(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    user = make_user()
+    source = create_source(api_client, user, type_="csv", name="list")
+    url = f"/api/v1/data-sources/{source['id']}/files"
+
+    def upload(key: str, data: bytes) -> Any:
+        body, content_type = _csv_upload(data)
+        headers = {**user.headers, "Content-Type": content_type, "Idempotency-Key": key}
+        return api_client.post(url, content=body, headers=headers)
+
+    first = upload("up-1", b"email\nann@x.example\n")
+    retried = upload("up-1", b"email\nann@x.example\n")  # another boundary, the same file
+    other = upload("up-1", b"email\nbob@x.example\nzed@x.example\n")
+
+    assert first.status_code == 201, first.text
+    assert (retried.status_code, retried.content) == (201, first.content)
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422  # another size: another request
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == 1
