@@ -27,10 +27,11 @@ def user_for_password(session: Session, email: str, password: str) -> User:
 
 
 def caller_for_api_key(session: Session, key: str) -> CallerRow:
-    """The owner of a live API key who is still a member of the key's domain."""
+    """The owner of a live API key who is still a member of the key's domain (a platform
+    admin need not be: admins act in every domain, as `api.deps` allows)."""
     row = None
     if security.looks_like_api_key(key):
         row = auth_repo.user_for_api_key(session, security.sha256_hex(key))
-    if row is None or not row.is_active or row.home_role is None:
+    if row is None or not row.is_active or (row.home_role is None and not row.is_admin):
         raise NotAuthenticated("invalid or revoked API key")
     return row

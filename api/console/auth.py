@@ -6,7 +6,8 @@
                      `X-CSRF-Token` header) carries the session's token
 
 Roles and domain scoping are `api.deps`' (`resolve_principal`, `Principal.has_role`), so a page
-shows an action exactly when the API would allow it.
+shows an action exactly when the API would allow it. The header's domain switcher offers the
+user's memberships (a key session: only the key's domain; a platform admin: every domain).
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ from api.deps import (
 )
 from models import tenancy_repo
 from models.console_sessions import SessionCaller
+from models.tenancy import Domain
 from models.tenancy_repo import MembershipView
 from runtime.errors import NotFound, PermissionDenied
+
+#: a platform admin's domain switcher lists at most this many domains (by name)
+ADMIN_DOMAINS = 200
 
 
 class SignInRequired(Exception):
@@ -55,6 +60,10 @@ class ConsoleUser:
     def can_write(self) -> bool:
         """Members and managers run jobs (the API's `WriterDep`)."""
         return self.principal.has_role("manager", "member")
+
+    @property
+    def can_switch(self) -> bool:
+        return len(self.memberships) > 1
 
     @property
     def can_manage(self) -> bool:
@@ -80,6 +89,22 @@ def _principal(session: Session, found: SessionCaller, caller: AuthenticatedUser
         raise SignInRequired() from exc
 
 
+def _switchable(
+    session: Session, caller: AuthenticatedUser, principal: Principal
+) -> list[MembershipView]:
+    """The domains the header offers: the user's memberships; a key session stays in its
+    domain; a platform admin (password or key) may act in any domain, as in the API."""
+    mine = tenancy_repo.user_memberships(session, principal.user_id)
+    if caller.is_admin:
+        roles = {m.domain_id: m.role for m in mine}
+        query = tenancy_repo.domains_query(caller.user_id, all_domains=True)
+        domains = session.scalars(query.order_by(Domain.domain_name).limit(ADMIN_DOMAINS))
+        return [MembershipView(d.id, d.domain_name, roles.get(d.id, "admin")) for d in domains]
+    if caller.api_key_id is not None:
+        return [m for m in mine if m.domain_id == principal.domain_id]
+    return mine
+
+
 def console_user(request: Request, session: SessionDep, settings: SettingsDep) -> ConsoleUser:
     token = request.cookies.get(session_auth.COOKIE_NAME)
     found = session_auth.live_session(session, token)
@@ -88,14 +113,7 @@ def console_user(request: Request, session: SessionDep, settings: SettingsDep) -
     caller = user_from_session(found)
     principal = _principal(session, found, caller)
     via_key = found.caller.api_key_id is not None
-    if via_key:
-        memberships = [
-            m
-            for m in tenancy_repo.user_memberships(session, principal.user_id)
-            if m.domain_id == principal.domain_id
-        ]
-    else:
-        memberships = tenancy_repo.user_memberships(session, principal.user_id)
+    memberships = _switchable(session, caller, principal)
     return ConsoleUser(
         principal=principal,
         caller=caller,

@@ -323,3 +323,21 @@ def test_static_vendor_files_are_served_with_licences(api_client: TestClient) ->
         "/console/static/console.js",
     ):
         assert api_client.get(path).status_code == 200, path
+
+
+def test_a_platform_admins_key_session_can_switch_to_any_domain(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    """`dashin up`'s bootstrap key is a platform admin's: the console must reach the demo domain."""
+    admin = make_user(role="admin")
+    elsewhere = make_user()
+    job = create_job(engine, elsewhere.domain_id, make_source(engine, elsewhere.domain_id))
+    sign_in(api_client, api_key=_api_key(engine, admin))
+    page = api_client.get("/console/jobs")
+    assert page.status_code == 200 and f'value="{elsewhere.domain_id}"' in page.text
+    switched = api_client.post(
+        "/console/domain",
+        data={"csrf_token": _csrf(page.text), "domain_id": str(elsewhere.domain_id)},
+    )
+    assert switched.status_code == 200 and str(job) in switched.text
+    assert 'data-action="start"' in switched.text  # an admin may act there
