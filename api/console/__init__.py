@@ -6,7 +6,10 @@ functions, with vendored htmx for partial updates and uPlot for charts (served f
     signin.py      sign in (password or API key), sign out, switch domain
     jobs.py        jobs table, job page, job buttons
     sources.py     data sources with health, schema-driven forms, test connection, CSV upload
+    source_forms.py  a connector's config_schema → form fields → config (secrets write-only)
     pages.py       overview (charts), schedules, leads
+    templating.py  Jinja2 environment, `page()`, and the notices (`flash`, `refused`)
+    templates/, static/   the pages; console.js (live updates), vendor/ (htmx, uPlot + licences)
 """
 
 from __future__ import annotations
