@@ -23,7 +23,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Integer, String, Text, func, select, text, update
+from sqlalchemy import Integer, String, Text, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 OutboxKind = Literal["webhook", "mail"]
@@ -112,3 +112,15 @@ def due(session: Session, model: Any, grace_s: float, limit: int = 500) -> list[
     if ids:
         session.execute(update(model).where(model.id.in_(ids)).values(next_attempt_at=func.now()))
     return ids
+
+
+def purge(session: Session, model: Any, older_than: timedelta, limit: int = 1000) -> int:
+    """Delete up to `limit` settled rows (delivered or given up) older than `older_than`."""
+    old = (
+        select(model.id)
+        .where(model.status != "pending", model.created_at < func.now() - older_than)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    deleted = session.execute(delete(model).where(model.id.in_(old)).returning(model.id))
+    return len(deleted.all())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-import dramatiq
 from sqlalchemy import Engine
 
 from models.mail_repo import claim_mail, mail_failed, mail_sent
@@ -19,7 +18,7 @@ from runtime.db import session_scope
 from runtime.logging import get_logger
 from runtime.mail import Mailer, mailer_for
 from runtime.settings import Settings
-from workers.enqueue import OUTBOX_ACTORS, enqueue_outbox
+from workers.enqueue import enqueue_outbox
 from workers.outbox import backoff_s
 
 log = get_logger("workers.mail")
@@ -28,6 +27,8 @@ RETRY_BASE_S = 5.0
 RETRY_MAX_S = 900.0
 #: an SMTP conversation that outlives this is presumed dead and the mail tried again
 HOLD_S = 120.0
+#: the actor's time limit: an attempt never outlives its hold
+TIME_LIMIT_S = HOLD_S + 60
 
 
 class MailSender:
@@ -76,19 +77,3 @@ class MailSender:
         with session_scope(self.engine) as session:
             mail_sent(session, mail_id)
         return "sent"
-
-
-def register_mail_actor(broker: dramatiq.Broker, sender: MailSender) -> dramatiq.Actor[[str], None]:
-    actor_name, queue = OUTBOX_ACTORS["mail"]
-
-    def send(mail_id: str) -> None:
-        sender.send(uuid.UUID(mail_id))
-
-    return dramatiq.Actor(
-        send,
-        broker=broker,
-        actor_name=actor_name,
-        queue_name=queue,
-        priority=0,
-        options={"max_retries": 0, "time_limit": int((HOLD_S + 60) * 1000)},
-    )

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import dramatiq
 import httpx
 from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook as Signer
@@ -30,7 +29,7 @@ from runtime.crypto import decrypt_json
 from runtime.db import session_scope
 from runtime.logging import get_logger
 from runtime.settings import Settings
-from workers.enqueue import OUTBOX_ACTORS, enqueue_outbox
+from workers.enqueue import enqueue_outbox
 from workers.outbox import backoff_s
 
 log = get_logger("workers.webhooks")
@@ -140,6 +139,11 @@ class WebhookSender:
                 )
             return self._client
 
+    @property
+    def time_limit_s(self) -> float:
+        """How long one attempt may take, for the actor's time limit."""
+        return self.settings.webhook_timeout_s + 60
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -149,25 +153,3 @@ class WebhookSender:
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def register_webhook_actor(
-    broker: dramatiq.Broker, sender: WebhookSender
-) -> dramatiq.Actor[[str], None]:
-    """No Dramatiq retries: the message row owns retry state (attempts, next_attempt_at)."""
-    actor_name, queue = OUTBOX_ACTORS["webhook"]
-
-    def deliver(message_id: str) -> None:
-        sender.deliver(uuid.UUID(message_id))
-
-    return dramatiq.Actor(
-        deliver,
-        broker=broker,
-        actor_name=actor_name,
-        queue_name=queue,
-        priority=0,
-        options={
-            "max_retries": 0,
-            "time_limit": int((sender.settings.webhook_timeout_s + 60) * 1000),
-        },
-    )

@@ -25,10 +25,12 @@ from runtime.sentry import init_sentry
 from runtime.settings import get_settings
 from workers.actors import register_actors
 from workers.enqueue import OUTBOX_ACTORS, install_doorbell
-from workers.mail import MailSender, register_mail_actor
+from workers.mail import TIME_LIMIT_S as MAIL_TIME_LIMIT_S
+from workers.mail import MailSender
 from workers.metrics import install_worker_metrics
+from workers.outbox import outbox_actor
 from workers.runner import Runner
-from workers.webhooks import WebhookSender, register_webhook_actor
+from workers.webhooks import WebhookSender
 
 _log = get_logger(__name__)
 
@@ -59,8 +61,8 @@ def run_worker(
     install_worker_metrics(broker)  # no-op unless `dashin worker --metrics-port` enabled it
     register_actors(broker, Runner(engine, settings, redis_client, shutdown))
     webhooks = WebhookSender(engine, settings)
-    register_webhook_actor(broker, webhooks)
-    register_mail_actor(broker, MailSender(engine, settings))
+    outbox_actor(broker, "webhook", webhooks.deliver, webhooks.time_limit_s)
+    outbox_actor(broker, "mail", MailSender(engine, settings).send, MAIL_TIME_LIMIT_S)
     install_doorbell()  # outbox rows written here (job events) are enqueued after commit
     names = list(queues or default_queues())
     for name in names:

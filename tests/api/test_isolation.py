@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from api.routes import jobs as jobs_routes
 from models.job_logs import LogLine, append
 from models.jobs import JobRecordError
+from models.webhooks import WebhookDelivery, WebhookMessage
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
     SECRET,
@@ -39,6 +40,10 @@ API = "/api/v1"
 STREAMS = {("GET", f"{API}/events")}  # endless: checked on its own below
 #: public by design: a UTM short link redirects anyone who has it (no credentials at all)
 PUBLIC = {("GET", "/r/{code}")}
+#: answered by a single-use token alone, whoever asks (an invitation link): tests/api/test_mail.py
+TOKEN_ONLY = {("GET", f"{API}/auth/invitation")}
+#: collections only managers read (webhook URLs often carry credentials): 403 for a member
+MANAGER_READS = {("GET", f"{API}/webhooks")}
 
 
 @dataclass
@@ -132,6 +137,30 @@ def domain_a(
     )
     assert link.status_code == 201, link.text
 
+    hook = api_client.post(
+        f"{API}/webhooks",
+        json={"url": "http://127.0.0.1:9/alpha-hook-path", "events": ["job.failed"]},
+        headers=h,
+    )
+    assert hook.status_code == 201, hook.text
+    assert api_client.post(f"{API}/webhooks/{hook.json()['id']}/test", headers=h).status_code == 202
+    with Session(engine) as session, session.begin():
+        message_id = session.scalars(select(WebhookMessage.id)).one()
+        delivery_id = session.execute(
+            insert(WebhookDelivery)
+            .values(
+                domain_id=manager.domain_id,
+                webhook_id=hook.json()["id"],
+                message_id=message_id,
+                attempt=1,
+                succeeded=False,
+                status_code=503,
+                latency_ms=5,
+                error="HTTP 503: alpha-hook-error",
+            )
+            .returning(WebhookDelivery.id)
+        ).scalar_one()
+
     a.code = link.json()["short_code"]
     a.ids = {
         "campaign": campaign.json()["id"],
@@ -145,6 +174,8 @@ def domain_a(
         "api_key": key.json()["id"],
         "lead": lead.json()["id"],
         "link": link.json()["id"],
+        "webhook": hook.json()["id"],
+        "delivery": str(delivery_id),
         "domain": str(manager.domain_id),
         "manager": str(manager.user_id),
         "member": str(member.user_id),
@@ -165,6 +196,9 @@ def domain_a(
         "Alphonse",
         "landing-secret",
         link.json()["short_code"],
+        "alpha-hook-path",
+        "alpha-hook-error",
+        hook.json()["secret"],
         manager.domain_name,
         manager.email,
         member.email,
@@ -186,6 +220,8 @@ def _path_ids(a: DomainA) -> dict[str, str]:
         "lead_id": a.ids["lead"],
         "link_id": a.ids["link"],
         "code": a.code,
+        "webhook_id": a.ids["webhook"],
+        "delivery_id": a.ids["delivery"],
     }
 
 
@@ -259,7 +295,7 @@ def test_domain_b_sees_nothing_of_domain_a(
         ("claiming A", {**b.auth, "Dashin-Domain": a.ids["domain"]}),
     ):
         for method, path, spec in operations:
-            if (method, path) in STREAMS:
+            if (method, path) in STREAMS | TOKEN_ONLY:
                 covered.add((method, path))
                 continue
             if (method, path) in PUBLIC:
@@ -304,7 +340,8 @@ def test_domain_b_sees_nothing_of_domain_a(
                         )
                 elif method == "GET" and headers_name == "acting in B" and not params:
                     # Reads of B's own collections work (so the sweep is not just 401s) ...
-                    assert response.status_code == 200, f"{where}: {response.status_code}"
+                    expected = 403 if (method, path) in MANAGER_READS and role != "manager" else 200
+                    assert response.status_code == expected, f"{where}: {response.status_code}"
                     _assert_no_leak(response, a, set(), where)  # ... and show no row of A
                 elif response.is_success:
                     # Writes without a path may succeed in B's own domain, but never refer to A

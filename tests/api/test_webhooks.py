@@ -399,3 +399,14 @@ def test_the_sweep_resends_messages_whose_doorbell_was_lost(
     assert sent == [("webhook", message.id)]
     # and once per grace period, not at every sweep
     assert sweep_outbox(engine, settings, lambda k, i: sent.append((k, i))) == 0
+    # A settled message is kept for a month, then purged
+    with engine.begin() as conn:
+        conn.execute(update(WebhookMessage).values(status="done"))
+    sweep_outbox(engine, settings)
+    assert len(messages(engine)) == 1
+    with engine.begin() as conn:
+        conn.execute(
+            update(WebhookMessage).values(created_at=datetime.now(UTC) - timedelta(days=31))
+        )
+    sweep_outbox(engine, settings)
+    assert messages(engine) == []

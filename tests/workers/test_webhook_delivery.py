@@ -8,7 +8,6 @@ every wait is for a condition with a deadline.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -25,34 +24,28 @@ from models.webhooks import WebhookDelivery, WebhookMessage
 from runtime.broker import make_broker, set_broker
 from runtime.settings import get_settings
 from scheduler.outbox_sweep import sweep_outbox
-from tests.cli.conftest import Proc
+from tests.cli.conftest import Proc, live_env
 from tests.receivers import WebhookReceiver, free_port
-from tests.services import ROOT
 from tests.workers.conftest import World
 from workers.enqueue import enqueue_job, install_doorbell
 
 pytestmark = pytest.mark.slow
+__all__ = ["live_env"]  # a fixture, used by `worker_env`
 
 
 @pytest.fixture
-def worker_env(db_url: str, redis_url: str, settings_env: None) -> Iterator[dict[str, str]]:
-    broker = make_broker(redis_url)
-    set_broker(broker)  # this process enqueues where the worker listens
+def worker_env(
+    live_env: dict[str, str], redis_url: str, settings_env: None
+) -> Iterator[dict[str, str]]:
+    """The CLI suite's subprocess environment, with a small webhook backoff base."""
+    set_broker(make_broker(redis_url))  # this process enqueues where the worker listens
     install_doorbell()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
-        DASHIN_SECRET_KEY=get_settings().require_secret_key(),
-        DASHIN_SSRF_ALLOW="127.0.0.0/8",
-        DASHIN_WEBHOOK_RETRY_BASE_S="0.2",
-        DASHIN_WEBHOOK_RETRY_MAX_DELAY_S="1",
-        DASHIN_LOG_FORMAT="json",
-        DASHIN_LOG_LEVEL="info",
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
-    )
-    yield env
+    assert live_env["DASHIN_SECRET_KEY"] == get_settings().require_secret_key()
+    yield {
+        **live_env,
+        "DASHIN_WEBHOOK_RETRY_BASE_S": "0.2",
+        "DASHIN_WEBHOOK_RETRY_MAX_DELAY_S": "1",
+    }
     set_broker(None)
 
 
