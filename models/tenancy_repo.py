@@ -139,6 +139,21 @@ def sign_up(
     return SignedUp(user=user, domain_id=domain.id, role="manager")
 
 
+def accept_invitation(session: Session, token_hash: str, user: User) -> MembershipView:
+    """An existing user joins the domain of a pending invitation addressed to their email.
+
+    Invitations never add anyone by themselves (issue 14, M1): this is the invitee's consent.
+    An unknown, expired, used or someone else's token is one 422 on `token`.
+    """
+    invitation = consume_invitation(session, token_hash, user.email)
+    if invitation is None:
+        message = "the invitation is invalid, expired, used, or for another email"
+        raise ValidationFailed(message, [FieldError("token", "invalid", message)])
+    add_membership(session, invitation.domain_id, user.id, invitation.role)
+    domain = get_domain(session, invitation.domain_id)
+    return MembershipView(domain_id=domain.id, domain_name=domain.domain_name, role=invitation.role)
+
+
 def set_password(session: Session, user_id: uuid.UUID, password_hash: str) -> None:
     session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 

@@ -17,6 +17,7 @@ from api.mailer import Mail, MailDep
 from api.problems import NotAuthenticated, problem_responses
 from api.schemas.auth import (
     Accepted,
+    InvitationAccept,
     LoginRequest,
     MembershipOut,
     MeResponse,
@@ -29,7 +30,7 @@ from api.schemas.auth import (
     UserOut,
 )
 from models import tenancy_repo
-from runtime.errors import FieldError, NotFound, ValidationFailed
+from runtime.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 
 router = APIRouter(tags=["auth"])
 
@@ -159,6 +160,28 @@ def show_invitation(
         role=invitation.role,
         expires_at=invitation.expires_at,
     )
+
+
+@router.post(
+    "/auth/invitation/accept",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def accept_invitation(
+    body: InvitationAccept, caller: CurrentUser, session: SessionDep
+) -> MembershipOut:
+    """Join a domain you were invited to, signed in as the invited email (your consent).
+
+    Answers the new membership; 422 on `token` when the invitation is invalid, expired, used
+    or addressed to another email; 409 when you are a member already.
+    """
+    if caller.api_key_id is not None:
+        raise PermissionDenied("API keys act in one domain; log in with a password")
+    user = tenancy_repo.get_user(session, caller.user_id)
+    if user is None:  # deleted between authentication and now
+        raise NotAuthenticated("the account no longer exists")
+    joined = tenancy_repo.accept_invitation(session, security.sha256_hex(body.token), user)
+    return MembershipOut.model_validate(joined)
 
 
 @router.get("/me", responses=problem_responses(401))

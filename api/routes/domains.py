@@ -146,16 +146,15 @@ def invite(
     settings: SettingsDep,
     mail: MailDep,
 ) -> InvitationResult:
-    """Add an existing user at once; otherwise issue an invitation (token mailed and shown once).
+    """Issue an invitation (token mailed and shown once) that the invitee accepts.
 
+    Whether or not the email already has an account, the answer is the same (status and
+    shape): nobody joins a domain without accepting, and the answer reveals no account. An
+    existing user accepts with `POST /auth/invitation/accept`; a new one signs up with the token.
     The mail, with a link to `GET /auth/invitation`, leaves after the commit, from a worker.
-    Without `SMTP_URL` in production a new email is refused (503 `mail_not_configured`).
+    Without `SMTP_URL` in production invitations are refused (503 `mail_not_configured`).
     """
     domain = tenancy_repo.get_domain(session, principal.domain_id)
-    existing = tenancy_repo.get_user_by_email(session, body.email)
-    if existing is not None:
-        membership = tenancy_repo.add_membership(session, domain.id, existing.id, body.role)
-        return InvitationResult(status="added", member=_member_out(membership, existing))
     mail.require()
     secret = security.new_single_use_token()
     invitation = tenancy_repo.create_invitation(
@@ -175,16 +174,16 @@ def invite(
                 f"You are invited to join {domain.domain_name} as {body.role}. See the "
                 f"invitation (valid for 7 days) at\n\n"
                 f"{settings.api_url}/api/v1/auth/invitation?token={secret.value}\n\n"
-                f"and accept it by signing up at {settings.api_url}/api/v1/auth/signup with "
-                f"domain_name {domain.domain_name} and this invitation token:\n\n{secret.value}"
+                f"If you have a Dashin account, sign in and accept it at "
+                f"{settings.api_url}/api/v1/auth/invitation/accept; otherwise sign up at "
+                f"{settings.api_url}/api/v1/auth/signup with domain_name {domain.domain_name}. "
+                f"Either way, with this invitation token:\n\n{secret.value}"
             ),
             kind="invitation",
         ),
         domain_id=domain.id,
     )
-    return InvitationResult(
-        status="invited", invitation=InvitationOut.model_validate(invitation), token=secret.value
-    )
+    return InvitationResult(invitation=InvitationOut.model_validate(invitation), token=secret.value)
 
 
 @router.patch("/{domain_id}/members/{user_id}", responses=problem_responses(403, 404, 409, 422))

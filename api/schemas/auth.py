@@ -60,12 +60,18 @@ class Accepted(BaseModel):
 
 
 class PendingInvitation(BaseModel):
-    """An invitation a link points to; accept it with `POST /auth/signup` and its token."""
+    """An invitation a link points to; accept it with its token: `POST /auth/invitation/accept`
+    signed in, or `POST /auth/signup` as `invitation_token` without an account."""
 
     domain_name: str
     email: str
     role: MemberRole
     expires_at: datetime
+
+
+class InvitationAccept(BaseModel):
+    model_config = example({"token": "x3V0q...the token from the invitation mail"})
+    token: str = Field(min_length=1, max_length=200, description="The invitation token.")
 
 
 class MembershipOut(BaseModel):

@@ -67,11 +67,12 @@ class InvitationOut(BaseModel):
 
 
 class InvitationResult(BaseModel):
-    """`added`: the user existed and is a member now; `invited`: they sign up with `token`."""
+    """A pending invitation: the invitee accepts it (`POST /auth/invitation/accept` when they
+    have an account, `POST /auth/signup` with `invitation_token` when not). The answer is the
+    same whether or not the email has an account."""
 
-    status: Literal["added", "invited"]
-    member: MemberOut | None = None
-    invitation: InvitationOut | None = None
-    token: str | None = Field(
-        None, description="The invitation token (also mailed). Shown only in this response."
+    status: Literal["invited"] = "invited"
+    invitation: InvitationOut
+    token: str = Field(
+        description="The invitation token (also mailed). Shown only in this response."
     )

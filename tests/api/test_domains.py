@@ -182,24 +182,59 @@ def test_members_list(api_client: TestClient, make_user: MakeUser, manager: ApiU
     assert api_client.get(url(manager, "/members"), headers=stranger.auth).status_code == 404
 
 
-def test_inviting_an_existing_user_adds_them_at_once(
+def _shape(value: object) -> object:
+    """The keys (recursively) and value types of a JSON answer: what it reveals besides values."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return type(value).__name__
+
+
+def test_inviting_an_existing_user_waits_for_consent_and_reveals_no_account(
     api_client: TestClient, make_user: MakeUser, manager: ApiUser, mailer: RecordingMailer
 ) -> None:
+    # Issue 14 M1: an existing email was added to the domain at once, with its id and full name.
     existing = make_user(domain_name="other.example")
-    response = api_client.post(
-        url(manager, "/invitations"),
-        json={"email": existing.email, "role": "viewer"},
-        headers=manager.auth,
-    )
-    assert response.status_code == 201
-    assert response.json()["status"] == "added" and response.json()["token"] is None
-    assert mailer.sent == []
+    # When the manager invites an existing account and an unknown email
+    answers = [
+        api_client.post(
+            url(manager, "/invitations"),
+            json={"email": email, "role": "viewer"},
+            headers=manager.auth,
+        )
+        for email in (existing.email, "nobody-yet@x.example")
+    ]
+    # Then both answers are the same status and shape: a pending invitation, no account data
+    assert [a.status_code for a in answers] == [201, 201]
+    assert _shape(answers[0].json()) == _shape(answers[1].json())
+    assert answers[0].json()["status"] == "invited"
+    assert str(existing.user_id) not in answers[0].text
+    # And the existing user is not a member until they accept
     headers = {**existing.auth, "Dashin-Domain": "acme.com"}
+    assert api_client.get("/api/v1/campaigns", headers=headers).status_code == 404
+    assert [m.to for m in mailer.sent] == [existing.email, "nobody-yet@x.example"]
+    token = answers[0].json()["token"]
+    assert token in mailer.sent[0].body and "/auth/invitation/accept" in mailer.sent[0].body
+    # When another signed-in user tries the token, it is refused and stays usable
+    intruder = make_user(domain_name="third.example")
+    stolen = api_client.post(
+        "/api/v1/auth/invitation/accept", json={"token": token}, headers=intruder.auth
+    )
+    assert stolen.status_code == 422 and stolen.json()["errors"][0]["field"] == "token"
+    # When the invitee accepts, they join with the invited role, once
+    accepted = api_client.post(
+        "/api/v1/auth/invitation/accept", json={"token": token}, headers=existing.auth
+    )
+    assert accepted.status_code == 201
+    assert accepted.json() == {
+        "domain_id": str(manager.domain_id),
+        "domain_name": "acme.com",
+        "role": "viewer",
+    }
     assert api_client.get("/api/v1/campaigns", headers=headers).status_code == 200
     again = api_client.post(
-        url(manager, "/invitations"), json={"email": existing.email}, headers=manager.auth
+        "/api/v1/auth/invitation/accept", json={"token": token}, headers=existing.auth
     )
-    assert again.status_code == 409
+    assert again.status_code == 422
 
 
 def test_inviting_a_new_email_issues_a_mailed_token(
