@@ -12,10 +12,13 @@ from connectors.partition import (
     Plan,
     Range,
     RangeDimension,
+    SearchResult,
     ValuesDimension,
     split_partition,
+    walk,
 )
 from connectors.partition_walk import SplitGroup, choose_split, covers_all
+from connectors.testing import LocalRunContext
 
 BUCKETS: tuple[Range, ...] = ((1, 10), (11, 100), (101, None))
 
@@ -131,3 +134,34 @@ def test_a_split_that_did_not_narrow_is_undone_and_its_dimension_skipped() -> No
         "place",
         [{"place": ["US"]}, {"place": ["DE"]}],
     )
+
+
+def test_a_gap_found_after_the_last_non_empty_page_reaches_the_job() -> None:
+    # Given a search of 30 over a cap of 20, split by a default place list: the US holds 15
+    # people, Germany none, and 15 live elsewhere (out of reach)
+    people = {"US": 15, "DE": 0}
+
+    def fetch(filters: Filters, page: int) -> SearchResult[int]:
+        place = (filters.get("place") or [None])[0]
+        total = people[place] if place else 30
+        start = (page - 1) * 10
+        return SearchResult(total, list(range(start, min(total, start + 10))))
+
+    # When the walk runs to its end
+    pages = list(
+        walk(
+            Plan(),
+            base={},
+            fetch=fetch,
+            dimensions=[PLACES],
+            cap=20,
+            per_page=10,
+            ctx=LocalRunContext(),
+            event_prefix="test",
+        )
+    )
+    # Then the US pages come, then one empty page whose plan carries the 15 missed (the last
+    # child, Germany, was empty, so no page of people could carry the figure)
+    assert [len(items) for items, _ in pages] == [10, 5, 0]
+    assert [plan.missed for _, plan in pages] == [0, 0, 15]
+    assert pages[-1][1].current is None
