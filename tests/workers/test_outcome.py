@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from connectors.synthetic import SyntheticConnector
 from models import DataSource, Job, Notification, job_states, uploads_repo
 from tests.factories import make_domain, make_job, make_source, make_user
 from workers.runner import Runner
@@ -167,3 +170,33 @@ def test_a_csv_job_paused_and_resumed_counts_every_lead_on_its_source(
     assert job.inserted == 6000
     source = world.source_row()
     assert (source.leads_total, source.jobs_total, source.jobs_failed) == (6000, 1, 0)
+
+
+class _MissingConnector(SyntheticConnector):
+    """A capped search: its pages report 25 matches out of reach (as the partition walk does)."""
+
+    type = "synthetic"
+
+    def pages(self, config, params, checkpoint, ctx):  # type: ignore[no-untyped-def]
+        for page in super().pages(config, params, checkpoint, ctx):
+            assert page.progress is not None
+            yield replace(page, progress=replace(page.progress, missed=25))
+
+
+def test_matches_out_of_reach_complete_the_job_with_a_matches_missed_warning(
+    engine: Engine, runner: Runner, settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("workers.runner.get_connector_class", lambda _t: _MissingConnector)
+    domain = make_domain(engine)
+    user = make_user(engine, domain)
+    source = make_source(engine, domain, "synthetic", {"total": 200, "page_size": 50})
+    job_id = make_job(engine, domain, source, {}, user)
+    with Session(engine) as session, session.begin():
+        job_states.start(session, job_id)
+    assert runner.run(job_id) == "completed"
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+    assert job.progress_missed == 25
+    assert [(w["code"], w["count"]) for w in job.warnings] == [("matches_missed", 25)]
+    assert "could not be reached through partitioning" in job.warnings[0]["message"]
