@@ -328,12 +328,26 @@ def park_rate_limited(
     )
 
 
-def graceful_stop(session: Session, job_id: uuid.UUID, lease: int) -> Moved | None:
-    """On worker shutdown: running → queued, pausing → paused, cancelling → cancelled."""
+#: why a runner hands a job back: the move's log event (`job.<move>`) and its message
+HAND_BACKS = {
+    "graceful_stop": "worker shutting down: job handed back",
+    "yield": "time slice used: job handed back to the end of its queue",
+}
+
+
+def graceful_stop(
+    session: Session, job_id: uuid.UUID, lease: int, move: str = "graceful_stop"
+) -> Moved | None:
+    """A runner hands the job back: running → queued, pausing → paused, cancelling → cancelled.
+
+    On worker shutdown (`graceful_stop`), and when a job has used its time slice while others
+    wait (`yield`, fair share): one move, so the checkpoint, lease and attempts rules are the
+    same for both.
+    """
     return _cas(
         session,
         job_id,
-        "graceful_stop",
+        move,
         ("running", "pausing", "cancelling"),
         {
             "status": case(
@@ -349,8 +363,20 @@ def graceful_stop(session: Session, job_id: uuid.UUID, lease: int) -> Moved | No
             "finished_at": case((Job.status == "cancelling", _now()), else_=None),
         },
         where=[Job.lease == lease],
-        message="worker shutting down: job handed back",
+        message=HAND_BACKS[move],
     )
+
+
+def hold(session: Session, job_id: uuid.UUID) -> str | None:
+    """A queued job held back by fair share (`models.fair_share`) stays queued: not a move (no
+    log line, `attempts` untouched), but its `enqueued_at` restarts — its message went back
+    to the broker with a delay, so the reaper need not send another. Returns its queue."""
+    return session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(enqueued_at=_now())
+        .returning(Job.queue)
+    ).scalar_one_or_none()
 
 
 def finish(

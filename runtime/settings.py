@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     reap_interval_s: float = Field(3.0, gt=0, validation_alias="DASHIN_REAP_INTERVAL_S")
     max_attempts: int = Field(5, ge=1, validation_alias="DASHIN_MAX_ATTEMPTS")
     rate_limit_park_s: float = Field(120.0, ge=0, validation_alias="DASHIN_RATE_LIMIT_PARK_S")
+    #: fair share (docs/jobs.md): a job hands its thread back after this long, at a page's end
+    job_slice_s: float = Field(30.0, gt=0, validation_alias="DASHIN_JOB_SLICE_S")
+    #: jobs of one domain holding worker threads at once
+    max_running_per_domain: int = Field(4, ge=1, validation_alias="DASHIN_MAX_RUNNING_PER_DOMAIN")
+    #: a connector page not delivered within this fails the job (`page_timeout`)
+    page_timeout_s: float = Field(300.0, gt=0, validation_alias="DASHIN_PAGE_TIMEOUT_S")
     upload_max_bytes: int = Field(1 << 30, gt=0, validation_alias="DASHIN_UPLOAD_MAX_BYTES")
     allow_server_paths: bool = Field(False, validation_alias="DASHIN_ALLOW_SERVER_PATHS")
     #: register test-only connectors (`synthetic`); never in a deployment tenants can reach

@@ -49,10 +49,17 @@ def job_message(job_id: uuid.UUID | str, queue: str) -> dramatiq.Message[None]:
     )
 
 
-def enqueue_job(job_id: uuid.UUID | str, queue: str, broker: dramatiq.Broker | None = None) -> None:
+def enqueue_job(
+    job_id: uuid.UUID | str,
+    queue: str,
+    broker: dramatiq.Broker | None = None,
+    *,
+    delay_s: float = 0.0,
+) -> None:
+    """Send the job's message; `delay_s` for a job held back by fair share (it comes back)."""
     target = broker or get_broker()
     target.declare_queue(queue)
-    sent = target.enqueue(job_message(job_id, queue))
+    sent = target.enqueue(job_message(job_id, queue), delay=int(delay_s * 1000) or None)
     if isinstance(target, RedisBroker):
         _remember(target, str(job_id), sent)
 

@@ -24,6 +24,15 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+
+class Stalled(Exception):
+    """The source produced nothing for `timeout_s`: the consumer stops waiting for it."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"nothing produced within {timeout_s:g} s")
+        self.timeout_s = timeout_s
+
+
 #: how long a thread holding the GIL keeps it from a thread that wants it back
 SWITCH_INTERVAL_S = 0.0005
 
@@ -42,8 +51,14 @@ class Prefetcher(Generic[T]):
         size: Callable[[T], int] = lambda _item: 1,
         budget: int = 1,
         name: str = "prefetch",
+        timeout_s: float | None = None,
     ) -> None:
-        """Buffer items while their total `size` is below `budget` (always at least one)."""
+        """Buffer items while their total `size` is below `budget` (always at least one).
+
+        With `timeout_s`, a consumer that waits that long for the next item gets `Stalled`
+        (the source thread cannot be killed: it is abandoned, and ends when the source
+        next yields or returns).
+        """
         self._source = source
         self._size = size
         self._budget = budget
@@ -52,6 +67,8 @@ class Prefetcher(Generic[T]):
         self._done = False
         self._error: BaseException | None = None
         self._stop = False
+        self._timeout_s = timeout_s
+        self._stalled = False
         self._cond = threading.Condition()
         shorten_switch_interval()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -90,8 +107,9 @@ class Prefetcher(Generic[T]):
 
     def __next__(self) -> T:
         with self._cond:
-            while not self._items and not self._done:
-                self._cond.wait()
+            if not self._cond.wait_for(lambda: self._items or self._done, self._timeout_s):
+                self._stalled = True
+                raise Stalled(self._timeout_s or 0.0)
             if self._items:
                 return self._pop()
             if self._error is not None:
@@ -108,6 +126,11 @@ class Prefetcher(Generic[T]):
                 taken.append(self._pop())
         return taken
 
+    def any_ready(self, check: Callable[[T], bool]) -> bool:
+        """Does an item already buffered pass `check`? (Nothing is taken.)"""
+        with self._cond:
+            return any(check(item) for item in self._items)
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop fetching ahead and wait for the connector to let go of its resources."""
         with self._cond:
@@ -115,4 +138,4 @@ class Prefetcher(Generic[T]):
             self._items.clear()
             self._buffered = 0
             self._cond.notify_all()
-        self._thread.join(timeout)
+        self._thread.join(0 if self._stalled else timeout)

@@ -10,7 +10,9 @@ fetched but not committed is fetched again after a crash; a committed page never
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -26,7 +28,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from connectors.base import Connector, Page, RecordError
 from connectors.errors import ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
-from models import job_logs, job_states, source_metrics
+from models import fair_share, job_logs, job_states, source_metrics
 from models.job_logs import LogLine
 from models.jobs import Job
 from models.sources import DataSource
@@ -37,7 +39,7 @@ from workers import sink
 from workers.context import JobContext
 from workers.enqueue import enqueue_job
 from workers.joblog import JobLogBuffer
-from workers.prefetch import Prefetcher
+from workers.prefetch import Prefetcher, Stalled
 from workers.uploads import latest_upload_id
 
 _log = get_logger(__name__)
@@ -73,6 +75,14 @@ class _Prepared:
     records_before: int
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A queued job fair share holds back (`models.fair_share.hold_back`): sent again later."""
+
+    queue: str
+    reason: str
+
+
 class Runner:
     def __init__(
         self,
@@ -80,17 +90,25 @@ class Runner:
         settings: Settings,
         redis_client: redis.Redis | None,
         shutdown: threading.Event,
+        queues: Collection[str] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.redis = redis_client
         self.shutdown = shutdown
+        #: the queues this worker serves: fair share weighs only jobs waiting for our threads
+        self.queues = queues
 
     # ---- entry --------------------------------------------------------------------------------
 
     def run(self, job_id: uuid.UUID) -> str:
         """Run the job if we can acquire it; returns what happened (for logs and tests)."""
         moved = self._acquire(job_id)
+        if isinstance(moved, _Held):
+            # Back to the broker with a delay: no thread is spent waiting, no attempt counted.
+            enqueue_job(job_id, moved.queue, delay_s=self._hold_delay_s())
+            _log.info("job.held_back", job_id=str(job_id), reason=moved.reason)
+            return "held"
         if moved is None:
             _log.info("job.not_acquired", job_id=str(job_id))
             return "not_acquired"
@@ -106,9 +124,23 @@ class Runner:
             structlog.contextvars.unbind_contextvars("job_id", "data_source_id", "domain_id")
 
     @_db_retry
-    def _acquire(self, job_id: uuid.UUID) -> job_states.Moved | None:
+    def _acquire(self, job_id: uuid.UUID) -> job_states.Moved | _Held | None:
         with Session(self.engine) as session, session.begin():
+            reason = fair_share.hold_back(
+                session,
+                job_id,
+                max_running=self.settings.max_running_per_domain,
+                queues=self.queues,
+            )
+            if reason is not None:
+                queue = job_states.hold(session, job_id)
+                return _Held(queue, reason) if queue is not None else None
             return job_states.acquire(session, job_id, self.settings.max_attempts)
+
+    def _hold_delay_s(self) -> float:
+        """A held job is asked again after a slice (a running job of its domain may have
+        handed back by then), and well within the reaper's grace (it sends no duplicate)."""
+        return min(self.settings.job_slice_s, self.settings.queued_grace_s / 2)
 
     def _run_acquired(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
         try:
@@ -141,6 +173,15 @@ class Runner:
             if ctx.stop_reason in ("pausing", "cancelling"):
                 return self._settle(moved, log)
             return self._park(moved, log, exc)
+        except Stalled as exc:
+            # A hung provider or a pathological parameter: the job fails (checkpoint kept, so
+            # `start` continues), the thread is ours again; the fetching thread is abandoned.
+            message = (
+                f"page_timeout: no page from the connector within {exc.timeout_s:g} s "
+                "(DASHIN_PAGE_TIMEOUT_S)"
+            )
+            log.error("job.page_timeout", message=message)
+            return self._finish(moved, log, error=message, code="page_timeout")
         except ConnectorError as exc:
             kind = "permanent" if exc.permanent else "retries exhausted"
             log.error("job.provider_error", message=f"{exc.code} ({kind}): {exc.message}")
@@ -213,11 +254,13 @@ class Runner:
             checkpoint=checkpoint,
             lease=moved.lease,
         )
+        slice_end = time.monotonic() + self.settings.job_slice_s
         pages: Prefetcher[Page] = Prefetcher(
             prepared.connector.pages(prepared.config, prepared.params, checkpoint, ctx),
             size=_page_size,
             budget=BATCH_RECORDS,
             name=f"pages-{moved.id}",
+            timeout_s=self.settings.page_timeout_s,
         )
         try:
             for first in pages:
@@ -241,6 +284,8 @@ class Runner:
                     sync_state = page.sync_state
                 if status in ("pausing", "cancelling"):
                     return self._settle(moved, log)
+                if self._slice_used(moved, slice_end, pages):
+                    return self._graceful_stop(moved, log, "yield")
         finally:
             pages.close()  # the connector releases files and connections now
         if self.shutdown.is_set():
@@ -252,6 +297,22 @@ class Runner:
         for event, count in log.suppressed.items():
             log.info("log.suppressed", message=f"{count} more '{event}' debug lines not stored")
         return self._finish(moved, log, sync_state=sync_state)
+
+    def _slice_used(
+        self, moved: job_states.Moved, slice_end: float, pages: Prefetcher[Page]
+    ) -> bool:
+        """Fair share: past its time slice, a job hands its thread back when another queued job
+        could take it. A fetched page that spent credits is committed first (fetched again, it
+        would pay again)."""
+        if time.monotonic() < slice_end or pages.any_ready(lambda p: p.credits_used > 0):
+            return False
+        with Session(self.engine) as session:
+            return fair_share.others_waiting(
+                session,
+                moved.id,
+                max_running=self.settings.max_running_per_domain,
+                queues=self.queues,
+            )
 
     @_db_retry
     def _commit_page(
@@ -390,19 +451,24 @@ class Runner:
             )
         return done.status if done else "fenced"
 
-    def _graceful_stop(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
-        """Worker shutting down: hand the job back and re-enqueue it (our message is acked)."""
-        done = self._hand_back(moved, log)
+    def _graceful_stop(
+        self, moved: job_states.Moved, log: JobLogBuffer, move: str = "graceful_stop"
+    ) -> str:
+        """Worker shutting down, or time slice used (`yield`): hand the job back and re-enqueue
+        it at the end of its queue (our message is acked)."""
+        done = self._hand_back(moved, log, move)
         if done is not None and done.status == "queued":
             enqueue_job(done.id, done.queue)
         return done.status if done else "fenced"
 
     @_db_retry
-    def _hand_back(self, moved: job_states.Moved, log: JobLogBuffer) -> job_states.Moved | None:
+    def _hand_back(
+        self, moved: job_states.Moved, log: JobLogBuffer, move: str
+    ) -> job_states.Moved | None:
         lines = log.take()
         with Session(self.engine) as session, session.begin():
             job_logs.append(session, moved.id, lines, lease=moved.lease)
-            return job_states.graceful_stop(session, moved.id, moved.lease)
+            return job_states.graceful_stop(session, moved.id, moved.lease, move)
 
 
 #: pages already fetched are committed together up to this many records
