@@ -79,7 +79,7 @@ class CsvWorld:
             rows = session.execute(
                 select(Notification.kind, Notification.payload).order_by(Notification.kind)
             )
-            return [(kind, payload) for kind, payload in rows]
+            return [(str(row.kind), dict(row.payload)) for row in rows]
 
 
 def test_a_csv_whose_every_row_is_invalid_fails_all_records_rejected(
@@ -140,7 +140,7 @@ class PausingRunner(Runner):
     pause_after = 1
     commits = 0
 
-    def _commit_page(self, moved, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _commit_page(self, moved, *args, **kwargs):  # type: ignore[no-untyped-def,override]
         result = super()._commit_page(moved, *args, **kwargs)
         self.commits += 1
         if self.commits == self.pause_after:

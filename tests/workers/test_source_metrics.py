@@ -47,7 +47,7 @@ class ScriptedRunner(Runner):
         self.commits = 0
         self.final = False
 
-    def _commit_page(self, moved, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _commit_page(self, moved, *args, **kwargs):  # type: ignore[no-untyped-def,override]
         result = super()._commit_page(moved, *args, **kwargs)
         if result[0] is None:  # fenced out: wrote nothing
             return result
