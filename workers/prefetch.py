@@ -126,6 +126,12 @@ class Prefetcher(Generic[T]):
                 taken.append(self._pop())
         return taken
 
+    @property
+    def exhausted(self) -> bool:
+        """The source has ended and every item was taken (nothing more will come)."""
+        with self._cond:
+            return self._done and not self._items and self._error is None
+
     def any_ready(self, check: Callable[[T], bool]) -> bool:
         """Does an item already buffered pass `check`? (Nothing is taken.)"""
         with self._cond:

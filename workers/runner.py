@@ -303,8 +303,12 @@ class Runner:
     ) -> bool:
         """Fair share: past its time slice, a job hands its thread back when another queued job
         could take it. A fetched page that spent credits is committed first (fetched again, it
-        would pay again)."""
-        if time.monotonic() < slice_end or pages.any_ready(lambda p: p.credits_used > 0):
+        would pay again); a job whose connector has ended finishes instead."""
+        if (
+            time.monotonic() < slice_end
+            or pages.exhausted
+            or pages.any_ready(lambda p: p.credits_used > 0)
+        ):
             return False
         with Session(self.engine) as session:
             return fair_share.others_waiting(
