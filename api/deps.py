@@ -5,7 +5,8 @@
     CurrentUser       the authenticated caller (JWT or API key), no domain needed
     CurrentPrincipal  the caller acting in one domain (`Dashin-Domain`, default sign-up domain)
     ReaderDep / WriterDep / ManagerDep        the same, requiring any role / member+ / manager
-    StreamReaderDep   ReaderDep for GET streams, which also accept the console's session cookie
+    StreamAccessDep   ReaderDep for GET streams, which also accept the console's session
+                      cookie, with the check an open stream repeats (revocation, membership)
     DomainReaderDep / DomainManagerDep        the same for routes naming `{domain_id}` in the path
 
 A domain the caller is not a member of answers 404, exactly like a domain that does not exist,
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import security, session_auth
+from api.db_threads import in_session
 from api.problems import NotAuthenticated
 from models import api_keys_repo, auth_repo
 from models.console_sessions import SessionCaller
@@ -316,32 +318,73 @@ async def require_manager(principal: CurrentPrincipal) -> Principal:
     return _require(principal, "manager")
 
 
-async def stream_principal(
+def _stream_caller(
+    session: Session,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+    cookie: str | None,
+    domain_ref: str | None,
+) -> Principal:
+    """The caller of a GET stream, from bearer credentials or else the console's cookie.
+
+    Sync and self-contained so that an open stream can run it again with the same credentials
+    (`StreamAccess.still_allowed`): revoked keys, ended sessions, changed passwords and removed
+    memberships all fail it exactly as they fail a new request."""
+    if credentials is None or not credentials.credentials:
+        found = session_auth.live_session(session, cookie)
+        if found is not None:
+            ref = domain_ref or (str(found.domain_id) if found.domain_id else None)
+            return resolve_principal(session, user_from_session(found), ref)
+    return resolve_principal(session, current_user(session, settings, credentials), domain_ref)
+
+
+@dataclass(frozen=True)
+class StreamAccess:
+    """A stream's caller, and the check an open stream repeats (issue 14, M3): a stream outlives
+    the request that opened it, so it re-derives its principal from the same credentials, in the
+    same domain, every few seconds and before every event it sends."""
+
+    principal: Principal
+    settings: Settings
+    credentials: HTTPAuthorizationCredentials | None
+    cookie: str | None
+
+    def still_allowed(self, session: Session) -> bool:
+        """Whether the credentials still open this domain with a role that may read it."""
+        try:
+            now = _stream_caller(
+                session, self.settings, self.credentials, self.cookie, str(self.principal.domain_id)
+            )
+        except (NotAuthenticated, NotFound, PermissionDenied):
+            return False
+        return now.domain_id == self.principal.domain_id and now.has_role(
+            "manager", "member", "viewer"
+        )
+
+
+async def stream_access(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     dashin_domain: Annotated[
         str | None,
         Header(alias="Dashin-Domain", description="Domain id or name; default: sign-up domain."),
     ] = None,
-) -> Principal:
+) -> StreamAccess:
     """Bearer credentials as everywhere, or the console's session cookie (a browser's
     `EventSource` cannot set headers); then the session's chosen domain is the default. Only GET
-    streams take this dependency: a cookie alone never changes anything (no CSRF exposure)."""
-    if credentials is None or not credentials.credentials:
-        token = request.cookies.get(session_auth.COOKIE_NAME)
-        found = await run_in_threadpool(session_auth.live_session, session, token)
-        if found is not None:
-            ref = dashin_domain or (str(found.domain_id) if found.domain_id else None)
-            caller = user_from_session(found)
-            return _audited(await _resolve_in_loop(session, caller, ref), request)
-    caller = await run_in_threadpool(current_user, session, settings, credentials)
-    return _audited(await _resolve_in_loop(session, caller, dashin_domain), request)
+    streams take this dependency: a cookie alone never changes anything (no CSRF exposure).
+    The first check runs in a short session of its own: a stream holds no pooled connection."""
+    cookie = request.cookies.get(session_auth.COOKIE_NAME)
+    principal = await run_in_threadpool(
+        in_session,
+        lambda session: _stream_caller(session, settings, credentials, cookie, dashin_domain),
+    )
+    return StreamAccess(_audited(principal, request), settings, credentials, cookie)
 
 
 ReaderDep = Annotated[Principal, Depends(require_reader)]
-StreamReaderDep = Annotated[Principal, Depends(stream_principal)]
+StreamAccessDep = Annotated[StreamAccess, Depends(stream_access)]
 WriterDep = Annotated[Principal, Depends(require_writer)]
 ManagerDep = Annotated[Principal, Depends(require_manager)]
 

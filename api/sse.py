@@ -8,13 +8,19 @@ of each event is that `seq`, so resuming from `Last-Event-ID` can neither skip n
 Closing: the job's status is read *before* its lines in the same transaction. The terminal move
 commits together with its own last log line, so once a terminal status has been read, the lines
 read after it include everything the job will ever write — the stream then ends.
+
+Access: a stream outlives the request that opened it, so it re-checks its caller (`allowed`, the
+same credentials run through authentication again) in the transaction of every read, and at
+least every `RECHECK_S` while idle. When the key is revoked, the session ended, the password
+changed or the membership removed, the stream sends a last `revoked` event and ends.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -36,50 +42,90 @@ KEEPALIVE_S = 15.0
 POLL_S = 30.0
 #: how long a new stream waits for LISTEN before it relies on polling alone
 READY_TIMEOUT_S = 5.0
+#: an idle stream re-checks its caller's access at least this often
+RECHECK_S = 5.0
+
+#: whether the stream's caller may still read it, run in the transaction of each read
+AccessCheck = Callable[[Session], bool]
+
+
+def revoked_event() -> ServerSentEvent:
+    """The last event of a stream whose caller lost access; the client should not reconnect."""
+    return ServerSentEvent(data=json.dumps({"reason": "access revoked"}), event="revoked")
 
 
 @dataclass(frozen=True)
 class _LogRead:
     status: str | None  # None: the job is gone
     lines: list[LogLineOut]
+    revoked: bool = False
 
 
 async def log_events(
-    job_id: uuid.UUID, domain_id: uuid.UUID, after_seq: int, level: str | None
+    job_id: uuid.UUID,
+    domain_id: uuid.UUID,
+    after_seq: int,
+    level: str | None,
+    allowed: AccessCheck,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Every line after `after_seq`, then new ones as they commit; ends once the job is over."""
+    """Every line after `after_seq`, then new ones as they commit; ends once the job is over,
+    or with `revoked` once the caller lost access."""
     listener = get_listener()
     topics = [("job_logs", str(job_id)), ("job_status", str(job_id))]
     with listener.subscribe(topics) as sub:
         await listener.wait_ready(READY_TIMEOUT_S)
         cursor = after_seq
+        read_due = True
+        poll_at = 0.0
         while True:
-            read = await run_db(
-                partial(
-                    _read_job_logs,
-                    job=job_id,
-                    domain=domain_id,
-                    after=cursor,
-                    level=level,
+            if read_due:
+                read = await run_db(
+                    partial(
+                        _read_job_logs,
+                        job=job_id,
+                        domain=domain_id,
+                        after=cursor,
+                        level=level,
+                        allowed=allowed,
+                    )
                 )
-            )
-            for line in read.lines:
-                yield ServerSentEvent(data=line.model_dump_json(), event="log", id=str(line.seq))
-                cursor = line.seq
-            if len(read.lines) == BATCH:
-                continue  # more lines are waiting: no need to be woken
-            if read.status is None or read.status in TERMINAL_STATUSES:
-                yield ServerSentEvent(
-                    data=json.dumps({"job_id": str(job_id), "status": read.status}), event="end"
-                )
+                if read.revoked:
+                    yield revoked_event()
+                    return
+                for line in read.lines:
+                    yield ServerSentEvent(
+                        data=line.model_dump_json(), event="log", id=str(line.seq)
+                    )
+                    cursor = line.seq
+                if len(read.lines) == BATCH:
+                    continue  # more lines are waiting: no need to be woken
+                if read.status is None or read.status in TERMINAL_STATUSES:
+                    yield ServerSentEvent(
+                        data=json.dumps({"job_id": str(job_id), "status": read.status}),
+                        event="end",
+                    )
+                    return
+                poll_at = time.monotonic() + POLL_S
+            elif not await run_db(allowed):
+                yield revoked_event()
                 return
-            await sub.get(timeout=POLL_S)
+            wait = min(RECHECK_S, max(0.0, poll_at - time.monotonic()))
+            notices = await sub.get(timeout=wait)
+            read_due = bool(notices) or time.monotonic() >= poll_at
 
 
 def _read_job_logs(
-    session: Session, *, job: uuid.UUID, domain: uuid.UUID, after: int, level: str | None
+    session: Session,
+    *,
+    job: uuid.UUID,
+    domain: uuid.UUID,
+    after: int,
+    level: str | None,
+    allowed: AccessCheck,
 ) -> _LogRead:
-    """Status first, then lines, in one transaction (see the module docstring for why)."""
+    """Access, then status, then lines, in one transaction (see the module docstring for why)."""
+    if not allowed(session):
+        return _LogRead(None, [], revoked=True)
     try:
         status = jobs_query.job_status(session, job, domain)
     except NotFound:
@@ -89,9 +135,19 @@ def _read_job_logs(
 
 
 def _read_events(
-    session: Session, *, notices: list[Notice], user_id: uuid.UUID, domain_id: uuid.UUID
-) -> list[ServerSentEvent]:
-    """Turn doorbells into events the caller may see: jobs of their domain, their notifications."""
+    session: Session,
+    *,
+    notices: list[Notice],
+    user_id: uuid.UUID,
+    domain_id: uuid.UUID,
+    allowed: AccessCheck,
+) -> list[ServerSentEvent] | None:
+    """Turn doorbells into events the caller may see: jobs of their domain, their notifications.
+    None: the caller lost access (checked first, in the same transaction)."""
+    if not allowed(session):
+        return None
+    if not notices:
+        return []
     job_ids = [j for n in notices if n.channel == "job_status" if (j := _uuid(n.key))]
     note_ids = [i for n in notices if n.channel == "notifications" if (i := _uuid(n.value))]
     jobs = {str(job.id): job for job in jobs_query.jobs_in_domain(session, job_ids, domain_id)}
@@ -131,8 +187,11 @@ def _uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-async def domain_events(user_id: uuid.UUID, domain_id: uuid.UUID) -> AsyncIterator[ServerSentEvent]:
-    """Job status changes in the caller's domain and the caller's new notifications, live.
+async def domain_events(
+    user_id: uuid.UUID, domain_id: uuid.UUID, allowed: AccessCheck
+) -> AsyncIterator[ServerSentEvent]:
+    """Job status changes in the caller's domain and the caller's new notifications, live;
+    ends with `revoked` once the caller lost access.
 
     Not resumable: after a `resync` event (the listener reconnected or the client fell behind)
     a client re-fetches what it shows.
@@ -143,9 +202,18 @@ async def domain_events(user_id: uuid.UUID, domain_id: uuid.UUID) -> AsyncIterat
         ready = await listener.wait_ready(READY_TIMEOUT_S)
         yield ServerSentEvent(data=json.dumps({"listening": ready}), event="ready")
         while True:
-            notices = await sub.get(timeout=None)
+            notices = await sub.get(timeout=RECHECK_S)
             events = await run_db(
-                partial(_read_events, notices=notices, user_id=user_id, domain_id=domain_id)
+                partial(
+                    _read_events,
+                    notices=notices,
+                    user_id=user_id,
+                    domain_id=domain_id,
+                    allowed=allowed,
+                )
             )
+            if events is None:
+                yield revoked_event()
+                return
             for event in events:
                 yield event

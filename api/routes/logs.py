@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse
 
 from api import sse
 from api.db_threads import run_db
-from api.deps import ReaderDep, SessionDep, StreamReaderDep
+from api.deps import ReaderDep, SessionDep, StreamAccessDep
 from api.problems import problem_responses
 from api.schemas.logs import LogLevel, LogLineOut, LogPage
 from models import job_logs, jobs_query, jobs_repo
@@ -53,12 +53,15 @@ def _job_exists(session: Session, *, job_id: uuid.UUID, domain_id: uuid.UUID) ->
     "/stream",
     responses={
         **problem_responses(404, 422),
-        200: {"content": {"text/event-stream": {}}, "description": "`log` events, then `end`"},
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`log` events, then `end` (or `revoked` when the caller lost access)",
+        },
     },
 )
 async def stream_logs(
     job_id: uuid.UUID,
-    principal: StreamReaderDep,
+    access: StreamAccessDep,
     after_seq: AfterSeq = 0,
     level: Level = None,
     last_event_id: Annotated[
@@ -68,14 +71,16 @@ async def stream_logs(
     """Server-Sent Events: one `log` event per line (`id` = seq), then `end` once the job is over.
 
     A reconnecting client's `Last-Event-ID` wins over `after_seq` (browsers resend the original
-    URL), so it resumes without gaps or repeats.
+    URL), so it resumes without gaps or repeats. A caller who loses access (revoked key, removed
+    from the domain) gets a last `revoked` event.
     """
+    principal = access.principal
     await run_db(partial(_job_exists, job_id=job_id, domain_id=principal.domain_id))
     start = after_seq
     if last_event_id is not None and last_event_id.strip().isdigit():
         start = int(last_event_id.strip())
     return EventSourceResponse(
-        sse.log_events(job_id, principal.domain_id, start, level),
+        sse.log_events(job_id, principal.domain_id, start, level, access.still_allowed),
         ping=sse.KEEPALIVE_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
