@@ -59,12 +59,14 @@ def run_worker(
     init_sentry(settings, component="worker")
     broker = get_broker()
     install_worker_metrics(broker)  # no-op unless `dashin worker --metrics-port` enabled it
-    register_actors(broker, Runner(engine, settings, redis_client, shutdown))
+    # fair share weighs the jobs waiting in the queues this worker serves (docs/jobs.md)
+    served = list(queues or default_queues())
+    register_actors(broker, Runner(engine, settings, redis_client, shutdown, served))
     webhooks = WebhookSender(engine, settings)
     outbox_actor(broker, "webhook", webhooks.deliver, webhooks.time_limit_s)
     outbox_actor(broker, "mail", MailSender(engine, settings).send, MAIL_TIME_LIMIT_S)
     install_doorbell()  # outbox rows written here (job events) are enqueued after commit
-    names = list(queues or default_queues())
+    names = served
     for name in names:
         broker.declare_queue(name)
 
