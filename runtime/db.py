@@ -40,6 +40,9 @@ def make_engine(
         max_overflow=pool_size,
         pool_recycle=1800,
         connect_args=connect_args,
+        # A statement error's str() would otherwise carry its bound values (request data,
+        # secrets), and errors are logged: the SQL stays, the parameters never do.
+        hide_parameters=True,
     )
     _check_liveness_on_checkout(engine)
     return engine
