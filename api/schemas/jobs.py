@@ -76,7 +76,8 @@ class JobOut(BaseModel):
     credits_used: int
     #: why a failed job failed, readable (`<code>: <message>` for most failures)
     error: str | None
-    #: the failure's code: `all_records_rejected`, `too_many_attempts`, `internal_error`, or the
+    #: the failure's code: `all_records_rejected`, `too_many_attempts`, `page_timeout`,
+    #: `internal_error`, or the
     #: connector error's (`bad_credentials`, `forbidden`, `bad_config`, `transient`, ...)
     error_code: str | None
     #: what a completed job did not do (empty otherwise)
