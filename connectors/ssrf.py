@@ -104,12 +104,24 @@ def resolve_checked(host: str, port: int, allow: Sequence[IPNetwork]) -> list[IP
     for address in addresses:
         category = classify(address)
         if category is not None and not _allowed(address, allow):
-            shown = host if host == str(address) else f"{host} ({address})"
-            raise ConfigError(
-                f"refusing to connect to {shown}: {address} is a {category} address; "
-                f"add its network to DASHIN_SSRF_ALLOW to allow it"
-            )
+            raise ConfigError(_refusal(host, address, category))
     return addresses
+
+
+def _refusal(host: str, address: IPAddress, category: str) -> str:
+    """The refusal names the host and the rule it broke, never the address a name resolved to:
+    the message reaches tenants (a data source test, a job's error), and internal addresses
+    are what an attacker probing through us wants to learn (issue 14)."""
+    rule = f"no {category} addresses"
+    if host.strip("[]") == str(address):  # the caller typed the address: nothing is revealed
+        return (
+            f"refusing to connect to {host}: it is a {category} address (SSRF rule: {rule}); "
+            "an operator can allow its network with DASHIN_SSRF_ALLOW"
+        )
+    return (
+        f"refusing to connect to {host}: it resolves to a {category} address (SSRF rule: "
+        f"{rule}); an operator can allow its network with DASHIN_SSRF_ALLOW"
+    )
 
 
 def _default_port(scheme: str) -> int:
