@@ -2,7 +2,8 @@
 
     chrome        a Selenium `webdriver.Chrome`, fresh profile per test; skipped when the browser
                   is not installed, unless CI is set (then missing it is a failure)
-    screenshots   a folder under the run's temporary root; its path is printed once
+    screenshots   a folder under the run's temporary root (or DASHIN_SCREENSHOTS_DIR); its
+                  path is printed once
 
 Waits are `WebDriverWait` on DOM conditions, never sleeps.
 """
@@ -59,6 +60,13 @@ def chrome(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("console-screenshots")
+    """The run's temporary folder, or `DASHIN_SCREENSHOTS_DIR` to keep them (pytest keeps only
+    its last three temporary roots, so a busy machine removes them within minutes)."""
+    chosen = os.environ.get("DASHIN_SCREENSHOTS_DIR")
+    if chosen:
+        folder = Path(chosen)
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("console-screenshots")
     print(f"\nconsole screenshots: {folder}")
     return folder
