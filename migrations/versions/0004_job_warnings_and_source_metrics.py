@@ -44,30 +44,23 @@ WHERE d.id = s.id
 """
 
 
-def upgrade() -> None:
-    op.add_column(
-        "jobs",
-        sa.Column(
-            "warnings",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
+def _json_list(name: str) -> sa.Column[object]:
+    return sa.Column(
+        name,
+        postgresql.JSONB(astext_type=sa.Text()),
+        server_default=sa.text("'[]'::jsonb"),
+        nullable=False,
     )
+
+
+def upgrade() -> None:
+    op.add_column("jobs", _json_list("warnings"))
     op.add_column("jobs", sa.Column("error_code", sa.String(length=64), nullable=True))
     op.add_column(
         "jobs",
         sa.Column("progress_missed", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
     )
-    op.add_column(
-        "data_sources",
-        sa.Column(
-            "last_warnings",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'[]'::jsonb"),
-            nullable=False,
-        ),
-    )
+    op.add_column("data_sources", _json_list("last_warnings"))
     op.execute(RECOUNT)
 
 
