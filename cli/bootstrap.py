@@ -10,9 +10,14 @@ transaction-scoped advisory lock makes two concurrent first starts create one ad
 
 from __future__ import annotations
 
+import uuid
+
+import typer
 from rich.console import Console
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
+
+from runtime.errors import NotFound
 
 ADMIN_EMAIL = "admin@dashin.local"
 ADMIN_DOMAIN = "dashin.local"
@@ -22,7 +27,6 @@ _LOCK_ID = 0x44534842  # "DSHB": any constant shared by every `dashin up`
 
 def ensure_bootstrap_key(engine: Engine) -> str | None:
     """Create the admin and its key if there is no admin yet; the key's value, else None."""
-    from api import security
     from models import tenancy_repo
 
     with Session(engine) as session, session.begin():
@@ -41,16 +45,37 @@ def ensure_bootstrap_key(engine: Engine) -> str | None:
             is_admin=True,
         )
         tenancy_repo.add_membership(session, domain.id, user.id, "manager")
-        secret = security.new_api_key()
-        tenancy_repo.create_api_key(
-            session,
-            user_id=user.id,
-            domain_id=domain.id,
-            name=KEY_NAME,
-            prefix=secret.shown_prefix,
-            key_hash=secret.hash,
-        )
-        return secret.value
+        return _add_key(session, user.id, domain.id, KEY_NAME)
+
+
+def new_admin_key(engine: Engine) -> str:
+    """Another key for the bootstrap admin (`dashin admin-key`: the printed one was lost).
+
+    Whoever can reach the database can already do anything, so this asks for nothing more.
+    """
+    from models import tenancy_repo
+
+    with Session(engine) as session, session.begin():
+        user = tenancy_repo.get_user_by_email(session, ADMIN_EMAIL)
+        if user is None or user.signup_domain_id is None:
+            raise NotFound("no bootstrap admin in this database yet: run `dashin up` first")
+        return _add_key(session, user.id, user.signup_domain_id, "admin-key")
+
+
+def _add_key(session: Session, user_id: uuid.UUID, domain_id: uuid.UUID, name: str) -> str:
+    from api import security
+    from models import tenancy_repo
+
+    secret = security.new_api_key()
+    tenancy_repo.create_api_key(
+        session,
+        user_id=user_id,
+        domain_id=domain_id,
+        name=name,
+        prefix=secret.shown_prefix,
+        key_hash=secret.hash,
+    )
+    return secret.value
 
 
 def print_bootstrap_key(console: Console, database_url: str) -> str | None:
@@ -70,3 +95,20 @@ def print_bootstrap_key(console: Console, database_url: str) -> str | None:
         soft_wrap=True,
     )
     return key
+
+
+def admin_key_command() -> None:
+    """Make another API key for the bootstrap admin (the database directly) and keep it in
+    .dashin/env for the commands run here."""
+    from cli.welcome import remember_cli_settings
+    from runtime.db import make_engine
+    from runtime.settings import get_settings
+
+    settings = get_settings()
+    engine = make_engine(settings.require_database_url(), pool_size=1)
+    try:
+        key = new_admin_key(engine)
+    finally:
+        engine.dispose()
+    remember_cli_settings(settings.api_url, key)
+    typer.echo(f"export DASHIN_API_KEY={key}")

@@ -266,7 +266,7 @@ def services_status() -> None:
 
 # --- operator commands (issue 8), each in its own module ---------------------------------------
 def _register_operator_commands() -> None:
-    from cli import backup, db, demo, imports, jobs, logs, sources
+    from cli import backup, bootstrap, db, demo, imports, jobs, logs, sources
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(sources.app, name="sources")
@@ -277,6 +277,7 @@ def _register_operator_commands() -> None:
     app.command("restore")(backup.restore_command)
     app.command("psql")(db.psql_command)
     app.command("db-url")(db.db_url_command)
+    app.command("admin-key")(bootstrap.admin_key_command)
 
 
 _register_operator_commands()

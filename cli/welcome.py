@@ -64,7 +64,7 @@ def print_next_steps(console: Console, api_url: str, key: str | None) -> None:
             f"[dim](dashin commands run in this directory read it from {env_file_path()})[/]"
         )
     else:
-        key_line = "not known here: use the key printed by the first `dashin up`"
+        key_line = "not known here: the first `dashin up` printed it; `dashin admin-key` makes one"
     console.rule("[bold]next")
     console.print(f"  [bold]dashin on PATH[/]  {path_hint()}", soft_wrap=True)
     console.print(f"  [bold]API key[/]         {key_line}", soft_wrap=True)
