@@ -1,11 +1,13 @@
 """Local receivers for what Dashin sends out: webhooks (HTTP) and mail (SMTP, `aiosmtpd`).
 
 WebhookReceiver(secret=None, port=0)   an HTTP server on 127.0.0.1 recording every request;
-    `.answer` (a status code, or None to drop the connection) decides the reply; with a
+    `.answer` (a status code, or None to drop the connection) and `.answer_body` decide the
+    reply; with a
     `secret` each request is verified with the `standardwebhooks` package and the verified
     payloads land in `.verified` keyed by `webhook-id` (a redelivery is recorded once).
     `.wait_for(predicate, timeout)` waits for a condition on the receiver, never a sleep.
-SmtpReceiver()   an SMTP server on 127.0.0.1; `.messages` are `email.message.Message`s.
+SmtpReceiver(port=None)   an SMTP server on 127.0.0.1 (a free port unless given);
+    `.messages` are `email.message.Message`s.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class WebhookReceiver(_Waitable):
         super().__init__()
         self.secret = secret
         self.answer: int | None = 200
+        self.answer_body = b""
         self.requests: list[Received] = []
         self.verified: dict[str, Any] = {}
         self.failures: list[str] = []
@@ -75,8 +78,9 @@ class WebhookReceiver(_Waitable):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 else:
                     self.send_response(status)
-                    self.send_header("content-length", "0")
+                    self.send_header("content-length", str(len(receiver.answer_body)))
                     self.end_headers()
+                    self.wfile.write(receiver.answer_body)
                 receiver._record(dict(self.headers.items()), body, status)
 
             def log_message(self, *args: Any) -> None:

@@ -35,7 +35,7 @@ from workers.outbox import backoff_s
 log = get_logger("workers.webhooks")
 Enqueue = Callable[..., None]
 USER_AGENT = "Dashin-Webhooks/1"
-#: what a failed attempt records of the endpoint's answer
+#: how much of a failed attempt's answer is read and kept (bytes)
 ERROR_BODY_CHARS = 200
 
 
@@ -118,13 +118,18 @@ class WebhookSender:
         }
         started = time.monotonic()
         try:
-            response = self._http().post(claimed.url, content=claimed.body, headers=headers)
+            request = self._http().stream(
+                "POST", claimed.url, content=claimed.body, headers=headers
+            )
+            with request as response:
+                latency = _ms_since(started)
+                if response.is_success:
+                    return Attempt(True, response.status_code, latency, None)
+                # the start of the body says why; an endpoint's body is never read whole
+                head = next(response.iter_bytes(ERROR_BODY_CHARS), b"")
         except Exception as exc:  # refused, timed out, SSRF guard, TLS: all a failed attempt
             return Attempt(False, None, _ms_since(started), f"{type(exc).__name__}: {exc}")
-        latency = _ms_since(started)
-        if response.is_success:
-            return Attempt(True, response.status_code, latency, None)
-        excerpt = response.text[:ERROR_BODY_CHARS].strip()
+        excerpt = head[:ERROR_BODY_CHARS].decode("utf-8", "replace").strip()
         error = f"HTTP {response.status_code}" + (f": {excerpt}" if excerpt else "")
         return Attempt(False, response.status_code, latency, error)
 

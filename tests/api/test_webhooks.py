@@ -333,7 +333,7 @@ def test_failed_attempts_back_off_then_give_up_after_the_window(
     api_client: TestClient, manager: ApiUser, engine: Engine, receiver: WebhookReceiver
 ) -> None:
     created = create_webhook(api_client, manager, receiver.url)
-    receiver.answer = 503
+    receiver.answer, receiver.answer_body = 503, b"try later" + b"!" * 100_000
     api_client.post(f"{BASE}/{created['id']}/test", headers=manager.headers)
     (message,) = messages(engine)
     deliver, enqueued = sender(engine, webhook_retry_base_s=30.0)
@@ -344,7 +344,8 @@ def test_failed_attempts_back_off_then_give_up_after_the_window(
     (attempt,) = api_client.get(
         f"{BASE}/{created['id']}/deliveries", headers=manager.headers
     ).json()["items"]
-    assert attempt["status_code"] == 503 and attempt["error"].startswith("HTTP 503")
+    assert attempt["status_code"] == 503 and attempt["error"].startswith("HTTP 503: try later!")
+    assert len(attempt["error"]) < 250  # the start of the answer, not all of it
     assert attempt["message_status"] == "pending"
     # When the retry comes after the retry window has passed, the message is given up
     with engine.begin() as conn:
