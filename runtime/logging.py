@@ -21,6 +21,7 @@ import logging
 import sys
 import traceback
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -41,9 +42,17 @@ _configured = False
 _handler: logging.Handler | None = None
 
 
+@lru_cache(maxsize=4096)
+def _looks_secret(key: str) -> bool:
+    """Cached per key name: a line has a handful of keys, drawn from a small vocabulary, and
+    the uncached test was half the cost of writing a line (measured on the access line)."""
+    lowered = key.lower()
+    return any(marker in lowered for marker in _SECRET_KEYS)
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        if any(marker in key.lower() for marker in _SECRET_KEYS) and event_dict[key] is not None:
+        if _looks_secret(key) and event_dict[key] is not None:
             event_dict[key] = "********"
     return event_dict
 
