@@ -78,7 +78,6 @@ def config(
 def migrate() -> None:
     """Apply database migrations up to the latest (idempotent)."""
     import migrations
-
     from runtime.logging import get_logger, use_json
 
     settings = _settings()
@@ -151,8 +150,10 @@ def reap() -> None:
     from runtime.db import get_engine
     from scheduler.outbox_sweep import sweep_outbox
     from scheduler.reaper import reap_once
+    from workers.enqueue import install_doorbell
 
     settings = _settings()
+    install_doorbell()  # events of the moves below are sent after their commit
     report = reap_once(get_engine(), settings)
     outbox = sweep_outbox(get_engine(), settings)
     console.print(

@@ -30,7 +30,7 @@ from scheduler.leader import LeaderLock, LeadershipLost
 from scheduler.loop import Enqueue, Scheduler, utc_now
 from scheduler.outbox_sweep import sweep_outbox
 from scheduler.reaper import reap_once
-from workers.enqueue import enqueue_job
+from workers.enqueue import enqueue_job, install_doorbell
 
 log = get_logger("scheduler.service")
 
@@ -154,6 +154,7 @@ def run_scheduler(stop_event: threading.Event | None = None) -> None:
     """Run the scheduler process until `stop_event` is set (the `dashin scheduler` command)."""
     settings = get_settings()
     configure_logging(settings)
+    install_doorbell()  # events of the reaper's moves (job.paused, job.cancelled) go out at once
     config = load_scheduler_config()
     url = settings.require_database_url()
     engine = make_engine(url, pool_size=2, application_name="dashin.scheduler")
