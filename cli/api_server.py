@@ -13,10 +13,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from runtime.settings import Settings
 
 MAX_DEFAULT_WORKERS = 4
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -74,6 +76,7 @@ def serve(host: str, port: int, workers: int, app: str = SERVER_APP) -> None:
 
     from runtime.settings import get_settings
 
+    settings = get_settings()
     with shared_metrics_dir(workers):
         uvicorn.run(
             app,
@@ -82,6 +85,19 @@ def serve(host: str, port: int, workers: int, app: str = SERVER_APP) -> None:
             port=port,
             workers=workers,
             log_config=None,
-            log_level=get_settings().log_level,
+            log_level=settings.log_level,
             access_log=False,
+            **proxy_options(settings),
         )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """Whose `X-Forwarded-For` names the client: only `DASHIN_TRUSTED_PROXIES` (issue 14).
+
+    uvicorn's default trusts it from 127.0.0.1 (and `FORWARDED_ALLOW_IPS`), so anyone reaching
+    the server through a local hop could name any address, and rotating it escaped the login
+    limits. Unset, the header is ignored and the peer's address is the client's."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    allowed = [str(network) for network in settings.trusted_proxies]
+    return {"proxy_headers": True, "forwarded_allow_ips": allowed}

@@ -22,6 +22,18 @@ from rich.text import Text
 COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
 
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the stack's children: the local stack is development (readable logs,
+    mail logged without SMTP) unless the caller's environment says otherwise; every other way
+    of running Dashin is production by default."""
+    return {
+        "DASHIN_LOG_FORMAT": "console",
+        "DASHIN_ENV": "development",
+        **os.environ,
+        **(extra or {}),
+    }
+
+
 class ProcessGroup:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -45,7 +57,7 @@ class ProcessGroup:
             list(argv),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={"DASHIN_LOG_FORMAT": "console", **os.environ, **(env or {})},
+            env=child_env(env),
             start_new_session=True,
         )
         colour = COLOURS[len(self.procs) % len(COLOURS)]

@@ -53,8 +53,16 @@ def create_api_key(
     name: str,
     prefix: str,
     key_hash: str,
+    service: bool = False,
 ) -> ApiKey:
-    key = ApiKey(user_id=user_id, domain_id=domain_id, name=name, prefix=prefix, key_hash=key_hash)
+    key = ApiKey(
+        user_id=user_id,
+        domain_id=domain_id,
+        name=name,
+        prefix=prefix,
+        key_hash=key_hash,
+        service=service,
+    )
     session.add(key)
     session.flush()
     return key
@@ -72,3 +80,20 @@ def revoke_api_key(session: Session, key_id: uuid.UUID, owner_id: uuid.UUID | No
     revoked = session.scalar(query.values(revoked_at=datetime.now(UTC)).returning(ApiKey.id))
     if revoked is None:
         raise NotFound(f"API key {key_id} not found")
+
+
+def revoke_user_keys(
+    session: Session, user_id: uuid.UUID, *, domain_id: uuid.UUID | None = None
+) -> int:
+    """Revoke the user's live keys that are not service keys (in one domain, or all); how many.
+
+    A password reset ends them (the account may have been taken over: keys minted meanwhile
+    must not outlive the reset), and so does leaving a domain; a `service` key, an integration
+    someone decided must keep running, survives both (issue 14)."""
+    query = update(ApiKey).where(
+        ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None), ApiKey.service.is_(False)
+    )
+    if domain_id is not None:
+        query = query.where(ApiKey.domain_id == domain_id)
+    revoked = session.scalars(query.values(revoked_at=datetime.now(UTC)).returning(ApiKey.id))
+    return len(revoked.all())

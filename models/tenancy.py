@@ -72,6 +72,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    #: an integration's key: survives its owner's password reset (others are revoked then)
+    service: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()

@@ -22,6 +22,7 @@ from models.api_keys_repo import api_keys_query as api_keys_query
 from models.api_keys_repo import create_api_key as create_api_key
 from models.api_keys_repo import find_live_api_key as find_live_api_key
 from models.api_keys_repo import revoke_api_key as revoke_api_key
+from models.api_keys_repo import revoke_user_keys as revoke_user_keys
 from models.api_keys_repo import touch_api_key as touch_api_key
 from models.tenancy import Domain, Membership, User
 from models.tokens_repo import INVITATION_TTL as INVITATION_TTL
@@ -319,4 +320,5 @@ def remove_member(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) ->
     if membership.role == "manager":
         _ensure_another_manager(session, domain_id, user_id)
     session.delete(membership)
+    revoke_user_keys(session, user_id, domain_id=domain_id)  # re-joining must not revive them
     session.flush()

@@ -150,10 +150,11 @@ class SmtpMailer:
 
 
 def mailer_for(settings: Settings) -> Mailer:
-    """SMTP when `SMTP_URL` is set; otherwise the log (bodies only in development)."""
+    """SMTP when `SMTP_URL` is set; otherwise the log. Bodies hold tokens, so they are logged
+    only in development and only when asked (`DASHIN_LOG_MAIL_BODIES`)."""
     if settings.smtp_url:
         return SmtpMailer(settings.smtp_url, settings.mail_from)
-    return LoggingMailer(include_body=settings.env == "development")
+    return LoggingMailer(include_body=settings.env == "development" and settings.log_mail_bodies)
 
 
 def mail_configured(settings: Settings) -> bool:

@@ -74,7 +74,14 @@ class Settings(BaseSettings):
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
     api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")
     sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
-    env: Literal["development", "production"] = Field("development", validation_alias="DASHIN_ENV")
+    #: production unless said otherwise: only `dashin up` (and the test suite) run development
+    env: Literal["development", "production"] = Field("production", validation_alias="DASHIN_ENV")
+    #: development without SMTP_URL: also log mail bodies (they hold invitation and reset tokens)
+    log_mail_bodies: bool = Field(False, validation_alias="DASHIN_LOG_MAIL_BODIES")
+    #: reverse proxies whose `X-Forwarded-For` names the client (CIDRs); unset: trust none
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list, validation_alias="DASHIN_TRUSTED_PROXIES"
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", validation_alias="DASHIN_LOG_FORMAT"
     )
@@ -108,7 +115,7 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(10.0, gt=0, validation_alias="DASHIN_WEBHOOK_TIMEOUT_S")
 
-    @field_validator("ssrf_allow", mode="before")
+    @field_validator("ssrf_allow", "trusted_proxies", mode="before")
     @classmethod
     def _split_cidrs(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -120,6 +120,7 @@ def settings_env(
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("DASHIN_SECRET_KEY", "test-secret-key-that-is-long-enough-123")
     monkeypatch.setenv("DASHIN_SSRF_ALLOW", "127.0.0.0/8,::1/128")
+    monkeypatch.setenv("DASHIN_ENV", "development")  # like `dashin up`; production is the default
     reset_settings_cache()
     yield
     reset_settings_cache()

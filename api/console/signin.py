@@ -91,14 +91,14 @@ def login(
     next_url = safe_next(next)
     try:
         if api_key.strip():
-            ratelimit.check_attempt(redis, "login", _limits(request), email="key", ip=ip)
-            row = credentials.caller_for_api_key(session, api_key.strip())
+            with ratelimit.login_attempt(redis, _limits(request), email="(api key)", ip=ip):
+                row = credentials.caller_for_api_key(session, api_key.strip())
             user_id, key_id, domain_id, password_hash = (
                 row.user_id, row.api_key_id, row.home_domain_id, row.password_hash
             )  # fmt: skip
         else:
-            ratelimit.check_attempt(redis, "login", _limits(request), email=email, ip=ip)
-            user = credentials.user_for_password(session, email.strip(), password)
+            with ratelimit.login_attempt(redis, _limits(request), email=email, ip=ip):
+                user = credentials.user_for_password(session, email.strip(), password)
             user_id, key_id, domain_id, password_hash = user.id, None, None, user.password_hash
     except NotAuthenticated as exc:
         return _login_form(request, next_url=next_url, error=exc.message, status_code=401)

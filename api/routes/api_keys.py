@@ -24,9 +24,15 @@ router = APIRouter(prefix="/api-keys", tags=["api keys"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 422))
 def create_api_key(body: ApiKeyCreate, principal: ReaderDep, session: SessionDep) -> ApiKeyCreated:
-    """Create a key for the current domain. Keys cannot mint keys: a leaked key stays revocable."""
+    """Create a key for the current domain. Keys cannot mint keys: a leaked key stays revocable.
+
+    A key is revoked when its owner's password is reset or they leave the domain, unless it is
+    a `service` key (managers only), which survives the reset.
+    """
     if principal.api_key_id is not None:
         raise PermissionDenied("API keys cannot create API keys; log in with a password")
+    if body.service and not principal.has_role("manager"):
+        raise PermissionDenied("only managers create service keys (they survive a password reset)")
     secret = security.new_api_key()
     key = tenancy_repo.create_api_key(
         session,
@@ -35,6 +41,7 @@ def create_api_key(body: ApiKeyCreate, principal: ReaderDep, session: SessionDep
         name=body.name,
         prefix=secret.shown_prefix,
         key_hash=secret.hash,
+        service=body.service,
     )
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret.value)
 

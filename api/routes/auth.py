@@ -81,8 +81,8 @@ def login(
     ip: ClientIp,
 ) -> TokenResponse:
     """Exchange email and password for a short-lived access token (a JWT)."""
-    ratelimit.check_attempt(redis, "login", _limits(request), email=body.email, ip=ip)
-    user = credentials.user_for_password(session, body.email, body.password)
+    with ratelimit.login_attempt(redis, _limits(request), email=body.email, ip=ip):
+        user = credentials.user_for_password(session, body.email, body.password)
     token = security.issue_access_token(settings, user.id, user.password_hash)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)
 
@@ -133,12 +133,14 @@ def request_password_reset(
     responses=problem_responses(422),
 )
 def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> None:
-    """Set a new password with a reset token; the token, and earlier access tokens, stop working."""
+    """Set a new password with a reset token; the token, earlier access tokens and the user's
+    API keys (except service keys) stop working."""
     user_id = tenancy_repo.consume_password_reset(session, security.sha256_hex(body.token))
     if user_id is None:
         message = "the reset token is invalid, expired or already used"
         raise ValidationFailed(message, [FieldError("token", "invalid", message)])
     tenancy_repo.set_password(session, user_id, security.hash_password(body.new_password))
+    tenancy_repo.revoke_user_keys(session, user_id)
 
 
 @router.get("/auth/invitation", responses=problem_responses(404))

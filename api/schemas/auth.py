@@ -106,6 +106,11 @@ class SignupResponse(TokenResponse):
 class ApiKeyCreate(BaseModel):
     model_config = example({"name": "CRM sync"})
     name: Name
+    service: bool = Field(
+        False,
+        description="A service key (managers only) survives its owner's password reset; "
+        "other keys are revoked then.",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -115,6 +120,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str = Field(description="The key's first characters, to recognise it in a list.")
     domain_id: uuid.UUID
+    service: bool = Field(description="Survives the owner's password reset.")
     created_at: datetime
     last_used_at: datetime | None
 

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 import pytest
@@ -206,7 +207,12 @@ def test_logging_mailer_is_the_development_default(capsys: pytest.CaptureFixture
 
     settings = load_settings(DASHIN_ENV="development", SMTP_URL="")
     mailer = mailer_for(settings)
-    assert isinstance(mailer, LoggingMailer) and mailer.include_body
+    # Issue 14: development logged every token; bodies are logged only when asked for
+    assert isinstance(mailer, LoggingMailer) and not mailer.include_body
+    opted_in = load_settings(DASHIN_ENV="development", SMTP_URL="", DASHIN_LOG_MAIL_BODIES="1")
+    assert cast(LoggingMailer, mailer_for(opted_in)).include_body
+    production = load_settings(DASHIN_ENV="production", SMTP_URL="", DASHIN_LOG_MAIL_BODIES="1")
+    assert not cast(LoggingMailer, mailer_for(production)).include_body
     assert isinstance(mailer_for(load_settings(SMTP_URL="smtp://h:25")), SmtpMailer)
     with pytest.raises(MailDeliveryFailed):
         SmtpMailer(f"smtp://127.0.0.1:{free_port()}", MAIL_FROM, timeout_s=2).send(

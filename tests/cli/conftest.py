@@ -100,6 +100,7 @@ def live_env(db_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
         REDIS_URL=redis_url,
         DASHIN_SECRET_KEY=SECRET,
         DASHIN_SSRF_ALLOW="127.0.0.0/8",
+        DASHIN_ENV=os.environ.get("DASHIN_ENV", "development"),
         DASHIN_HOME=str(tmp_path / "home"),
         DASHIN_LOG_FORMAT="json",
         DASHIN_LOG_LEVEL="info",

@@ -74,3 +74,23 @@ def test_credentials_round_trip_and_wrong_key_is_a_clear_error() -> None:
         decrypt_json("j" * 32, token)
     with pytest.raises(ConfigurationError):
         encrypt_json("short", {})
+
+
+def test_production_is_the_default_and_dashin_up_runs_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 14: development (which logged tokens) was the default everywhere
+    from cli.procs import child_env
+
+    monkeypatch.delenv("DASHIN_ENV", raising=False)
+    assert load_settings().env == "production"
+    assert child_env()["DASHIN_ENV"] == "development"  # the local stack's children
+    monkeypatch.setenv("DASHIN_ENV", "production")
+    assert child_env()["DASHIN_ENV"] == "production"  # an explicit choice wins
+
+
+def test_trusted_proxies_are_networks_and_none_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DASHIN_TRUSTED_PROXIES", raising=False)
+    assert load_settings().trusted_proxies == []
+    monkeypatch.setenv("DASHIN_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.5")
+    assert [str(n) for n in load_settings().trusted_proxies] == ["10.0.0.0/8", "192.168.1.5/32"]
