@@ -18,15 +18,16 @@ from fastapi import APIRouter, FastAPI
 
 from api import console, metrics, ops
 from api.docs_ui import install_docs
+from api.input_guard import install_input_guard
 from api.listener import close_listener
 from api.mailer import DirectMail, Mailer, QueuedMail
 from api.openapi_ids import operation_id
 from api.problems import document_problems, install_problem_handlers
 from api.request_context import install_request_context
 from api.routes import ROUTERS, redirect
-from workers.enqueue import install_doorbell
 from runtime.db import limit_statement_time
 from runtime.settings import Settings
+from workers.enqueue import install_doorbell
 
 API_PREFIX = "/api/v1"
 
@@ -59,6 +60,7 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
     app.include_router(metrics.router)
     console.install(app)
     metrics.install_metrics(app)
+    install_input_guard(app)  # inside the request context: refusals get a request id too
     settings = _settings_or_none()
     install_request_context(app, settings)  # last: the outermost layer (request id, access log)
     limit_statement_time(settings.api_statement_timeout_s if settings else None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import anyio
 from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from sqlalchemy.orm import Session
 
@@ -202,6 +203,14 @@ async def store_upload(
         if last:
             await anyio.to_thread.run_sync(writer.write, last)
         return await anyio.to_thread.run_sync(writer.finish, collector.size)
+    except MultipartParseError as exc:
+        await anyio.to_thread.run_sync(session.rollback)
+        # a malformed envelope (part headers past the parser's limit, a broken boundary) is the
+        # client's fault: a 422 naming the field, not a 500 (issue 14, M4)
+        raise ValidationFailed(
+            "malformed multipart body",
+            [FieldError(FILE_FIELD, "malformed_multipart", f"cannot read the upload: {exc}")],
+        ) from None
     except BaseException:
         await anyio.to_thread.run_sync(session.rollback)
         raise

@@ -78,12 +78,19 @@ class CsvConfig(ConnectorConfig):
         if value is None:
             return None
         try:
-            name = codecs.lookup(value).name
+            info = codecs.lookup(value)
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
-        if "\n,;\t".encode(name, errors="replace") != b"\n,;\t":
+        # zlib, base64, rot13...: codecs Python has, but not text encodings a file is saved in
+        if not getattr(info, "_is_text_encoding", True):
+            raise ValueError(f"{value!r} is not a text encoding")
+        try:
+            ascii_safe = "\n,;\t".encode(info.name, errors="replace") == b"\n,;\t"
+        except (LookupError, UnicodeError):
+            ascii_safe = False
+        if not ascii_safe:
             raise ValueError(f"{value!r} is not ASCII-compatible: save the file as UTF-8")
-        return name
+        return info.name
 
 
 class CsvParams(ConnectorParams):

@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
-from api.schemas.common import example
+from api.schemas.common import JsonObject, example
 from models.leads import LEAD_FIELDS, Lead
 from models.leads_repo import Provenance
 
+#: a tag is a short label: the GIN index on `leads.tags` cannot hold a 1 MB one (issue 14, M4)
+Tag = Annotated[str, Field(min_length=1, max_length=100)]
 LeadStatus = Literal["new", "contacted", "responded", "qualified", "rejected", "converted"]
 LeadPriority = Literal["low", "medium", "high"]
 
@@ -70,8 +72,8 @@ class LeadCreate(LeadFields):
     campaign_id: uuid.UUID | None = None
     status: LeadStatus = "new"
     priority: LeadPriority = "medium"
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    custom_fields: JsonObject = Field(default_factory=dict)
 
 
 class LeadUpdate(LeadFields):
@@ -82,8 +84,8 @@ class LeadUpdate(LeadFields):
     campaign_id: uuid.UUID | None = None
     status: LeadStatus | None = None
     priority: LeadPriority | None = None
-    tags: list[str] | None = Field(None, max_length=50)
-    custom_fields: dict[str, Any] | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+    custom_fields: JsonObject | None = None
 
     def changes(self) -> dict[str, Any]:
         plain = self.model_dump(exclude_unset=True, exclude=set(LeadFields.model_fields))
@@ -99,7 +101,7 @@ class QualifyIn(BaseModel):
         }
     )
     score: int = Field(ge=1, le=5)
-    criteria: dict[str, Any] = Field(default_factory=dict)
+    criteria: JsonObject = Field(default_factory=dict)
     notes: str | None = Field(None, max_length=10_000)
 
 
@@ -135,7 +137,7 @@ class LeadFilterIn(BaseModel):
 class BulkUpdateFields(BaseModel):
     status: LeadStatus | None = None
     priority: LeadPriority | None = None
-    tags: list[str] | None = Field(None, max_length=50)
+    tags: list[Tag] | None = Field(None, max_length=50)
     campaign_id: uuid.UUID | None = None
 
 

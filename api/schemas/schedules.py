@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.schemas.common import example
+from api.schemas.common import JsonObject, example
 from models.schedule_timing import (
     TriggerSpec,
     build_trigger,
@@ -48,13 +48,13 @@ class ScheduleCreate(BaseModel):
     #: five-field crontab (`*/15 * * * *`), evaluated in `timezone`; or use `interval_seconds`
     cron: str | None = Field(None, max_length=120)
     timezone: str = Field("UTC", max_length=64)
-    interval_seconds: int | None = Field(None, gt=0)
+    interval_seconds: int | None = Field(None, gt=0, le=2**31 - 1)
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
     #: fire up to this many seconds late, at random (spreads load); the slot time stays exact
     jitter_seconds: int = Field(0, ge=0, le=86_400)
     enabled: bool = True
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     #: when the previous run is still going: skip this slot, queue it anyway, or allow both
     overlap: Overlap = "skip"
 
@@ -69,12 +69,12 @@ class ScheduleUpdate(BaseModel):
     campaign_id: uuid.UUID | None = None
     cron: str | None = Field(None, max_length=120)
     timezone: str | None = Field(None, max_length=64)
-    interval_seconds: int | None = Field(None, gt=0)
+    interval_seconds: int | None = Field(None, gt=0, le=2**31 - 1)
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
     jitter_seconds: int | None = Field(None, ge=0, le=86_400)
     enabled: bool | None = None
-    params: dict[str, Any] | None = None
+    params: JsonObject | None = None
     overlap: Overlap | None = None
 
     def changes(self) -> dict[str, Any]:
