@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
@@ -47,7 +48,23 @@ def _no_nul_in_json(value: Any) -> Any:
     return value
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_in_json)]
+#: a free-form JSON field (custom fields, job params, a source's config, criteria) is stored as
+#: jsonb and read back on every list: 64 KiB of JSON text each (issue 14: 20 MB ones were stored)
+MAX_JSON_FIELD_BYTES = 64 * 1024
+
+
+def _bounded_json(value: Any) -> Any:
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_JSON_FIELD_BYTES:
+        raise ValueError(f"must be at most {MAX_JSON_FIELD_BYTES} bytes as JSON, not {size}")
+    return value
+
+
+JsonObject = Annotated[
+    dict[str, Any], AfterValidator(_no_nul_in_json), AfterValidator(_bounded_json)
+]
+#: one short text item of a list (a UTM value, a label)
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
 
 # Response models read attributes straight from ORM rows.
 FROM_ORM = ConfigDict(from_attributes=True)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from api.schemas.common import example
+from api.schemas.common import JsonObject, example
 from api.schemas.jobs import JobWarning
 from connectors.base import CheckResult, LeadRecord
 from connectors.errors import ConnectorError
@@ -62,7 +62,7 @@ class DataSourceCreate(BaseModel):
     type: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     #: the connector's Config; secret fields are stored encrypted and never shown again
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
 
 
 class DataSourceUpdate(BaseModel):
@@ -70,7 +70,7 @@ class DataSourceUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     #: merged into the stored config: given keys replace, `null` removes (and clears a secret),
     #: absent keys (and secrets) are kept
-    config: dict[str, Any] | None = None
+    config: JsonObject | None = None
 
 
 class SourceMetrics(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import example
+from api.schemas.common import JsonObject, example
 from models.jobs import Job, JobRecordError
 from models.jobs_repo import counters
 
@@ -29,7 +29,7 @@ class JobCreate(BaseModel):
     data_source_id: uuid.UUID
     campaign_id: uuid.UUID | None = None
     #: the connector's Params (search filters, file_id, ...)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     #: queue the job at once instead of leaving it pending
     start: bool = False
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import FROM_ORM, example
+from api.schemas.common import FROM_ORM, ShortText, example
 
 UtmValue = Field(min_length=1, max_length=200)
 MAX_BULK_LINKS = 500
@@ -53,9 +53,9 @@ class LinkBulkCreate(BaseModel):
     destination_url: str = Field(min_length=1, max_length=4000)
     utm_campaign: str | None = Field(None, min_length=1, max_length=200)
     variants: list[UtmFields] | None = Field(None, min_length=1, max_length=MAX_BULK_LINKS)
-    sources: list[str] | None = Field(None, min_length=1, max_length=50)
-    mediums: list[str] | None = Field(None, min_length=1, max_length=50)
-    contents: list[str] | None = Field(None, min_length=1, max_length=50)
+    sources: list[ShortText] | None = Field(None, min_length=1, max_length=50)
+    mediums: list[ShortText] | None = Field(None, min_length=1, max_length=50)
+    contents: list[ShortText] | None = Field(None, min_length=1, max_length=50)
 
     @model_validator(mode="after")
     def _shape(self) -> LinkBulkCreate:
