@@ -23,7 +23,7 @@ def _key(client: TestClient, user: ApiUser, **extra: object) -> dict[str, str]:
 
 
 def _works(client: TestClient, key: dict[str, str]) -> bool:
-    status = client.get("/api/v1/campaigns", headers=key).status_code
+    status: int = client.get("/api/v1/campaigns", headers=key).status_code
     assert status in (200, 401)
     return status == 200
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ def test_backoff_starts_after_the_free_failures_and_a_success_clears_it(
 
 
 @contextmanager
-def _server(app: FastAPI, options: dict[str, object]) -> Iterator[str]:
+def _server(app: FastAPI, options: dict[str, Any]) -> Iterator[str]:
     """The app behind a real uvicorn server on 127.0.0.1 (a local hop, like a reverse proxy)."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **options)
