@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+from publicsuffixlist import PublicSuffixList
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 MemberRole = Literal["manager", "member", "viewer"]
@@ -19,10 +21,25 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixList:
+    """The Public Suffix List snapshot bundled with the package: offline, read once."""
+    return PublicSuffixList()
+
+
+def _not_a_public_suffix(value: str) -> str:
+    """`co.uk`, `com` or `github.io` belong to no one company: nobody may found or rename a
+    tenant to one (issue 14, M2)."""
+    if _public_suffixes().is_public(value):
+        raise ValueError(f"{value} is a public suffix, not a company's domain")
+    return value
+
+
 DomainName = Annotated[
     str,
     StringConstraints(min_length=3, max_length=253, pattern=DOMAIN_NAME_PATTERN),
     AfterValidator(_lower),
+    AfterValidator(_not_a_public_suffix),
 ]
 Email = Annotated[EmailStr, AfterValidator(_lower)]
 Password = Annotated[str, Field(min_length=10, max_length=256)]

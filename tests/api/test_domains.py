@@ -409,3 +409,31 @@ def _wait_for_a_lock_waiter(engine: Engine, timeout_s: float = 30) -> None:
                 return
             conn.rollback()
         raise AssertionError("no transaction ever waited for the domain lock")
+
+
+# --- ownership (issue 14, M2) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["co.uk", "github.io", "blogspot.com"])
+def test_public_suffixes_can_be_neither_founded_nor_taken(
+    api_client: TestClient, manager: ApiUser, suffix: str
+) -> None:
+    signup = api_client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": f"ada@{suffix}",
+            "password": "correct horse battery staple",
+            "domain_name": suffix,
+        },
+    )
+    created = api_client.post("/api/v1/domains", json={"domain_name": suffix}, headers=manager.auth)
+    renamed = api_client.patch(url(manager), json={"domain_name": suffix}, headers=manager.auth)
+    for response in (signup, created, renamed):
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["domain_name"]
+        assert "public suffix" in response.json()["errors"][0]["message"]
+    # A company's domain under such a suffix is fine
+    ok = api_client.post(
+        "/api/v1/domains", json={"domain_name": f"acme.{suffix}"}, headers=manager.auth
+    )
+    assert ok.status_code == 201
