@@ -43,6 +43,8 @@ DEMO_PASSWORD = "dashin-demo-password"  # a local demo account, documented in th
 LOOPBACK = "127.0.0.0/8"
 SAMPLE = "leads_sample.csv"
 APOLLO_SANDBOX = "Apollo sandbox"
+#: a sandbox that answers slowly, so a newcomer can follow a job in the console and pause it
+SLOW_SANDBOX = "Apollo sandbox (slow: try pause and resume)"
 LINKEDIN_SANDBOX = "LinkedIn sandbox"
 Emulators = dict[str, Any]
 
@@ -63,13 +65,14 @@ def emulators() -> Iterator[Emulators]:
 
     apollo = ApolloEmulator(people=600, seed=7, latency_ms=120)
     linkedin = LinkedInEmulator(leads=300, seed=7, latency_ms=60)
-    apollo.start()
-    linkedin.start()
+    slow = ApolloEmulator(people=2000, seed=11, latency_ms=1500)
+    for emulator in (apollo, linkedin, slow):
+        emulator.start()
     try:
-        yield {"apollo": apollo, "linkedin": linkedin}
+        yield {"apollo": apollo, "linkedin": linkedin, "apollo_slow": slow}
     finally:
-        apollo.stop()
-        linkedin.stop()
+        for emulator in (apollo, linkedin, slow):
+            emulator.stop()
 
 
 def wait_ready(client: ApiClient, timeout_s: float = 90.0) -> None:
@@ -167,6 +170,25 @@ def create_sources(client: ApiClient, emus: Emulators) -> dict[str, dict[str, An
         "apollo": {"source": apollo, "params": {"per_page": 25}},
         "linkedin": {"source": linkedin, "params": {}},
     }
+
+
+def start_slow_job(client: ApiClient, emus: Emulators) -> Any:
+    """A job of 200 slow pages (about five minutes) to follow, pause and resume in the console."""
+    source = _find_or_create(
+        client,
+        "/data-sources",
+        SLOW_SANDBOX,
+        {
+            "type": "apollo",
+            "config": {
+                "api_key": "apollo-test-key",
+                "base_url": emus["apollo_slow"].url + "/api/v1",
+                "search_hourly_limit": None,
+            },
+        },
+    )
+    body = {"data_source_id": source["id"], "params": {"per_page": 10}, "start": True}
+    return client.post("/jobs", body)
 
 
 def check_sources(client: ApiClient, console: Console, plan: dict[str, dict[str, Any]]) -> bool:
@@ -327,6 +349,13 @@ def start_in_background(
         try:
             with ApiClient(api_url, None) as client:
                 run_demo(client, console, emus)
+                slow = start_slow_job(client, emus)
+            console.print(
+                f"a slow sandbox job is running for a few minutes: follow it, pause and resume it "
+                f"at {api_url}/console/jobs/{slow['id']} (sign in with {DEMO_EMAIL} / "
+                f"{DEMO_PASSWORD!r}, or the API key below)",
+                soft_wrap=True,
+            )
             console.print(
                 f"the demo's jobs, sources and leads are in the domain {DEMO_DOMAIN}: "
                 f"`dashin jobs list --domain {DEMO_DOMAIN}`",

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from cli.api_client import ApiClient
-from cli.demo import DEMO_DOMAIN, run_demo
+from cli.demo import DEMO_DOMAIN, emulators, run_demo, start_slow_job
 from tests.cli.conftest import LiveApi, Proc
 
 
@@ -69,3 +69,32 @@ def test_demo_runs_again_on_the_same_stack(
         with ApiClient(live_api.url, None) as client:
             jobs = run_demo(client, Console(file=io.StringIO(), width=160))
         assert all(job["status"] == "completed" for job in jobs.values())
+
+
+@pytest.mark.slow
+def test_the_slow_sandbox_job_can_be_followed_paused_and_resumed(
+    live_api: LiveApi, all_queues_worker: Proc, settings_env: None
+) -> None:
+    # Given the demo has run and `up --demo` left its slow sandbox job running (issue 17)
+    with ApiClient(live_api.url, None) as client, emulators() as emus:
+        run_demo(client, Console(file=io.StringIO(), width=160), emus)
+        job = start_slow_job(client, emus)
+
+        def status(wanted: set[str]) -> dict[str, object]:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                current = client.get(f"/jobs/{job['id']}")
+                if current["status"] in wanted:
+                    return dict(current)
+                time.sleep(0.2)  # polling the API as the console's reader would
+            raise AssertionError(f"job never reached {wanted}: {current['status']}")
+
+        # Then it runs long enough to be paused by hand, and carries on after a resume
+        running = status({"running"})
+        assert running["counters"]["pages"] < 50  # 200 pages at 1.5 s: minutes, not seconds
+        client.post(f"/jobs/{job['id']}/pause")
+        paused = status({"paused"})
+        client.post(f"/jobs/{job['id']}/resume")
+        status({"running"})
+        client.post(f"/jobs/{job['id']}/cancel")
+        assert status({"cancelled"})["counters"]["pages"] >= paused["counters"]["pages"]
