@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from models import Job, JobLog, Lead, LeadSource, job_states
+from models import DataSource, Job, JobLog, Lead, LeadSource, job_states
 from runtime.broker import make_broker, set_broker
 from runtime.db import make_engine
 from runtime.embedded import EmbeddedPostgres
@@ -162,9 +162,13 @@ def assert_exactly_once(engine: Engine, job_id: uuid.UUID, total: int = TOTAL) -
                 .order_by(JobLog.seq)
             )
         )
+        source = session.get(DataSource, job.data_source_id)
     assert leads == distinct_emails == total
     assert provenance == total
     assert job.inserted == total and job.fetched == total
+    # the source counts every lead of the job, whatever stopped and restarted it (its only job)
+    assert source is not None
+    assert (source.leads_total, source.jobs_total, source.jobs_failed) == (total, 1, 0)
     # the recorded history: each page starts where the previous one ended, none twice
     assert sum(p["inserted"] for p in pages) == total
     befores = [(p["checkpoint_before"] or {}).get("next", 0) for p in pages]
