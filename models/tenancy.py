@@ -24,6 +24,10 @@ class Domain(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    #: ownership proven (DNS TXT `_dashin-verify.<name>`); None: unverified, limited
+    verified_at: Mapped[datetime | None]
+    #: the value the TXT record must hold (`dashin-verify=<token>`); public, not a secret
+    verification_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

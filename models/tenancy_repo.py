@@ -11,8 +11,10 @@ API keys live in `models.api_keys_repo` and single-use tokens (invitations, pass
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -127,7 +129,7 @@ def sign_up(
     if not allow_any_domain_name and not email_matches_domain(email, domain_name):
         message = "must be the domain of your email address"
         raise ValidationFailed(message, [FieldError("domain_name", "domain_mismatch", message)])
-    domain = create_domain(session, domain_name, created_by=None)
+    domain = create_domain(session, domain_name, created_by=None, unverified=True)
     user = create_user(
         session,
         email=email,
@@ -179,10 +181,23 @@ def get_domain(session: Session, domain_id: uuid.UUID) -> Domain:
     return domain
 
 
-def create_domain(session: Session, domain_name: str, created_by: uuid.UUID | None) -> Domain:
+def create_domain(
+    session: Session, domain_name: str, created_by: uuid.UUID | None, *, unverified: bool = False
+) -> Domain:
+    """A domain; `unverified` (every domain founded through the API) until its owner proves it
+    (`api.domain_proof`), else trusted at once (operators, fixtures)."""
     domain = Domain(domain_name=domain_name, created_by=created_by)
+    if unverified:
+        domain.verification_token = secrets.token_urlsafe(24)
+    else:
+        domain.verified_at = datetime.now(UTC)
     _flush_unique(session, domain, f"domain {domain_name} already exists")
     return domain
+
+
+def mark_domain_verified(session: Session, domain: Domain) -> None:
+    domain.verified_at = datetime.now(UTC)
+    session.flush()
 
 
 def membership_role(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
@@ -252,9 +267,12 @@ def roles_in(
 
 
 def rename_domain(session: Session, domain: Domain, domain_name: str) -> None:
+    """A new name is a new claim: the domain is unverified again until the new name is proven."""
     if domain.domain_name == domain_name:
         return
     domain.domain_name = domain_name
+    domain.verified_at = None
+    domain.verification_token = secrets.token_urlsafe(24)
     _flush_unique(session, domain, f"domain {domain_name} already exists")
 
 

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     #: register test-only connectors (`synthetic`); never in a deployment tenants can reach
     test_connectors: bool = Field(False, validation_alias="DASHIN_TEST_CONNECTORS")
     allow_any_domain_name: bool = Field(False, validation_alias="DASHIN_ALLOW_ANY_DOMAIN_NAME")
+    #: domains founded or renamed through the API need a DNS TXT proof before paid providers
+    require_domain_proof: bool = Field(True, validation_alias="DASHIN_REQUIRE_DOMAIN_PROOF")
     jwt_ttl_s: int = Field(3600, gt=0, validation_alias="DASHIN_JWT_TTL_S")
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
     api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api import source_checks, source_configs, uploads
+from api import domain_proof, source_checks, source_configs, uploads
 from api.db_threads import sessions
 from api.deps import ManagerDep, ReaderDep, SessionDep, SettingsDep, WriterDep
 from api.idempotency import IdempotentRoute
@@ -29,10 +29,10 @@ from api.schemas.data_sources import (
     UploadOut,
 )
 from api.schemas.jobs import JobOut
-from models import jobs_query, sources_repo, uploads_repo
+from models import jobs_query, sources_repo, tenancy_repo, uploads_repo
 from models.jobs import Job
 from models.sources import DataSource
-from runtime.errors import FieldError, ValidationFailed
+from runtime.errors import FieldError, PermissionDenied, ValidationFailed
 
 T = TypeVar("T")
 
@@ -72,10 +72,17 @@ def _require_own_upload(session: Session, source_id: uuid.UUID | None, file_id: 
     responses=problem_responses(403, 404, 422),
 )
 def create_data_source(
-    body: DataSourceCreate, session: SessionDep, principal: ManagerDep
+    body: DataSourceCreate, session: SessionDep, principal: ManagerDep, settings: SettingsDep
 ) -> DataSourceOut:
     """Create a data source of a connector type; `config` is validated by the connector's schema and
-    its secrets are stored encrypted, never shown again."""
+    its secrets are stored encrypted, never shown again. Paid providers need a verified domain."""
+    if settings.require_domain_proof and body.type in domain_proof.PAID_TYPES:
+        domain = tenancy_repo.get_domain(session, principal.domain_id)
+        if domain.verified_at is None:
+            raise PermissionDenied(
+                f"{body.type} is a paid provider: prove you own {domain.domain_name} first "
+                "(GET /api/v1/domains/{id}/verification)"
+            )
     stored = source_configs.for_create(body.type, body.config)
     if stored.public.get("file_id") is not None:
         _require_own_upload(session, None, stored.public["file_id"])

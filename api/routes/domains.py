@@ -10,7 +10,7 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from api import security
+from api import domain_proof, security
 from api.deps import (
     CurrentUser,
     DomainManagerDep,
@@ -25,6 +25,7 @@ from api.schemas.domains import (
     DomainCreate,
     DomainOut,
     DomainUpdate,
+    DomainVerification,
     InvitationCreate,
     InvitationOut,
     InvitationResult,
@@ -33,7 +34,7 @@ from api.schemas.domains import (
 )
 from models import tenancy_repo
 from models.tenancy import Domain, Membership, User
-from runtime.errors import PermissionDenied
+from runtime.errors import Conflict, PermissionDenied
 
 router = APIRouter(prefix="/domains", tags=["domains"])
 
@@ -49,7 +50,9 @@ def create_domain(body: DomainCreate, caller: CurrentUser, session: SessionDep) 
         raise PermissionDenied("API keys act in one domain; log in with a password")
     if not caller.is_admin and not tenancy_repo.manages_any_domain(session, caller.user_id):
         raise PermissionDenied("only managers of a domain can create domains")
-    domain = tenancy_repo.create_domain(session, body.domain_name, created_by=caller.user_id)
+    domain = tenancy_repo.create_domain(
+        session, body.domain_name, created_by=caller.user_id, unverified=True
+    )
     tenancy_repo.add_membership(session, domain.id, caller.user_id, "manager")
     return _domain_out(domain, "manager")
 
@@ -83,7 +86,9 @@ def get_domain(principal: DomainReaderDep, session: SessionDep) -> DomainOut:
 def update_domain(
     body: DomainUpdate, principal: DomainManagerDep, session: SessionDep
 ) -> DomainOut:
-    """Rename a domain (managers) or change its subscription (platform admins)."""
+    """Rename a domain (managers) or change its subscription (platform admins).
+
+    A new name is unverified again until proven (`POST /domains/{id}/verification`)."""
     domain = tenancy_repo.get_domain(session, principal.domain_id)
     if body.subscription_status is not None:
         if not principal.is_admin:
@@ -93,6 +98,38 @@ def update_domain(
         tenancy_repo.rename_domain(session, domain, body.domain_name)
     session.flush()
     return _domain_out(domain, principal.role)
+
+
+def _verification(domain: Domain) -> DomainVerification:
+    verified = domain.verified_at is not None
+    token = domain.verification_token
+    return DomainVerification(
+        status="verified" if verified else "unverified",
+        verified_at=domain.verified_at,
+        record_name=domain_proof.record_name(domain.domain_name),
+        record_value=None if verified or token is None else domain_proof.record_value(token),
+    )
+
+
+@router.get("/{domain_id}/verification", responses=problem_responses(404))
+def get_verification(principal: DomainReaderDep, session: SessionDep) -> DomainVerification:
+    """The domain's ownership status and the DNS TXT record that proves it."""
+    return _verification(tenancy_repo.get_domain(session, principal.domain_id))
+
+
+@router.post("/{domain_id}/verification", responses=problem_responses(403, 404, 409))
+def verify_domain(principal: DomainManagerDep, session: SessionDep) -> DomainVerification:
+    """Check the TXT record now: verified (200), or 409 while it is not published (yet)."""
+    domain = tenancy_repo.get_domain(session, principal.domain_id)
+    if domain.verified_at is None:
+        token = domain.verification_token
+        if token is None or not domain_proof.is_proven(domain.domain_name, token):
+            raise Conflict(
+                f"no TXT record {domain_proof.record_name(domain.domain_name)} holding the "
+                "verification value was found: publish it (GET this resource shows it) and retry"
+            )
+        tenancy_repo.mark_domain_verified(session, domain)
+    return _verification(domain)
 
 
 @router.delete(

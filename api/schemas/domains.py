@@ -32,10 +32,23 @@ class DomainOut(BaseModel):
     id: uuid.UUID
     domain_name: str
     subscription_status: SubscriptionStatus
+    verified_at: datetime | None = Field(
+        description="When ownership was proven; null: unverified (no paid providers)."
+    )
     created_at: datetime
     role: MemberRole | Literal["admin"] | None = Field(
         None, description="The caller's role in this domain."
     )
+
+
+class DomainVerification(BaseModel):
+    """How to prove ownership: publish this TXT record, then `POST` the verification."""
+
+    status: Literal["verified", "unverified"]
+    verified_at: datetime | None
+    record_type: Literal["TXT"] = "TXT"
+    record_name: str = Field(description="`_dashin-verify.<domain>`")
+    record_value: str | None = Field(description="`dashin-verify=<token>`; null once verified.")
 
 
 class MemberOut(BaseModel):

@@ -1,0 +1,102 @@
+"""Domain ownership (issue 14, M2): a founded or renamed domain is unverified until its manager
+publishes a DNS TXT record, and an unverified domain may not use paid providers.
+
+The probe's finding: anyone could found `bigcorp.com` first and lock the real company out.
+DNS is replaced by `domain_proof.lookup_txt`'s seam: a dict of published records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import domain_proof
+from runtime.settings import reset_settings_cache
+from tests.api.conftest import MakeUser
+
+PUBLISHED: dict[str, list[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    PUBLISHED.clear()
+    monkeypatch.setattr(domain_proof, "lookup_txt", lambda name: PUBLISHED.get(name, []))
+    return PUBLISHED
+
+
+def _found(client: TestClient, name: str) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/auth/signup",
+        json={
+            "email": f"ada@{name}",
+            "password": "correct horse battery staple",
+            "domain_name": name,
+        },
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return {"Authorization": f"Bearer {body['access_token']}", "domain_id": body["domain_id"]}
+
+
+def _apollo(client: TestClient, auth: dict[str, Any]) -> int:
+    body = {"type": "apollo", "name": "Apollo", "config": {"api_key": "k-123"}}
+    headers = {"Authorization": auth["Authorization"]}
+    return client.post("/api/v1/data-sources", json=body, headers=headers).status_code
+
+
+def test_a_founded_domain_is_limited_until_its_txt_record_proves_it(
+    api_client: TestClient,
+) -> None:
+    auth = _found(api_client, "bigcorp-squat.example")
+    headers = {"Authorization": auth["Authorization"]}
+    url = f"/api/v1/domains/{auth['domain_id']}"
+    # Given a freshly founded domain: unverified, no paid providers
+    assert api_client.get(url, headers=headers).json()["verified_at"] is None
+    assert _apollo(api_client, auth) == 403
+    proof = api_client.get(f"{url}/verification", headers=headers).json()
+    assert proof["status"] == "unverified" and proof["record_type"] == "TXT"
+    assert proof["record_name"] == "_dashin-verify.bigcorp-squat.example"
+    assert proof["record_value"].startswith("dashin-verify=")
+    # When the check runs before the record is published (or with another value), it is refused
+    PUBLISHED[proof["record_name"]] = ["dashin-verify=someone-elses-token"]
+    assert api_client.post(f"{url}/verification", headers=headers).status_code == 409
+    # When the record is published, the check verifies the domain and paid providers open up
+    PUBLISHED[proof["record_name"]] = ["v=spf1 -all", proof["record_value"]]
+    verified = api_client.post(f"{url}/verification", headers=headers)
+    assert verified.status_code == 200 and verified.json()["status"] == "verified"
+    assert verified.json()["record_value"] is None
+    assert _apollo(api_client, auth) == 201
+
+
+def test_a_rename_needs_the_same_proof_again(api_client: TestClient) -> None:
+    auth = _found(api_client, "acme-rename.example")
+    headers = {"Authorization": auth["Authorization"]}
+    url = f"/api/v1/domains/{auth['domain_id']}"
+    first = api_client.get(f"{url}/verification", headers=headers).json()
+    PUBLISHED[first["record_name"]] = [first["record_value"]]
+    assert api_client.post(f"{url}/verification", headers=headers).status_code == 200
+    # When the manager renames the verified domain to a name they have not proven
+    renamed = api_client.patch(url, json={"domain_name": "bigcorp-target.example"}, headers=headers)
+    assert renamed.status_code == 200 and renamed.json()["verified_at"] is None
+    # Then the old proof does not carry over: a new record, at the new name, with a new value
+    again = api_client.get(f"{url}/verification", headers=headers).json()
+    assert again["record_name"] == "_dashin-verify.bigcorp-target.example"
+    assert again["record_value"] != first["record_value"]
+    assert api_client.post(f"{url}/verification", headers=headers).status_code == 409
+    assert _apollo(api_client, auth) == 403
+
+
+def test_only_managers_run_the_check_and_the_limit_can_be_lifted(
+    api_client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = _found(api_client, "acme-roles.example")
+    member = make_user("acme-roles.example", role="member")
+    url = f"/api/v1/domains/{auth['domain_id']}/verification"
+    assert api_client.get(url, headers=member.auth).json()["status"] == "unverified"
+    assert api_client.post(url, headers=member.auth).status_code == 403
+    # An operator who needs no proof (a single-tenant install) turns the limit off
+    monkeypatch.setenv("DASHIN_REQUIRE_DOMAIN_PROOF", "false")
+    reset_settings_cache()
+    assert _apollo(api_client, auth) == 201
