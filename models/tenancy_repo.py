@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -99,6 +99,7 @@ def sign_up(
     full_name: str | None,
     invitation_token_hash: str | None,
     allow_any_domain_name: bool,
+    release_unverified_after: timedelta | None = None,
 ) -> SignedUp:
     """Create a user in `domain_name`: founding it as its manager, or joining by invitation.
 
@@ -108,6 +109,8 @@ def sign_up(
     if get_user_by_email(session, email) is not None:
         raise Conflict(f"an account with email {email} already exists")
     domain = session.scalar(select(Domain).where(Domain.domain_name == domain_name))
+    if invitation_token_hash is None and release_unverified_after is not None:
+        domain = release_if_unproven(session, domain, release_unverified_after)
     if invitation_token_hash is not None:
         invitation = consume_invitation(session, invitation_token_hash, email)
         if invitation is None or domain is None or invitation.domain_id != domain.id:
@@ -193,6 +196,19 @@ def create_domain(
         domain.verified_at = datetime.now(UTC)
     _flush_unique(session, domain, f"domain {domain_name} already exists")
     return domain
+
+
+def release_if_unproven(session: Session, domain: Domain | None, after: timedelta) -> Domain | None:
+    """Free the name of a domain left unverified for longer than `after` (issue 14, M2): a
+    squatter's claim lapses. The tenant and its data stay, renamed to a `.invalid` placeholder
+    its managers can rename and prove later; None means the name is free now."""
+    if domain is None or domain.verified_at is not None:
+        return domain
+    if domain.created_at > datetime.now(UTC) - after:
+        return domain
+    domain.domain_name = f"released-{domain.id.hex[:16]}.invalid"
+    session.flush()
+    return None
 
 
 def mark_domain_verified(session: Session, domain: Domain) -> None:

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     allow_any_domain_name: bool = Field(False, validation_alias="DASHIN_ALLOW_ANY_DOMAIN_NAME")
     #: domains founded or renamed through the API need a DNS TXT proof before paid providers
     require_domain_proof: bool = Field(True, validation_alias="DASHIN_REQUIRE_DOMAIN_PROOF")
+    #: an unverified domain older than this gives its name up to the next founder who claims it
+    unverified_domain_release_days: float = Field(
+        7.0, gt=0, validation_alias="DASHIN_UNVERIFIED_DOMAIN_RELEASE_DAYS"
+    )
     jwt_ttl_s: int = Field(3600, gt=0, validation_alias="DASHIN_JWT_TTL_S")
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
     api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")

@@ -7,6 +7,7 @@ so it cannot be used to find out who has one.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -60,6 +61,7 @@ def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep) -> S
             security.sha256_hex(body.invitation_token) if body.invitation_token else None
         ),
         allow_any_domain_name=settings.allow_any_domain_name,
+        release_unverified_after=timedelta(days=settings.unverified_domain_release_days),
     )
     token = security.issue_access_token(settings, signed_up.user.id, password_hash)
     return SignupResponse(

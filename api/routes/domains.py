@@ -7,8 +7,10 @@ member reads, managers change), and a domain the caller does not belong to answe
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
 
 from api import domain_proof, security
 from api.deps import (
@@ -35,8 +37,15 @@ from api.schemas.domains import (
 from models import tenancy_repo
 from models.tenancy import Domain, Membership, User
 from runtime.errors import Conflict, PermissionDenied
+from runtime.settings import Settings
 
 router = APIRouter(prefix="/domains", tags=["domains"])
+
+
+def _free_lapsed_name(session: Session, settings: Settings, domain_name: str) -> None:
+    """A name held by a domain left unproven too long is free to claim (see sign-up)."""
+    after = timedelta(days=settings.unverified_domain_release_days)
+    tenancy_repo.release_if_unproven(session, tenancy_repo.find_domain(session, domain_name), after)
 
 
 def _domain_out(domain: Domain, role: str | None) -> DomainOut:
@@ -44,12 +53,15 @@ def _domain_out(domain: Domain, role: str | None) -> DomainOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 409, 422))
-def create_domain(body: DomainCreate, caller: CurrentUser, session: SessionDep) -> DomainOut:
+def create_domain(
+    body: DomainCreate, caller: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> DomainOut:
     """Create another domain (say, for a client); the caller becomes its manager."""
     if caller.api_key_id is not None:
         raise PermissionDenied("API keys act in one domain; log in with a password")
     if not caller.is_admin and not tenancy_repo.manages_any_domain(session, caller.user_id):
         raise PermissionDenied("only managers of a domain can create domains")
+    _free_lapsed_name(session, settings, body.domain_name)
     domain = tenancy_repo.create_domain(
         session, body.domain_name, created_by=caller.user_id, unverified=True
     )
@@ -84,7 +96,7 @@ def get_domain(principal: DomainReaderDep, session: SessionDep) -> DomainOut:
 
 @router.patch("/{domain_id}", responses=problem_responses(403, 404, 409, 422))
 def update_domain(
-    body: DomainUpdate, principal: DomainManagerDep, session: SessionDep
+    body: DomainUpdate, principal: DomainManagerDep, session: SessionDep, settings: SettingsDep
 ) -> DomainOut:
     """Rename a domain (managers) or change its subscription (platform admins).
 
@@ -95,6 +107,8 @@ def update_domain(
             raise PermissionDenied("only platform admins change a subscription")
         domain.subscription_status = body.subscription_status
     if body.domain_name is not None:
+        if body.domain_name != domain.domain_name:
+            _free_lapsed_name(session, settings, body.domain_name)
         tenancy_repo.rename_domain(session, domain, body.domain_name)
     session.flush()
     return _domain_out(domain, principal.role)

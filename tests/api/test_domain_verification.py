@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 
 from api import domain_proof
 from runtime.settings import reset_settings_cache
@@ -100,3 +101,53 @@ def test_only_managers_run_the_check_and_the_limit_can_be_lifted(
     monkeypatch.setenv("DASHIN_REQUIRE_DOMAIN_PROOF", "false")
     reset_settings_cache()
     assert _apollo(api_client, auth) == 201
+
+
+def _age(engine: Engine, domain_id: str, days: float) -> None:
+    """Move the domain's founding `days` into the past (the release rule reads `created_at`)."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE domains SET created_at = now() - make_interval(secs => :s) WHERE id = :id"
+            ),
+            {"s": days * 86400, "id": domain_id},
+        )
+
+
+def test_an_unproven_claim_lapses_and_the_name_can_be_founded_again(
+    api_client: TestClient, engine: Engine
+) -> None:
+    # Given a squatter's domain, unverified
+    squatter = _found(api_client, "lapsing.example")
+    other = {
+        "email": "real@lapsing.example",
+        "password": "correct horse battery staple",
+        "domain_name": "lapsing.example",
+    }
+    # While the claim is young, the name is taken
+    _age(engine, squatter["domain_id"], 6.9)
+    assert api_client.post("/api/v1/auth/signup", json=other).status_code == 409
+    # When it stayed unproven past the release time, the real owner founds the name
+    _age(engine, squatter["domain_id"], 7.1)
+    founded = api_client.post("/api/v1/auth/signup", json=other)
+    assert founded.status_code == 201 and founded.json()["domain_id"] != squatter["domain_id"]
+    # And the squatter's tenant survives under a placeholder name, unverified
+    headers = {"Authorization": squatter["Authorization"]}
+    old = api_client.get(f"/api/v1/domains/{squatter['domain_id']}", headers=headers).json()
+    assert old["domain_name"].endswith(".invalid") and old["verified_at"] is None
+
+
+def test_a_verified_domain_never_lapses(api_client: TestClient, engine: Engine) -> None:
+    owner = _found(api_client, "kept.example")
+    url = f"/api/v1/domains/{owner['domain_id']}/verification"
+    headers = {"Authorization": owner["Authorization"]}
+    proof = api_client.get(url, headers=headers).json()
+    PUBLISHED[proof["record_name"]] = [proof["record_value"]]
+    assert api_client.post(url, headers=headers).status_code == 200
+    _age(engine, owner["domain_id"], 365)
+    other = {
+        "email": "x@kept.example",
+        "password": "correct horse battery staple",
+        "domain_name": "kept.example",
+    }
+    assert api_client.post("/api/v1/auth/signup", json=other).status_code == 409
