@@ -69,10 +69,16 @@ def test_second_run_of_the_same_leads_inserts_nothing(world: World, runner: Runn
     assert (job.inserted, job.unchanged, job.fetched) == (0, 300, 300)
 
 
+#: a page every 0.2 s: ten pages outlast any first commit, even on a loaded machine (at 0.05 s
+#: the prefetcher had all ten fetched before the first commit, and the merged second commit
+#: swallowed the rest before a pause or cancel could land)
+PACED_S = 0.2
+
+
 def test_pause_stops_after_the_current_page_and_resume_finishes(
     world: World, runner: Runner
 ) -> None:
-    job_id = world.queued_job(total=1000, page_size=100, delay_s=0.05)
+    job_id = world.queued_job(total=1000, page_size=100, delay_s=PACED_S)
     done = threading.Event()
     outcome: list[str] = []
 
@@ -102,7 +108,7 @@ def test_pause_stops_after_the_current_page_and_resume_finishes(
 
 
 def test_cancel_keeps_what_was_written(world: World, runner: Runner) -> None:
-    job_id = world.queued_job(total=1000, page_size=100, delay_s=0.05)
+    job_id = world.queued_job(total=1000, page_size=100, delay_s=PACED_S)
     thread = threading.Thread(target=runner.run, args=(job_id,))
     thread.start()
     _wait_for(world, job_id, lambda j: j.pages >= 2)
@@ -116,7 +122,7 @@ def test_cancel_keeps_what_was_written(world: World, runner: Runner) -> None:
 
 
 def test_a_fenced_out_runner_writes_nothing(world: World, runner: Runner) -> None:
-    job_id = world.queued_job(total=1000, page_size=100, delay_s=0.05)
+    job_id = world.queued_job(total=1000, page_size=100, delay_s=PACED_S)
     thread = threading.Thread(target=runner.run, args=(job_id,))
     thread.start()
     _wait_for(world, job_id, lambda j: j.pages >= 1)
