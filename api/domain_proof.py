@@ -5,11 +5,17 @@ or renamed through the API starts *unverified*. Its manager proves ownership by 
 
     _dashin-verify.<domain>  TXT  "dashin-verify=<token>"
 
-and asking for the check. Until then the domain may not use paid providers (`PAID_TYPES`): the
-name alone buys nothing worth squatting. `lookup_txt` is the one seam to DNS (tests replace it).
+and asking for the check, or by receiving a mail at an address of the domain
+(`postmaster@acme.com`) and sending back the token it holds. Until then the domain may not use
+paid providers (`PAID_TYPES`): the name alone buys nothing worth squatting. `lookup_txt` is the
+one seam to DNS (tests replace it).
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
 
 import dns.exception
 import dns.resolver
@@ -44,3 +50,18 @@ def is_proven(domain_name: str, token: str) -> bool:
     """Whether `_dashin-verify.<domain_name>` holds this token's value right now."""
     expected = record_value(token)
     return any(value.strip() == expected for value in lookup_txt(record_name(domain_name)))
+
+
+def mail_token(secret_key: str, domain_id: uuid.UUID, domain_name: str, challenge: str) -> str:
+    """The token a proof mail carries: an HMAC of the domain and its current challenge, so
+    nothing is stored for it and a rename (a new challenge) voids every token mailed before."""
+    message = f"{domain_id}:{domain_name}:{challenge}".encode()
+    key = hashlib.sha256(b"dashin-domain-proof:" + secret_key.encode()).digest()
+    return hmac.new(key, message, "sha256").hexdigest()[:40]
+
+
+def mail_token_matches(
+    secret_key: str, domain_id: uuid.UUID, domain_name: str, challenge: str, offered: str
+) -> bool:
+    expected = mail_token(secret_key, domain_id, domain_name, challenge)
+    return hmac.compare_digest(expected, offered.strip())

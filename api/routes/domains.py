@@ -33,10 +33,12 @@ from api.schemas.domains import (
     InvitationResult,
     MemberOut,
     MemberUpdate,
+    VerificationCheck,
+    VerificationMailRequest,
 )
 from models import tenancy_repo
 from models.tenancy import Domain, Membership, User
-from runtime.errors import Conflict, PermissionDenied
+from runtime.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from runtime.settings import Settings
 
 router = APIRouter(prefix="/domains", tags=["domains"])
@@ -131,18 +133,78 @@ def get_verification(principal: DomainReaderDep, session: SessionDep) -> DomainV
     return _verification(tenancy_repo.get_domain(session, principal.domain_id))
 
 
-@router.post("/{domain_id}/verification", responses=problem_responses(403, 404, 409))
-def verify_domain(principal: DomainManagerDep, session: SessionDep) -> DomainVerification:
-    """Check the TXT record now: verified (200), or 409 while it is not published (yet)."""
+@router.post("/{domain_id}/verification", responses=problem_responses(403, 404, 409, 422))
+def verify_domain(
+    principal: DomainManagerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: VerificationCheck | None = None,
+) -> DomainVerification:
+    """Prove ownership: with `mail_token` (from the proof mail), or else by the TXT record,
+    checked now. Verified (200); 409 while the record is not published (yet); 422 for a wrong
+    token."""
     domain = tenancy_repo.get_domain(session, principal.domain_id)
-    if domain.verified_at is None:
-        token = domain.verification_token
-        if token is None or not domain_proof.is_proven(domain.domain_name, token):
-            raise Conflict(
-                f"no TXT record {domain_proof.record_name(domain.domain_name)} holding the "
-                "verification value was found: publish it (GET this resource shows it) and retry"
-            )
-        tenancy_repo.mark_domain_verified(session, domain)
+    challenge = domain.verification_token
+    if domain.verified_at is not None or challenge is None:
+        return _verification(domain)
+    if body is not None and body.mail_token is not None:
+        secret = settings.require_secret_key()
+        if not domain_proof.mail_token_matches(
+            secret, domain.id, domain.domain_name, challenge, body.mail_token
+        ):
+            message = "the token is not this domain's current proof token"
+            raise ValidationFailed(message, [FieldError("mail_token", "invalid", message)])
+    elif not domain_proof.is_proven(domain.domain_name, challenge):
+        raise Conflict(
+            f"no TXT record {domain_proof.record_name(domain.domain_name)} holding the "
+            "verification value was found: publish it (GET this resource shows it) and retry"
+        )
+    tenancy_repo.mark_domain_verified(session, domain)
+    return _verification(domain)
+
+
+@router.post(
+    "/{domain_id}/verification/mail",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(403, 404, 422, 503),
+)
+def mail_proof(
+    body: VerificationMailRequest,
+    principal: DomainManagerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    mail: MailDep,
+) -> DomainVerification:
+    """Mail a proof token to an address at the domain; send it back with `POST .../verification`.
+
+    Receiving mail at `@acme.com` is what owning `acme.com` means for most companies.
+    """
+    domain = tenancy_repo.get_domain(session, principal.domain_id)
+    challenge = domain.verification_token
+    if domain.verified_at is not None or challenge is None:
+        return _verification(domain)
+    if not tenancy_repo.email_matches_domain(body.email, domain.domain_name):
+        message = f"must be an address at {domain.domain_name}"
+        raise ValidationFailed(message, [FieldError("email", "domain_mismatch", message)])
+    mail.require()
+    token = domain_proof.mail_token(
+        settings.require_secret_key(), domain.id, domain.domain_name, challenge
+    )
+    mail.post(
+        session,
+        Mail(
+            to=body.email,
+            subject=f"Confirm that {domain.domain_name} is yours on Dashin",
+            body=(
+                f"Someone is setting up {domain.domain_name} on Dashin and asked to prove it "
+                f"by this mail. If that is your team, a manager of the domain sends this "
+                f"token to POST {settings.api_url}/api/v1/domains/{domain.id}/verification "
+                f'as {{"mail_token": "..."}}:\n\n{token}\n\nIf not, ignore this message.'
+            ),
+            kind="notification",
+        ),
+        domain_id=domain.id,
+    )
     return _verification(domain)
 
 

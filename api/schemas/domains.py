@@ -41,6 +41,18 @@ class DomainOut(BaseModel):
     )
 
 
+class VerificationMailRequest(BaseModel):
+    model_config = example({"email": "postmaster@acme.com"})
+    email: Email = Field(description="An address at the domain (or one of its subdomains).")
+
+
+class VerificationCheck(BaseModel):
+    model_config = example({"mail_token": "the token from the proof mail"})
+    mail_token: str | None = Field(
+        None, min_length=1, max_length=200, description="From the proof mail; omit to check DNS."
+    )
+
+
 class DomainVerification(BaseModel):
     """How to prove ownership: publish this TXT record, then `POST` the verification."""
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api import domain_proof
+from api.mailer import RecordingMailer
 from runtime.settings import reset_settings_cache
 from tests.api.conftest import MakeUser
 
@@ -44,7 +45,8 @@ def _found(client: TestClient, name: str) -> dict[str, Any]:
 def _apollo(client: TestClient, auth: dict[str, Any]) -> int:
     body = {"type": "apollo", "name": "Apollo", "config": {"api_key": "k-123"}}
     headers = {"Authorization": auth["Authorization"]}
-    return client.post("/api/v1/data-sources", json=body, headers=headers).status_code
+    status: int = client.post("/api/v1/data-sources", json=body, headers=headers).status_code
+    return status
 
 
 def test_a_founded_domain_is_limited_until_its_txt_record_proves_it(
@@ -151,3 +153,26 @@ def test_a_verified_domain_never_lapses(api_client: TestClient, engine: Engine) 
         "domain_name": "kept.example",
     }
     assert api_client.post("/api/v1/auth/signup", json=other).status_code == 409
+
+
+def test_a_mail_to_an_address_at_the_domain_proves_it(
+    api_client: TestClient, mailer: RecordingMailer
+) -> None:
+    owner = _found(api_client, "mailproof.example")
+    headers = {"Authorization": owner["Authorization"]}
+    url = f"/api/v1/domains/{owner['domain_id']}/verification"
+    # An address elsewhere is refused: the mail must land at the domain
+    elsewhere = api_client.post(f"{url}/mail", json={"email": "me@gmail.com"}, headers=headers)
+    assert elsewhere.status_code == 422 and elsewhere.json()["errors"][0]["field"] == "email"
+    sent = api_client.post(
+        f"{url}/mail", json={"email": "postmaster@mailproof.example"}, headers=headers
+    )
+    assert sent.status_code == 202 and sent.json()["status"] == "unverified"
+    assert mailer.sent[-1].to == "postmaster@mailproof.example"
+    token = mailer.sent[-1].body.split("\n\n")[1]
+    # A wrong token is refused naming the field; the mailed one verifies the domain
+    wrong = api_client.post(url, json={"mail_token": "0" * 40}, headers=headers)
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "mail_token"
+    ok = api_client.post(url, json={"mail_token": token}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["status"] == "verified"
+    assert _apollo(api_client, owner) == 201
