@@ -93,7 +93,9 @@ def new_source_page(
 
 
 @router.post("/new", response_class=HTMLResponse)
-async def create_source(request: Request, session: SessionDep, user: ManagerUserDep) -> Response:
+async def create_source(
+    request: Request, session: SessionDep, user: ManagerUserDep, settings: SettingsDep
+) -> Response:
     form = await request.form()
     schemas = _schemas(user)
     type_ = str(form.get("type", ""))
@@ -103,7 +105,7 @@ async def create_source(request: Request, session: SessionDep, user: ManagerUser
         config = source_forms.read_config(form, source_forms.fields(schemas[type_]))
         body = DataSourceCreate(type=type_, name=str(form.get("name", "")).strip(), config=config)
         created = await run_in_threadpool(
-            sources_api.create_data_source, body, session, user.principal
+            sources_api.create_data_source, body, session, user.principal, settings
         )
     except (DashinError, ValueError) as exc:
         return refused(request, exc)
