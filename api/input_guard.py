@@ -7,10 +7,12 @@ integers past `bigint`. Each cause was one more place a route forgot to check. T
 checks every request once, at the edge, and answers a 422 problem naming the field:
 
 - the path and every query parameter: valid UTF-8, no NUL, integers within `bigint`;
-- JSON bodies (at most `MAX_JSON_BYTES`, else 413): finite numbers only, integers within
-  `bigint`, strings without NUL or lone surrogates, nesting at most `MAX_DEPTH` deep.
+- JSON bodies (at most `MAX_JSON_BYTES`, else 413): finite numbers only, strings without NUL or
+  lone surrogates, nesting at most `MAX_DEPTH` deep. Integers of any size are fine in `jsonb`
+  (free-form `custom_fields` keep them exactly); typed integer fields carry their column's bounds
+  in their schemas (`interval_seconds` within int4).
 
-Per-field limits (lengths, int4 columns such as `interval_seconds`) stay with the schemas.
+Per-field limits (lengths, integer bounds) stay with the schemas.
 """
 
 from __future__ import annotations
@@ -65,11 +67,6 @@ def check_json_value(document: Any, field: str = "") -> None:
             raise _Refused(top, "too_deep", f"JSON nests deeper than {MAX_DEPTH}")
         if isinstance(value, str):
             check_text(value, path or "body")
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int):
-            if abs(value) > BIGINT:
-                raise _Refused(path or "body", "integer_out_of_range", "integer out of range")
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise _Refused(path or "body", "non_finite_number", "numbers must be finite")

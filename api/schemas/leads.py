@@ -15,7 +15,7 @@ from models.leads import LEAD_FIELDS, Lead
 from models.leads_repo import Provenance
 
 #: a tag is a short label: the GIN index on `leads.tags` cannot hold a 1 MB one (issue 14, M4)
-Tag = Annotated[str, Field(min_length=1, max_length=100)]
+Tag = Annotated[str, Field(max_length=100)]
 LeadStatus = Literal["new", "contacted", "responded", "qualified", "rejected", "converted"]
 LeadPriority = Literal["low", "medium", "high"]
 

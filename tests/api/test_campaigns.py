@@ -199,7 +199,8 @@ def test_list_parameters_are_validated(
         ({"name": "x", "targeting_criteria": [1]}, "targeting_criteria"),
         # PostgreSQL cannot store NUL: refused as input, not failed as a 500
         ({"name": "x", "objective": "a\x00b"}, "objective"),
-        ({"name": "x", "targeting_criteria": {"k": ["a\x00"]}}, "targeting_criteria"),
+        # the input gate names the exact place inside free-form JSON
+        ({"name": "x", "targeting_criteria": {"k": ["a\x00"]}}, "targeting_criteria.k.0"),
     ],
 )
 def test_create_validation_names_the_field(
