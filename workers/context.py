@@ -139,22 +139,17 @@ class JobContext:
 
     def beat(self) -> None:
         """One small transaction: heartbeat, pending log lines, and the desired state."""
-        lines = self._buffer.take()
-        try:
-            with Session(self._engine) as session, session.begin():
-                status = session.execute(
-                    update(Job)
-                    .where(Job.id == self._job_uuid, Job.lease == self._lease)
-                    .values(heartbeat_at=func.now())
-                    .returning(Job.status)
-                ).scalar_one_or_none()
-                if status is None:
-                    self.stop_reason = "fenced"
-                    return
-                if lines:
-                    job_logs.append(session, self._job_uuid, lines, lease=self._lease)
-        except BaseException:
-            self._buffer.put_back(lines)
-            raise
+        with self._buffer.flushing() as lines, Session(self._engine) as session, session.begin():
+            status = session.execute(
+                update(Job)
+                .where(Job.id == self._job_uuid, Job.lease == self._lease)
+                .values(heartbeat_at=func.now())
+                .returning(Job.status)
+            ).scalar_one_or_none()
+            if status is None:
+                self.stop_reason = "fenced"
+                return
+            if lines:
+                job_logs.append(session, self._job_uuid, lines, lease=self._lease)
         if status in ("pausing", "cancelling"):
             self.stop_reason = status

@@ -1,6 +1,12 @@
 """The job's logger: lines go to stdout (structlog, with job context) and into a buffer that
 the runner commits with the next page or the heartbeat flushes (≤ 250 ms old, ≤ 100 lines).
 
+Two threads write a job's lines (the runner with its transactions, the heartbeat between pages),
+so whoever takes lines holds the writer's turn (`flushing`) until its transaction ends: lines
+reach the table in the order they were logged. Without it a heartbeat that took `job.started`
+could commit after the runner's `job.finish` (seen under load: a finished job whose last line
+was `job.started`).
+
 Volume stays bounded on million-record jobs: after `DEBUG_BUDGET` debug lines of one event
 name, further ones are counted, not stored, and the count is reported once at the end.
 """
@@ -10,6 +16,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +33,7 @@ class JobLogBuffer:
     def __init__(self, **context: Any) -> None:
         self._stdout = get_logger("dashin.job", **context)
         self._lock = threading.Lock()
+        self._writer = threading.Lock()  # one taker at a time, held until its commit
         self._lines: list[LogLine] = []
         self._oldest: float | None = None
         self._debug_seen: Counter[str] = Counter()
@@ -60,6 +69,19 @@ class JobLogBuffer:
         with self._lock:
             lines, self._lines, self._oldest = self._lines, [], None
             return lines
+
+    @contextmanager
+    def flushing(self) -> Iterator[list[LogLine]]:
+        """Take every buffered line and hold the writer's turn while the caller writes them in
+        its transaction; on an error the lines go back, ahead of newer ones. Enter this before
+        the transaction begins (the other writer takes the same two locks in this order)."""
+        with self._writer:
+            lines = self.take()
+            try:
+                yield lines
+            except BaseException:
+                self.put_back(lines)
+                raise
 
     def put_back(self, lines: list[LogLine]) -> None:
         """Return lines whose transaction rolled back, ahead of newer ones."""

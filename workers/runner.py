@@ -329,86 +329,81 @@ class Runner:
         records_seen: int,
         page_count: int = 1,
     ) -> tuple[str | None, sink.SinkResult]:
-        lines = log.take()
-        try:
-            with Session(self.engine) as session, session.begin():
-                fence = session.execute(
-                    update(_JOBS)
-                    .where(
-                        _JOBS.c.id == moved.id,
-                        _JOBS.c.lease == moved.lease,
-                        _JOBS.c.status.in_(_FENCED_STATUSES),
-                    )
-                    .values(heartbeat_at=func.now())
-                    .returning(_JOBS.c.status)
-                ).scalar_one_or_none()
-                if fence is None:
-                    session.rollback()
-                    return None, sink.SinkResult()
-                raw_conn: Any = session.connection().connection.driver_connection
-                result = sink.write_page(
-                    raw_conn,
-                    domain_id=moved.domain_id,
-                    data_source_id=moved.data_source_id,
-                    job_id=moved.id,
-                    provider=type(prepared.connector).type,
-                    records=page.records,
-                    campaign_id=prepared.campaign_id,
+        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+            fence = session.execute(
+                update(_JOBS)
+                .where(
+                    _JOBS.c.id == moved.id,
+                    _JOBS.c.lease == moved.lease,
+                    _JOBS.c.status.in_(_FENCED_STATUSES),
                 )
-                errors = list(page.errors) + [_renumber(e, records_seen) for e in result.errors]
-                if errors:
-                    _copy_errors(raw_conn, moved.id, errors)
-                fetched = len(page.records) + len(page.errors)
-                summary = LogLine(
-                    "info",
-                    "page.committed",
-                    f"page committed: {fetched} fetched, {result.inserted} new, "
-                    f"{result.updated} updated, {result.unchanged} unchanged, "
-                    f"{len(page.errors) + result.rejected} rejected",
-                    {
-                        "lease": moved.lease,
-                        "checkpoint_before": checkpoint_before,
-                        "checkpoint": page.checkpoint,
-                        "pages": page_count,
-                        "fetched": fetched,
-                        "inserted": result.inserted,
-                        "updated": result.updated,
-                        "unchanged": result.unchanged,
-                        "rejected": len(page.errors) + result.rejected,
-                        "merge_candidates": result.merge_candidates,
-                    },
-                )
-                all_lines = [*lines, summary]
-                values: dict[str, Any] = {
+                .values(heartbeat_at=func.now())
+                .returning(_JOBS.c.status)
+            ).scalar_one_or_none()
+            if fence is None:
+                session.rollback()
+                return None, sink.SinkResult()
+            raw_conn: Any = session.connection().connection.driver_connection
+            result = sink.write_page(
+                raw_conn,
+                domain_id=moved.domain_id,
+                data_source_id=moved.data_source_id,
+                job_id=moved.id,
+                provider=type(prepared.connector).type,
+                records=page.records,
+                campaign_id=prepared.campaign_id,
+            )
+            errors = list(page.errors) + [_renumber(e, records_seen) for e in result.errors]
+            if errors:
+                _copy_errors(raw_conn, moved.id, errors)
+            fetched = len(page.records) + len(page.errors)
+            summary = LogLine(
+                "info",
+                "page.committed",
+                f"page committed: {fetched} fetched, {result.inserted} new, "
+                f"{result.updated} updated, {result.unchanged} unchanged, "
+                f"{len(page.errors) + result.rejected} rejected",
+                {
+                    "lease": moved.lease,
+                    "checkpoint_before": checkpoint_before,
                     "checkpoint": page.checkpoint,
-                    "attempts": 0,
-                    "pages": _JOBS.c.pages + page_count,
-                    "fetched": _JOBS.c.fetched + fetched,
-                    "inserted": _JOBS.c.inserted + result.inserted,
-                    "updated": _JOBS.c.updated + result.updated,
-                    "unchanged": _JOBS.c.unchanged + result.unchanged,
-                    "rejected": _JOBS.c.rejected + len(page.errors) + result.rejected,
-                    "credits_used": _JOBS.c.credits_used + page.credits_used,
-                    "log_seq": _JOBS.c.log_seq + len(all_lines),
-                }
-                if page.progress is not None:
-                    values["progress_done"] = page.progress.done
-                    values["progress_total"] = page.progress.total
-                    values["progress_missed"] = page.progress.missed
-                row = session.execute(
-                    update(_JOBS)
-                    .where(_JOBS.c.id == moved.id, _JOBS.c.lease == moved.lease)
-                    .values(**values)
-                    .returning(_JOBS.c.log_seq, _JOBS.c.status)
-                ).one()
-                job_logs.insert_lines(
-                    session, moved.id, int(row.log_seq) - len(all_lines) + 1, all_lines
-                )
-                source_metrics.add_page_leads(session, moved.data_source_id, result.inserted)
-                status = str(row.status)
-        except BaseException:
-            log.put_back(lines)
-            raise
+                    "pages": page_count,
+                    "fetched": fetched,
+                    "inserted": result.inserted,
+                    "updated": result.updated,
+                    "unchanged": result.unchanged,
+                    "rejected": len(page.errors) + result.rejected,
+                    "merge_candidates": result.merge_candidates,
+                },
+            )
+            all_lines = [*lines, summary]
+            values: dict[str, Any] = {
+                "checkpoint": page.checkpoint,
+                "attempts": 0,
+                "pages": _JOBS.c.pages + page_count,
+                "fetched": _JOBS.c.fetched + fetched,
+                "inserted": _JOBS.c.inserted + result.inserted,
+                "updated": _JOBS.c.updated + result.updated,
+                "unchanged": _JOBS.c.unchanged + result.unchanged,
+                "rejected": _JOBS.c.rejected + len(page.errors) + result.rejected,
+                "credits_used": _JOBS.c.credits_used + page.credits_used,
+                "log_seq": _JOBS.c.log_seq + len(all_lines),
+            }
+            if page.progress is not None:
+                values["progress_done"] = page.progress.done
+                values["progress_total"] = page.progress.total
+                values["progress_missed"] = page.progress.missed
+            row = session.execute(
+                update(_JOBS)
+                .where(_JOBS.c.id == moved.id, _JOBS.c.lease == moved.lease)
+                .values(**values)
+                .returning(_JOBS.c.log_seq, _JOBS.c.status)
+            ).one()
+            job_logs.insert_lines(
+                session, moved.id, int(row.log_seq) - len(all_lines) + 1, all_lines
+            )
+            source_metrics.add_page_leads(session, moved.data_source_id, result.inserted)
+            status = str(row.status)
         return status, result
 
     # ---- endings (each one fenced transaction) -------------------------------------------------
@@ -423,8 +418,7 @@ class Runner:
         code: str | None = None,
         sync_state: dict[str, Any] | None = None,
     ) -> str:
-        lines = log.take()
-        with Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, Session(self.engine) as session, session.begin():
             if job_logs.append(session, moved.id, lines, lease=moved.lease) is None:
                 return "fenced"
             done = job_states.finish(
@@ -439,16 +433,14 @@ class Runner:
 
     @_db_retry
     def _settle(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
-        lines = log.take()
-        with Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, Session(self.engine) as session, session.begin():
             job_logs.append(session, moved.id, lines, lease=moved.lease)
             done = job_states.settle_after_page(session, moved.id, moved.lease)
         return done.status if done else "fenced"
 
     @_db_retry
     def _park(self, moved: job_states.Moved, log: JobLogBuffer, exc: RateLimited) -> str:
-        lines = log.take()
-        with Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, Session(self.engine) as session, session.begin():
             job_logs.append(session, moved.id, lines, lease=moved.lease)
             done = job_states.park_rate_limited(
                 session, moved.id, moved.lease, exc.resume_at, exc.message
@@ -469,8 +461,7 @@ class Runner:
     def _hand_back(
         self, moved: job_states.Moved, log: JobLogBuffer, move: str
     ) -> job_states.Moved | None:
-        lines = log.take()
-        with Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, Session(self.engine) as session, session.begin():
             job_logs.append(session, moved.id, lines, lease=moved.lease)
             return job_states.graceful_stop(session, moved.id, moved.lease, move)
 
