@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Body, status
 from sqlalchemy.orm import Session
 
 from api import domain_proof, security
@@ -138,7 +139,10 @@ def verify_domain(
     principal: DomainManagerDep,
     session: SessionDep,
     settings: SettingsDep,
-    body: VerificationCheck | None = None,
+    body: Annotated[
+        VerificationCheck | None,
+        Body(examples=[{"mail_token": "the token from the proof mail"}, {}]),
+    ] = None,
 ) -> DomainVerification:
     """Prove ownership: with `mail_token` (from the proof mail), or else by the TXT record,
     checked now. Verified (200); 409 while the record is not published (yet); 422 for a wrong
