@@ -31,7 +31,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from cron_descriptor import ExpressionDescriptor, Options
+from cron_descriptor import (
+    ExpressionDescriptor,
+    FormatException,
+    MissingFieldException,
+    Options,
+    WrongArgumentException,
+)
 
 from models.schedules import Schedule
 
@@ -287,7 +293,10 @@ def describe(spec: TriggerSpec) -> str:
     if spec.cron is not None:
         options = Options()
         options.use_24hour_time_format = True
-        text = ExpressionDescriptor(spec.cron, options).get_description()
+        try:
+            text = ExpressionDescriptor(spec.cron, options).get_description()
+        except (FormatException, MissingFieldException, WrongArgumentException):
+            text = f"cron {spec.cron}"  # a valid expression the describer cannot put in words
         return f"{text} ({spec.timezone})"
     return _describe_interval(spec.interval_seconds or 0)
 

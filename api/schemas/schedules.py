@@ -155,10 +155,17 @@ class ScheduleOut(BaseModel):
     @classmethod
     def build(cls, schedule: Schedule, now: datetime | None = None) -> ScheduleOut:
         spec = TriggerSpec.from_row(schedule)
-        upcoming = (
-            next_fire_times(build_trigger(spec), now or utc_now(), 5) if schedule.enabled else []
-        )
-        computed = {"description": describe(spec), "next_fire_times": upcoming}
+        computed: dict[str, Any]
+        try:
+            trigger = build_trigger(spec)
+            description = describe(spec)
+        except ValueError as exc:
+            # stored before this reading (e.g. APScheduler-only syntax such as `last`): shown,
+            # never fired (the scheduler logs `schedule.invalid`), fixed by a PATCH
+            computed = {"description": f"invalid schedule: {exc}", "next_fire_times": []}
+        else:
+            upcoming = next_fire_times(trigger, now or utc_now(), 5) if schedule.enabled else []
+            computed = {"description": description, "next_fire_times": upcoming}
         fields = {
             name: getattr(schedule, name) for name in cls.model_fields if name not in computed
         }

@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from api.routes import jobs as jobs_routes
 from models import schedule_timing
 from models.jobs import Job
+from models.schedules import Schedule
 from scheduler.config import SchedulerConfig
 from scheduler.loop import Scheduler
 from tests.api.conftest import ApiUser, MakeUser
@@ -307,3 +308,24 @@ def test_roles_and_run_now(
         )
     listed = api_client.get(BASE, params={"data_source_id": source["id"]}, headers=viewer.headers)
     assert [s["id"] for s in listed.json()["items"]] == [created.json()["id"]]
+
+
+def test_a_schedule_stored_with_syntax_this_reading_refuses_is_shown_not_a_500(
+    api_client: TestClient, manager: ApiUser, source: dict[str, Any], engine: Engine
+) -> None:
+    # Given a row written before the one crontab reading, with APScheduler-only `last`
+    created = api_client.post(
+        BASE, json={"data_source_id": source["id"], "cron": "0 9 1 * *"}, headers=manager.headers
+    )
+    assert created.status_code == 201, created.text
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Schedule).where(Schedule.id == created.json()["id"]).values(cron="0 9 last * *")
+        )
+    # Then reading it says what is wrong instead of failing
+    shown = api_client.get(f"{BASE}/{created.json()['id']}", headers=manager.headers)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["description"].startswith("invalid schedule:")
+    assert shown.json()["next_fire_times"] == []
+    listed = api_client.get(BASE, headers=manager.headers)
+    assert listed.status_code == 200
