@@ -222,6 +222,8 @@ def test_follow_a_job_live_then_pause_and_resume_it_from_the_buttons(
     _shoot(driver, screenshots, "job-paused")
 
     # Resume from the button: queued, then running again
+    _wait(driver, lambda d: _all(d, f'{summary}[data-status="paused"] [data-action="resume"]'),
+          "the paused job's resume button")  # fmt: skip
     _css(driver, f'{summary} [data-action="resume"]').click()
     _wait(driver, lambda d: _all(d, f'{summary}[data-status="running"]'), "running again")
     before = len(_all(driver, "#log li[data-seq]"))
@@ -231,6 +233,8 @@ def test_follow_a_job_live_then_pause_and_resume_it_from_the_buttons(
     assert driver.execute_script("return window.__sameDocument") is True
 
     # Cancel ends it (and the log stream with it)
+    _wait(driver, lambda d: _all(d, f'{summary}[data-status="running"] [data-action="cancel"]'),
+          "the running job's cancel button")  # fmt: skip
     _css(driver, f'{summary} [data-action="cancel"]').click()
     _wait(driver, lambda d: _all(d, f'{summary}[data-status="cancelled"]'), "cancelled")
     _wait(driver, lambda d: _all(d, "#log[data-ended]"), "the log stream's end")

@@ -4,7 +4,8 @@
  *   notifications as they arrive; job_status events are re-dispatched as `dashin:job-status`.
  * - The jobs table sets a row's chip at once from the event, then re-reads the row; a response
  *   older than the newest request for that row is dropped, so a row never goes back in time.
- * - The job page re-reads its summary on each status change and tails the job's log stream;
+ * - The job page re-reads its summary on each status change (dropping the old status's buttons
+ *   until then) and tails the job's log stream;
  *   the browser's EventSource resends Last-Event-ID when it reconnects (no gap, no repeat).
  */
 (function () {
@@ -141,7 +142,12 @@
     }
     document.addEventListener("dashin:job-status", (e) => {
       if (e.detail.job_id !== id) return;
-      setStatus(document.getElementById("job-summary"), e.detail.status);
+      const summary = document.getElementById("job-summary");
+      if (summary && summary.dataset.status !== e.detail.status) {
+        // The buttons belong to the old status: drop them until the re-read brings the new ones.
+        summary.querySelectorAll(".actions").forEach((el) => el.replaceChildren());
+      }
+      setStatus(summary, e.detail.status);
       refreshSummary();
     });
     document.addEventListener("dashin:resync", refreshSummary);
