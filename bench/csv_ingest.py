@@ -45,7 +45,7 @@ from typing import Any
 
 import common
 
-from connectors.base import LeadRecord
+from records import LEAD_FIELDS, LeadRecord
 
 PAGE_SIZE = 5000
 HEADER = (
@@ -57,21 +57,7 @@ LAST = ("Chen", "Haddad", "Okafor", "Schmidt", "Moreau", "Novak", "Patel", "Fern
 COMPANIES = ("Contoso", "Fabrikam", "Northwind", "Proseware", "Tailspin", "Woodgrove", "Litware")
 TITLES = ("Founder", "CTO", "Head of Sales", "Growth Lead", "Operations Manager", "VP Sales")
 PLACES = (("Austin", "TX", "United States"), ("Berlin", "", "Germany"), ("Kraków", "", "Poland"))
-LEAD_COLUMNS = (
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "company_name",
-    "company_domain",
-    "company_industry",
-    "company_size",
-    "linkedin_url",
-    "phone",
-    "city",
-    "state",
-    "country",
-)
+LEAD_COLUMNS = LEAD_FIELDS
 
 
 # ---- the file --------------------------------------------------------------------------------

@@ -22,13 +22,11 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorParams,
-    LeadRecord,
     Page,
     RateLimiter,
     RunContext,
 )
 from connectors.errors import AuthError, ConfigError, TransientError
-from connectors.normalize import normalize_domain, normalize_record
 from connectors.partition import (
     COUNTRIES,
     Dimension,
@@ -43,6 +41,8 @@ from connectors.partition import (
     json_call,
     search_pages,
 )
+from records import LeadRecord
+from records.normalize import normalize_domain, normalize_record
 
 BASE_URL = "https://api.apollo.io/api/v1"
 MAX_PAGES = 500

@@ -5,6 +5,9 @@ A connector is a class with a `type`, a pydantic `Config` (per data source; secr
 and `pages(config, params, checkpoint, ctx)`, a generator of `Page`s. Each page carries the
 checkpoint that resumes *after* it; the framework commits the page and the checkpoint together,
 so a connector restarted from a checkpoint must yield exactly the records not yet committed.
+
+`LeadRecord` and `RecordError` live in `records/` (below connectors and models) and are
+re-exported here because a page carries them: a plugin needs only this module.
 """
 
 from __future__ import annotations
@@ -17,40 +20,27 @@ from typing import IO, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from records import LeadRecord, RecordError
+
+__all__ = [
+    "CheckReason",
+    "CheckResult",
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorParams",
+    "JobLogger",
+    "LeadRecord",
+    "Page",
+    "Progress",
+    "RateLimiter",
+    "RecordError",
+    "RunContext",
+    "reveal",
+    "secret_field_names",
+    "split_secrets",
+]
+
 CheckReason = Literal["bad_credentials", "forbidden", "unreachable", "bad_config"]
-
-
-@dataclass(frozen=True, slots=True)
-class LeadRecord:
-    """One normalised person. Empty strings are normalised to None by `normalize` helpers."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    title: str | None = None
-    company_name: str | None = None
-    company_domain: str | None = None
-    company_industry: str | None = None
-    company_size: str | None = None
-    linkedin_url: str | None = None
-    phone: str | None = None
-    city: str | None = None
-    state: str | None = None
-    country: str | None = None
-    external_id: str | None = None
-    raw: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordError:
-    """A record the connector could not turn into a lead; reported, never silently dropped."""
-
-    code: str
-    message: str
-    record: int | None = None  # 1-based data record number
-    line: int | None = None  # physical line where the record starts (files)
-    field: str | None = None
-    raw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,10 +27,8 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorParams,
-    LeadRecord,
     Page,
     Progress,
-    RecordError,
     RunContext,
 )
 from connectors.csv_reader import Layout, Position, RecordReader, sniff
@@ -39,7 +37,8 @@ from connectors.csv_rows import RAW_MAX_CHARS as RAW_MAX_CHARS
 from connectors.csv_rows import DroppedValues as DroppedValues
 from connectors.csv_rows import RowMapper
 from connectors.errors import ConfigError
-from connectors.normalize import LeadField, field_for_header
+from records import LeadField, LeadRecord, RecordError
+from records.normalize import field_for_header
 
 
 class CsvConfig(ConnectorConfig):

@@ -28,13 +28,10 @@ from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from typing import Any
 
-from connectors.base import LeadRecord, RecordError
 from connectors.csv_reader import Record, decode_line
 from connectors.errors import ConfigError
-from connectors.normalize import (
-    FIELD_MAX_LEN,
-    TEXT_FIELDS,
-    LeadField,
+from records import FIELD_MAX_LEN, TEXT_FIELDS, LeadField, LeadRecord, RecordError
+from records.normalize import (
     clean_text,
     field_for_header,
     normalize_domain,

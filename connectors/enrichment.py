@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.base import LeadRecord, Page, Progress, RunContext
+from connectors.base import Page, Progress, RunContext
 from connectors.errors import ConnectorError, RateLimited, TransientError
 from connectors.partition_walk import Plan
+from records import LeadRecord
 
 Person = dict[str, Any]
 #: one paid call: the batch's matches by person id, and the credits it spent

@@ -24,18 +24,8 @@ from typing import Any
 import httpx
 
 from connectors import http
-from connectors.base import (
-    CheckResult,
-    Connector,
-    LeadRecord,
-    Page,
-    Progress,
-    RateLimiter,
-    RecordError,
-    RunContext,
-)
+from connectors.base import CheckResult, Connector, Page, Progress, RateLimiter, RunContext
 from connectors.errors import ConfigError, ConnectorError, TransientError
-from connectors.generic_api_config import LEAD_FIELDS as LEAD_FIELDS
 from connectors.generic_api_config import CursorPagination as CursorPagination
 from connectors.generic_api_config import GenericApiConfig as GenericApiConfig
 from connectors.generic_api_config import GenericApiParams as GenericApiParams
@@ -48,7 +38,8 @@ from connectors.generic_api_config import Pagination as Pagination
 from connectors.generic_api_config import RateLimit as RateLimit
 from connectors.generic_api_config import build_client, request_parts
 from connectors.jsonpath import MISSING, get_path, order_key, read_fields, read_scalar
-from connectors.normalize import normalize_record
+from records import LEAD_FIELDS, LeadRecord, RecordError
+from records.normalize import normalize_record
 
 _MALFORMED_RETRIES = 3
 _INCOMPLETE_RETRIES = 3

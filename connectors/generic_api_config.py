@@ -12,7 +12,6 @@ Every request goes through the shared HTTP layer: retries honouring `Retry-After
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,10 +19,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors import http
-from connectors.base import ConnectorConfig, ConnectorParams, LeadRecord
+from connectors.base import ConnectorConfig, ConnectorParams
 from connectors.jsonpath import parse_path
-
-LEAD_FIELDS = tuple(f.name for f in fields(LeadRecord) if f.name not in ("external_id", "raw"))
+from records import LEAD_FIELDS
 
 
 class _Part(BaseModel):

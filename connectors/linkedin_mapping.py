@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from connectors.base import LeadRecord, RecordError
 from connectors.linkedin_forms import LeadForm, embedded_form, form_id_of
-from connectors.normalize import normalize_record
+from records import LeadRecord, RecordError
+from records.normalize import normalize_record
 
 #: predefinedField → LeadRecord field, in order of preference when several map to one field
 PREDEFINED_FIELDS: dict[str, str] = {

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import CheckResult, LeadRecord, Page, RunContext
+from connectors.base import CheckResult, Page, RunContext
 from connectors.enrichment import Enrichment as Enrichment
 from connectors.enrichment import EnrichmentRefused as EnrichmentRefused
 from connectors.enrichment import PageEnricher, SearchPage
@@ -37,6 +37,7 @@ from connectors.partition_walk import ValuesDimension as ValuesDimension
 from connectors.partition_walk import bisect_range as bisect_range
 from connectors.partition_walk import split_partition as split_partition
 from connectors.partition_walk import walk as walk
+from records import LeadRecord
 
 MALFORMED_RETRIES = 3
 

@@ -19,12 +19,11 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorParams,
-    LeadRecord,
     Page,
     Progress,
-    RecordError,
     RunContext,
 )
+from records import LeadRecord, RecordError
 
 _COMPANIES = ("Contoso", "Fabrikam", "Northwind", "Proseware", "Tailspin", "Woodgrove")
 _TITLES = ("Founder", "CTO", "Head of Sales", "Growth Lead", "Operations Manager")

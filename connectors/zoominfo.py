@@ -26,13 +26,11 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorParams,
-    LeadRecord,
     Page,
     RateLimiter,
     RunContext,
 )
 from connectors.errors import AuthError, ForbiddenError
-from connectors.normalize import normalize_record
 from connectors.partition import (
     COUNTRIES,
     Dimension,
@@ -53,6 +51,8 @@ from connectors.zoominfo_auth import TOKEN_LIFE_S as TOKEN_LIFE_S
 from connectors.zoominfo_auth import TOKEN_RENEW_AT as TOKEN_RENEW_AT
 from connectors.zoominfo_auth import _Tokens as _Tokens  # tests reset the cache through here
 from connectors.zoominfo_counts import read_counts
+from records import LeadRecord
+from records.normalize import normalize_record
 
 BASE_URL = "https://api.zoominfo.com"
 MAX_RECORDS = 1000

@@ -24,29 +24,21 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, domain_fk, enum_check, jsonb_default, updated_at, uuid_pk
+from records import FIELD_MAX_LEN
 
 LEAD_STATUSES = ("new", "contacted", "responded", "qualified", "rejected", "converted")
 LEAD_PRIORITIES = ("low", "medium", "high")
 
-#: Lead columns a record may fill; the sink merges exactly these (fill empty, never blank).
-LEAD_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "company_name",
-    "company_domain",
-    "company_industry",
-    "company_size",
-    "linkedin_url",
-    "phone",
-    "city",
-    "state",
-    "country",
-)
+
+def _lead_column(name: str) -> Mapped[str | None]:
+    """A lead field's column, as wide as its declaration in `records` says."""
+    return mapped_column(String(FIELD_MAX_LEN[name]))
 
 
 class Lead(Base):
+    """A person of a domain; the lead-field columns mirror `records.LeadRecord` (see
+    `LEAD_FIELDS`), typed here for the ORM and as wide as their declaration."""
+
     __tablename__ = "leads"
     __table_args__ = (
         enum_check("status", LEAD_STATUSES),
@@ -68,19 +60,19 @@ class Lead(Base):
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="SET NULL")
     )
-    first_name: Mapped[str | None] = mapped_column(String(200))
-    last_name: Mapped[str | None] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    title: Mapped[str | None] = mapped_column(String(300))
-    company_name: Mapped[str | None] = mapped_column(String(300))
-    company_domain: Mapped[str | None] = mapped_column(String(253))
-    company_industry: Mapped[str | None] = mapped_column(String(200))
-    company_size: Mapped[str | None] = mapped_column(String(50))
-    linkedin_url: Mapped[str | None] = mapped_column(String(500))
-    phone: Mapped[str | None] = mapped_column(String(50))
-    city: Mapped[str | None] = mapped_column(String(200))
-    state: Mapped[str | None] = mapped_column(String(200))
-    country: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = _lead_column("first_name")
+    last_name: Mapped[str | None] = _lead_column("last_name")
+    email: Mapped[str | None] = _lead_column("email")
+    title: Mapped[str | None] = _lead_column("title")
+    company_name: Mapped[str | None] = _lead_column("company_name")
+    company_domain: Mapped[str | None] = _lead_column("company_domain")
+    company_industry: Mapped[str | None] = _lead_column("company_industry")
+    company_size: Mapped[str | None] = _lead_column("company_size")
+    linkedin_url: Mapped[str | None] = _lead_column("linkedin_url")
+    phone: Mapped[str | None] = _lead_column("phone")
+    city: Mapped[str | None] = _lead_column("city")
+    state: Mapped[str | None] = _lead_column("state")
+    country: Mapped[str | None] = _lead_column("country")
     status: Mapped[str] = mapped_column(String(16), server_default="new")
     priority: Mapped[str] = mapped_column(String(8), server_default="medium")
     score: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from models import leads_repo
 from models.leads import Lead
 from models.leads_repo import LeadFilter, LeadScope
+from records import LEAD_FIELDS
 from runtime.errors import Conflict, FieldError, ValidationFailed
 
 MAX_BULK = 1000
@@ -93,19 +94,7 @@ def bulk_assign(
 
 EXPORT_COLUMNS = (
     "id",
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "company_name",
-    "company_domain",
-    "company_industry",
-    "company_size",
-    "linkedin_url",
-    "phone",
-    "city",
-    "state",
-    "country",
+    *LEAD_FIELDS,
     "status",
     "priority",
     "score",

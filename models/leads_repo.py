@@ -31,13 +31,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
-from connectors.base import LeadRecord
-from connectors.normalize import identity_keys
 from models.campaigns import Campaign
-from models.leads import LEAD_FIELDS, Lead, LeadKey, LeadSource, lead_search_text
+from models.leads import Lead, LeadKey, LeadSource, lead_search_text
+from models.leads_sink import write_page
 from models.notifications_repo import notify_users
 from models.tenancy import Membership, User
 from models.webhook_events import record_event
+from records import LEAD_FIELDS, LeadRecord
+from records.normalize import identity_keys
 from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 MANUAL_PROVIDER = "manual"
@@ -272,8 +273,6 @@ def create_manual_lead(
     sent; a match on a soft-deleted lead restores it. Members may not merge into a lead they
     cannot see (409, without revealing it).
     """
-    from workers.sink import write_page  # the one identity implementation; lazy: workers→models
-
     record = LeadRecord(
         **{k: v for k, v in fields.items() if k in LEAD_FIELDS}, external_id=external_id
     )

@@ -25,17 +25,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
-from connectors.base import Connector, Page, RecordError
+from connectors.base import Connector, Page
 from connectors.errors import ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
 from models import fair_share, job_logs, job_states, source_metrics
+from models import leads_sink as sink
 from models.job_logs import LogLine
 from models.jobs import Job
 from models.sources import DataSource
+from records import RecordError
 from runtime.crypto import decrypt_json
 from runtime.logging import get_logger
 from runtime.settings import Settings
-from workers import sink
 from workers.context import JobContext
 from workers.enqueue import enqueue_job
 from workers.joblog import JobLogBuffer

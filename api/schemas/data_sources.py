@@ -11,15 +11,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from api.schemas.common import JsonObject, example
 from api.schemas.jobs import JobWarning
-from connectors.base import CheckResult, LeadRecord
+from connectors.base import CheckResult
 from connectors.errors import ConnectorError
 from models.sources import DataSource
+from records import LEAD_FIELDS, LeadRecord
 from runtime.errors import FieldError, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
@@ -122,27 +123,23 @@ class DataSourceOut(BaseModel):
         )
 
 
-class SampleLead(BaseModel):
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    title: str | None = None
-    company_name: str | None = None
-    company_domain: str | None = None
-    company_industry: str | None = None
-    company_size: str | None = None
-    linkedin_url: str | None = None
-    phone: str | None = None
-    city: str | None = None
-    state: str | None = None
-    country: str | None = None
-    external_id: str | None = None
-
+class _SampleLeadBase(BaseModel):
     @classmethod
-    def from_record(cls, record: LeadRecord) -> SampleLead:
+    def from_record(cls, record: LeadRecord) -> _SampleLeadBase:
         fields = asdict(record)
         fields.pop("raw", None)  # provider payloads can be large and are not needed to judge
         return cls(**fields)
+
+
+if TYPE_CHECKING:
+    SampleLead = _SampleLeadBase
+else:
+    #: a checked record as shown: every lead field plus `external_id`, derived from `LeadRecord`
+    SampleLead = create_model(
+        "SampleLead",
+        __base__=_SampleLeadBase,
+        **{name: (str | None, None) for name in (*LEAD_FIELDS, "external_id")},
+    )
 
 
 class CheckOut(BaseModel):

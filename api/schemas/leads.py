@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
 from api.schemas.common import JsonObject, example
-from models.leads import LEAD_FIELDS, Lead
+from models.leads import Lead
 from models.leads_repo import Provenance
+from records import FIELD_MAX_LEN, LEAD_FIELDS
 
 #: a tag is a short label: the GIN index on `leads.tags` cannot hold a 1 MB one (issue 14, M4)
 Tag = Annotated[str, Field(max_length=100)]
@@ -21,28 +22,28 @@ LeadPriority = Literal["low", "medium", "high"]
 
 
 class Company(BaseModel):
-    name: str | None = Field(None, max_length=300)
-    domain: str | None = Field(None, max_length=253)
-    industry: str | None = Field(None, max_length=200)
-    size: str | None = Field(None, max_length=50)
+    name: str | None = Field(None, max_length=FIELD_MAX_LEN["company_name"])
+    domain: str | None = Field(None, max_length=FIELD_MAX_LEN["company_domain"])
+    industry: str | None = Field(None, max_length=FIELD_MAX_LEN["company_industry"])
+    size: str | None = Field(None, max_length=FIELD_MAX_LEN["company_size"])
 
 
 class Location(BaseModel):
-    city: str | None = Field(None, max_length=200)
-    state: str | None = Field(None, max_length=200)
-    country: str | None = Field(None, max_length=200)
+    city: str | None = Field(None, max_length=FIELD_MAX_LEN["city"])
+    state: str | None = Field(None, max_length=FIELD_MAX_LEN["state"])
+    country: str | None = Field(None, max_length=FIELD_MAX_LEN["country"])
 
 
 class LeadFields(BaseModel):
     """The person; flattened onto the lead's columns by `columns()`."""
 
-    first_name: str | None = Field(None, max_length=200)
-    last_name: str | None = Field(None, max_length=200)
-    email: str | None = Field(None, max_length=320)
-    title: str | None = Field(None, max_length=300)
+    first_name: str | None = Field(None, max_length=FIELD_MAX_LEN["first_name"])
+    last_name: str | None = Field(None, max_length=FIELD_MAX_LEN["last_name"])
+    email: str | None = Field(None, max_length=FIELD_MAX_LEN["email"])
+    title: str | None = Field(None, max_length=FIELD_MAX_LEN["title"])
     company: Company | None = None
-    linkedin_url: str | None = Field(None, max_length=500)
-    phone: str | None = Field(None, max_length=50)
+    linkedin_url: str | None = Field(None, max_length=FIELD_MAX_LEN["linkedin_url"])
+    phone: str | None = Field(None, max_length=FIELD_MAX_LEN["phone"])
     location: Location | None = None
 
     def columns(self) -> dict[str, Any]:
@@ -68,7 +69,7 @@ class LeadCreate(LeadFields):
             "tags": ["conference"],
         }
     )
-    external_id: str | None = Field(None, max_length=300)
+    external_id: str | None = Field(None, max_length=FIELD_MAX_LEN["external_id"])
     campaign_id: uuid.UUID | None = None
     status: LeadStatus = "new"
     priority: LeadPriority = "medium"
@@ -111,7 +112,7 @@ class AssignIn(BaseModel):
     model_config = example({"email": "sales@acme.com"})
 
     user_id: uuid.UUID | None = None
-    email: str | None = Field(None, max_length=320)
+    email: str | None = Field(None, max_length=FIELD_MAX_LEN["email"])
 
     @model_validator(mode="after")
     def _one(self) -> AssignIn:

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from connectors.base import LeadRecord
+from models.leads_sink import write_page
 from models.scoring import STATUS_POINTS
+from records import LeadRecord
 from tests import factories
 from tests.api.conftest import ApiUser, MakeUser
-from workers.sink import write_page
 
 BASE = "/api/v1/leads"
 

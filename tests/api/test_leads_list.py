@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from api.pagination import Page
 from api.schemas.leads import ITEM_COLUMNS, LeadItem, LeadOut
-from connectors.base import LeadRecord
 from models import leads_repo
 from models.leads import Lead
+from models.leads_sink import write_page
+from records import LeadRecord
 from tests import factories
 from tests.api.conftest import ApiUser, MakeUser
-from workers.sink import write_page
 
 BASE = "/api/v1/leads"
 PAGE_OF_LEADS = TypeAdapter(Page[LeadOut])

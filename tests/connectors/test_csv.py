@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from connectors.base import LeadRecord, Page, RecordError
+from connectors.base import Page
 from connectors.csv import CsvConfig, CsvConnector, CsvParams
 from connectors.csv_reader import Position, RecordReader
 from connectors.errors import ConfigError
-from connectors.normalize import clean_text, identity_keys
 from connectors.testing import LocalRunContext
+from records import LeadRecord, RecordError
+from records.normalize import clean_text, identity_keys
 from runtime.settings import reset_settings_cache
 
 DATA = Path(__file__).parent / "data"

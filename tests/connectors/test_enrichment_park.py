@@ -171,7 +171,7 @@ def test_a_page_read_again_after_a_park_skips_the_committed_people() -> None:
 
 
 def _lead(person: dict[str, Any]) -> Any:
-    from connectors.base import LeadRecord
+    from records import LeadRecord
 
     return LeadRecord(
         first_name=person["first_name"], email=person.get("email"), external_id=person["id"]

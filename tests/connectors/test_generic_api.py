@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from connectors import ssrf
-from connectors.base import LeadRecord, Page
+from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.generic_api import GenericApiConfig, GenericApiConnector, GenericApiParams
 from connectors.jsonpath import MISSING, get_path, order_key, read_fields
 from connectors.sandbox.generic import GenericEmulator
 from connectors.testing import LocalRunContext
+from records import LeadRecord
 from runtime.settings import reset_settings_cache
 
 TOKEN = "generic-test-token"

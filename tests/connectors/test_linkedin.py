@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import LeadRecord, Page
+from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, ForbiddenError, RateLimited, TransientError
 from connectors.linkedin import (
     LinkedInConfig,
@@ -24,6 +24,7 @@ from connectors.linkedin import (
 )
 from connectors.sandbox.linkedin import LinkedInEmulator
 from connectors.testing import LocalRunContext
+from records import LeadRecord
 from runtime.settings import reset_settings_cache
 
 TOKEN = "linkedin-test-token"

@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors import zoominfo
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, ForbiddenError
-from connectors.normalize import normalize_email, normalize_linkedin_url
 from connectors.ratelimit import RedisRateLimiter, rate_limit_key
 from connectors.sandbox.zoominfo import ID_BASE, ZoomInfoEmulator
 from connectors.testing import LocalRunContext
 from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
+from records.normalize import normalize_email, normalize_linkedin_url
 
 USER, PASSWORD = "zoominfo-user", "zoominfo-pass"
 SEARCH = "/search/contact"

@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from connectors.base import LeadRecord
 from models import analytics_repo as ar
 from models.lead_stats import GRAINS, STAT_COLUMNS
 from models.leads import LEAD_STATUSES
 from models.leads_repo import LeadScope
+from models.leads_sink import write_page
+from records import LeadRecord
 from tests.factories import make_domain, make_source
-from workers.sink import write_page
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Key = tuple[uuid.UUID, uuid.UUID | None, int, datetime]

@@ -217,7 +217,8 @@ def test_pause_during_a_throttle_wait_wins_over_parking(
 
 
 def test_merged_pages_keep_the_last_checkpoint_and_every_record() -> None:
-    from connectors.base import LeadRecord, Page, Progress, RecordError
+    from connectors.base import Page, Progress
+    from records import LeadRecord, RecordError
     from workers.runner import merge_pages
 
     pages = [

@@ -1,4 +1,5 @@
-"""The lead sink: writes one page of records set-based, inside the page's transaction.
+"""The lead sink, the leads table's writer: one page of records set-based, in the caller's
+transaction (the runner's page transaction, or a manual lead's request).
 
 Per page (ARCHITECTURE §6), never row by row:
 
@@ -24,23 +25,18 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, cast
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import psycopg
-from sqlalchemy import String
 
-from connectors.base import LeadRecord, RecordError
-from connectors.normalize import clean_text, keys_for, normalize_email, normalize_linkedin_url
-from models.leads import LEAD_FIELDS, Lead
+from records import FIELD_MAX_LEN, LEAD_FIELDS, LeadRecord, RecordError
+from records.normalize import clean_text, keys_for, normalize_email, normalize_linkedin_url
 
-#: lead columns a record fills, with their length limits read off the model (one source)
-FIELD_LIMITS: dict[str, int] = {
-    name: int(cast(String, Lead.__table__.c[name].type).length or 0) for name in LEAD_FIELDS
-}
+#: lead columns a record fills, with their length limits (declared once, in `records`)
+FIELD_LIMITS: dict[str, int] = {name: FIELD_MAX_LEN[name] for name in LEAD_FIELDS}
 LEAD_COLUMNS = LEAD_FIELDS
 _IDENTITY_KEY_PREFIX = {"email": "email:", "linkedin_url": "li:"}
-assert set(LEAD_COLUMNS) <= {f.name for f in fields(LeadRecord)}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""connectors.normalize: the spellings that must collapse into one identity, and the ones that
+"""records.normalize: the spellings that must collapse into one identity, and the ones that
 must not become an identity at all."""
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.base import LeadRecord
-from connectors.normalize import (
-    FIELD_MAX_LEN,
+from records import FIELD_MAX_LEN, LeadField, LeadRecord
+from records.normalize import (
     HEADER_SYNONYMS,
-    LeadField,
     clean_text,
     field_for_header,
     header_key,
@@ -342,7 +340,7 @@ def test_synonym_keys_are_normalised_header_keys() -> None:
 
 @given(st.one_of(st.emails(), st.text(alphabet="ab.-@_+1é", max_size=30)))
 def test_ascii_fast_path_never_accepts_what_the_full_pattern_refuses(value: str) -> None:
-    from connectors.normalize import _ASCII_EMAIL_RE, _EMAIL_RE
+    from records.normalize import _ASCII_EMAIL_RE, _EMAIL_RE
 
     text = value.lower()
     if _ASCII_EMAIL_RE.fullmatch(text):

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from connectors.base import LeadRecord
 from models import Lead, LeadKey, LeadSource
+from models.leads_sink import SinkResult, write_page
+from records import LeadRecord
 from tests.factories import make_domain, make_job, make_source
-from workers.sink import SinkResult, write_page
 
 
 def _write(
@@ -154,13 +154,25 @@ def test_an_in_page_duplicate_does_not_carry_another_records_identity(engine: En
         assert ann.linkedin_url == "https://www.linkedin.com/in/ann-x"
 
 
-def test_normalisation_cuts_text_to_the_lead_columns_the_sink_writes() -> None:
-    """connectors.normalize may not import models, so this test keeps the two limits in step."""
-    from connectors.normalize import FIELD_MAX_LEN
-    from workers.sink import FIELD_LIMITS
+def test_the_migrated_lead_columns_are_as_wide_as_the_record_declares(engine: Engine) -> None:
+    """records.LeadRecord declares each lead field's width once; the migrated `leads` table, the
+    ORM model and the sink's cutting must all agree with it."""
+    from models.leads_sink import FIELD_LIMITS
+    from records import FIELD_MAX_LEN, LEAD_FIELDS
 
-    assert {k: FIELD_MAX_LEN[k] for k in FIELD_LIMITS} == FIELD_LIMITS
-    assert FIELD_LIMITS["email"] == 320 and FIELD_LIMITS["company_size"] == 50
+    with engine.connect() as conn:
+        widths = dict(
+            conn.execute(
+                text(
+                    "SELECT column_name, character_maximum_length FROM information_schema.columns"
+                    " WHERE table_name = 'leads' AND column_name = ANY(:names)"
+                ),
+                {"names": list(LEAD_FIELDS)},
+            ).all()
+        )
+    assert widths == {name: FIELD_MAX_LEN[name] for name in LEAD_FIELDS}
+    assert widths == FIELD_LIMITS
+    assert {c: Lead.__table__.c[c].type.length for c in LEAD_FIELDS} == widths  # type: ignore[attr-defined]
 
 
 def _versions(engine: Engine) -> dict[uuid.UUID, str]:
@@ -284,7 +296,7 @@ def test_a_writer_waiting_for_the_domain_sees_the_keys_committed_before_it(
 
 
 def test_owners_are_probed_per_key_not_found_by_scanning_the_domain(engine: Engine) -> None:
-    from workers.sink import _OWNERS
+    from models.leads_sink import _OWNERS
 
     ids = _setup(engine)
     with engine.connect() as conn:

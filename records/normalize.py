@@ -1,4 +1,4 @@
-"""Normalisation shared by every connector and by the lead sink.
+"""Normalisation shared by every producer of lead records and by the lead sink.
 
 Identity (ARCHITECTURE §6) only works if every producer spells the same person the same way:
 `Jane.Doe@Example.com ` and `jane.doe@example.com` must be one `email:` key, and
@@ -12,64 +12,14 @@ they never raise on bad input. Every one is idempotent (`f(f(x)) == f(x)`).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Mapping
-from typing import Literal, get_args
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import unquote
 
-from connectors.base import LeadRecord
-
-#: Column limits of the `leads` table (models/leads.py). Longer text is cut to fit, so a single
-#: over-long cell never fails a whole page in the sink.
-FIELD_MAX_LEN: dict[str, int] = {
-    "first_name": 200,
-    "last_name": 200,
-    "email": 320,
-    "title": 300,
-    "company_name": 300,
-    "company_domain": 253,
-    "company_industry": 200,
-    "company_size": 50,
-    "linkedin_url": 500,
-    "phone": 50,
-    "city": 200,
-    "state": 200,
-    "country": 200,
-    "external_id": 300,
-}
-
-#: Lead fields that are free text (cleaned and cut, never rejected).
-TEXT_FIELDS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "title",
-    "company_name",
-    "company_industry",
-    "company_size",
-    "phone",
-    "city",
-    "state",
-    "country",
-)
-
-#: A lead field a header or a column mapping may target.
-LeadField = Literal[
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "company_name",
-    "company_domain",
-    "company_industry",
-    "company_size",
-    "linkedin_url",
-    "phone",
-    "city",
-    "state",
-    "country",
-]
-LEAD_FIELDS: tuple[LeadField, ...] = get_args(LeadField)
+from records.lead import FIELD_SPECS, FieldKind, LeadField, LeadRecord
 
 # ---------------------------------------------------------------------------------------------
 # Text
@@ -244,28 +194,27 @@ def normalize_domain(value: object) -> str | None:
 
 
 def normalize_record(record: LeadRecord) -> LeadRecord:
-    """A new `LeadRecord` with every field normalised; `external_id` and `raw` are kept.
+    """A new `LeadRecord` with every field normalised; `raw` is kept.
 
-    Invalid emails, non-profile LinkedIn URLs and non-domains become `None`; text is cleaned and
-    cut to the column limits of `FIELD_MAX_LEN`.
+    Invalid emails, non-profile LinkedIn URLs and non-domains become `None`; text (the external
+    id included) is cleaned and cut to the field's column limit.
     """
-    return LeadRecord(
-        first_name=clean_text(record.first_name, 200),
-        last_name=clean_text(record.last_name, 200),
-        email=normalize_email(record.email),
-        title=clean_text(record.title, 300),
-        company_name=clean_text(record.company_name, 300),
-        company_domain=normalize_domain(record.company_domain),
-        company_industry=clean_text(record.company_industry, 200),
-        company_size=clean_text(record.company_size, 50),
-        linkedin_url=normalize_linkedin_url(record.linkedin_url),
-        phone=clean_text(record.phone, 50),
-        city=clean_text(record.city, 200),
-        state=clean_text(record.state, 200),
-        country=clean_text(record.country, 200),
-        external_id=clean_text(record.external_id, 300),
-        raw=record.raw,
-    )
+    values = {name: clean(getattr(record, name)) for name, clean in _CLEANERS}
+    return LeadRecord(**values, raw=record.raw)
+
+
+def _cleaner(kind: FieldKind, max_len: int) -> Callable[[Any], str | None]:
+    if kind == "email":
+        return normalize_email
+    if kind == "linkedin":
+        return normalize_linkedin_url
+    if kind == "domain":
+        return normalize_domain
+    return functools.partial(clean_text, max_len=max_len)
+
+
+#: (field, its normaliser) for every declared field, built once from the field declaration
+_CLEANERS = tuple((name, _cleaner(kind, max_len)) for name, max_len, kind in FIELD_SPECS)
 
 
 def identity_keys(record: LeadRecord, provider: str) -> list[str]:
