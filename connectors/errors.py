@@ -4,6 +4,7 @@ ConnectorError (DashinError)
 ├── AuthError          config     bad credentials: fail the job at once
 ├── ForbiddenError     config     plan or scope lacks access: fail at once
 ├── ConfigError        config     the data source or job params are wrong: fail at once
+│   └── ResponseTooLarge config   a provider answer past DASHIN_MAX_RESPONSE_BYTES: fail at once
 ├── RateLimited        transient  the provider says wait `retry_after` seconds
 └── TransientError     transient  retries in the HTTP layer are spent: fail, keep checkpoint
 """
@@ -43,6 +44,15 @@ class ConfigError(ConnectorError):
     code = "bad_config"
     reason = "bad_config"
     permanent = True
+
+
+class ResponseTooLarge(ConfigError):
+    """The memory guard: one provider answer would take more memory than a page may.
+
+    Asking again brings the same answer, so it is permanent; a smaller page size (or a higher
+    `DASHIN_MAX_RESPONSE_BYTES`) is the way out."""
+
+    code = "response_too_large"
 
 
 class RateLimited(ConnectorError):

@@ -21,6 +21,12 @@ here once. `make_client` builds an `httpx.Client` whose connections go through t
   `max_throttle_s` in total) raises `RateLimited(retry_after)`: the runner parks the job with
   `resume_at` rather than holding a worker thread for minutes;
 - 401 → `AuthError`, 403 → `ForbiddenError`; every other response goes back to the connector;
+- the memory guard: an answer is read as a stream and refused with `ResponseTooLarge` once its
+  declared or decoded size passes `max_bytes` (`DASHIN_MAX_RESPONSE_BYTES`, 32 MiB): a provider
+  (or a tenant's `generic_api` URL) that sends gigabytes, or a gzip bomb, fails the job instead
+  of the worker process. Decoded bytes are counted because that is what a connector parses;
+  JSON takes several times its size in Python objects, so the cap sits far above real pages
+  (100 Apollo people are about 0.5 MB) and far below a worker's memory;
 - every wait goes through `ctx.wait` (heartbeats; returns early when the job stops, which raises
   `RateLimited` so nothing more is sent), or `time.sleep` without a context.
 
@@ -47,7 +53,14 @@ import structlog
 import tenacity
 
 from connectors.base import JobLogger, RateLimiter, RunContext
-from connectors.errors import AuthError, ConfigError, ForbiddenError, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    RateLimited,
+    ResponseTooLarge,
+    TransientError,
+)
 from connectors.ratelimit import limits_from_headers, settling
 from connectors.ssrf import GuardedTransport, IPNetwork, check_scheme
 from runtime.settings import get_settings
@@ -121,6 +134,7 @@ def request(
     secrets: Iterable[str] = (),
     max_throttle_s: float = DEFAULT_MAX_THROTTLE_S,
     idempotent: bool | None = None,
+    max_bytes: int | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one logical request with retries and throttling; see the module docstring.
@@ -128,12 +142,15 @@ def request(
     `idempotent`: may the request be sent twice (a read timeout, a 5xx)? Default: only for
     GET/HEAD/OPTIONS. A connector passes True for a POST that only reads (a search), never for
     one that spends credits or changes something.
-    `kwargs` go to `client.request` (`json`, `params`, `headers`, `content`, ...).
+    `max_bytes`: the memory guard (default `DASHIN_MAX_RESPONSE_BYTES`).
+    `kwargs` go to `client.stream` (`json`, `params`, `headers`, `content`, ...).
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
     if park_after_s is None:
         park_after_s = get_settings().rate_limit_park_s
+    if max_bytes is None:
+        max_bytes = get_settings().max_response_bytes
     redactor = Redactor([*_client_secrets.get(client, ()), *secrets])
     redactor.add_headers(client.headers)
     redactor.add_headers(httpx.Headers(kwargs.get("headers")))
@@ -151,6 +168,7 @@ def request(
         park_after_s=park_after_s,
         max_throttle_s=max_throttle_s,
         idempotent=method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+        max_bytes=max_bytes,
     )
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max_attempts),
@@ -195,6 +213,7 @@ class _Call:
     park_after_s: float
     max_throttle_s: float
     idempotent: bool
+    max_bytes: int
     throttled_s: float = 0.0
     throttles: int = 0
 
@@ -237,7 +256,47 @@ class _Call:
         with settling():
             if self.limiter is not None:
                 self.limiter.acquire()
-            return self.client.request(self.method, self.url, **self.kwargs)
+            with self.client.stream(self.method, self.url, **self.kwargs) as response:
+                return self.read_capped(response)
+
+    def read_capped(self, response: httpx.Response) -> httpx.Response:
+        """The answer with its body read, at most `max_bytes` of it (decoded), else
+        `ResponseTooLarge` (the stream is closed unread past the cap)."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self.too_large(f" (it declares {int(declared)} bytes)")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self.too_large("")
+            chunks.append(chunk)
+        # A new response carrying the decoded body (httpx offers no public way to hand a
+        # streamed response the bytes read from it); its encoding header would decode twice.
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() != "content-encoding"
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=response.request,
+            extensions=response.extensions,
+            history=response.history,
+            default_encoding=response.default_encoding,
+        )
+
+    def too_large(self, declared: str) -> ResponseTooLarge:
+        message = (
+            f"{self.method} {self.shown_url}: the answer is larger than the "
+            f"{_mib(self.max_bytes)} one page may take{declared} (DASHIN_MAX_RESPONSE_BYTES); "
+            "ask for smaller pages"
+        )
+        self.log.error("http.response_too_large", method=self.method, url=self.shown_url)
+        return ResponseTooLarge(message)
 
     def throttle(self, response: httpx.Response) -> None:
         """Wait out a 429 without spending an attempt, or park when the wait is too long."""
@@ -310,6 +369,10 @@ class _Call:
         if self.ctx.should_stop():
             left = max(0.0, seconds - (time.monotonic() - started))
             raise RateLimited(left, f"{self.method} {self.shown_url}: job stopping during a wait")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB" if size >= 1 << 20 else f"{size} bytes"
 
 
 def _not_acted_on(response: httpx.Response) -> bool:

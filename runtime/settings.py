@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_running_per_domain: int = Field(4, ge=1, validation_alias="DASHIN_MAX_RUNNING_PER_DOMAIN")
     #: a connector page not delivered within this fails the job (`page_timeout`)
     page_timeout_s: float = Field(300.0, gt=0, validation_alias="DASHIN_PAGE_TIMEOUT_S")
+    #: memory guard: a provider answer (decoded) larger than this fails the job
+    #: (`response_too_large`) instead of filling the worker's memory
+    max_response_bytes: int = Field(32 << 20, ge=1024, validation_alias="DASHIN_MAX_RESPONSE_BYTES")
     upload_max_bytes: int = Field(1 << 30, gt=0, validation_alias="DASHIN_UPLOAD_MAX_BYTES")
     allow_server_paths: bool = Field(False, validation_alias="DASHIN_ALLOW_SERVER_PATHS")
     #: register test-only connectors (`synthetic`); never in a deployment tenants can reach
@@ -102,6 +105,9 @@ class Settings(BaseSettings):
     api_statement_timeout_s: float = Field(
         15.0, ge=0, validation_alias="DASHIN_API_STATEMENT_TIMEOUT_S"
     )
+    #: the API answers 503 `request_timeout` when a request has not started its response by
+    #: then (streams are exempt once they started); 0: no deadline
+    request_timeout_s: float = Field(30.0, ge=0, validation_alias="DASHIN_REQUEST_TIMEOUT_S")
     #: outgoing mail (invitations, password resets): `smtp://` (STARTTLS when offered) or
     #: `smtps://`, with `user:password@`; unset: mails are only logged (refused in production)
     smtp_url: str | None = Field(None, validation_alias="SMTP_URL")

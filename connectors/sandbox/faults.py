@@ -13,6 +13,8 @@ documents how it numbers pages) and fire `times` times (None = forever):
 * `malformed_page(page)`   the body is cut-off JSON (status 200)
 * `truncate_page(page, keep)` only `keep` records although the totals promise more
 * `empty_page(page)`       no records mid-stream
+* `huge_page(page, size)`  the page's records plus `size` bytes of padding (the generic
+                           emulator: a provider that answers more than a worker should read)
 
 `expire_tokens()` bumps `token_epoch`: every token issued before is rejected as expired
 (ZoomInfo JWTs, LinkedIn access tokens). For static keys (Apollo, generic) use
@@ -27,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-PageFaultKind = Literal["malformed", "truncate", "empty"]
+PageFaultKind = Literal["malformed", "truncate", "empty", "huge"]
 
 
 class _Clock(Protocol):
@@ -37,6 +39,7 @@ class _Clock(Protocol):
 @dataclass
 class PageFault:
     kind: PageFaultKind
+    #: records kept (`truncate`), padding bytes (`huge`)
     keep: int = 0
     times: int | None = 1
 
@@ -91,6 +94,10 @@ class Faults:
     def empty_page(self, page: int, *, times: int | None = 1) -> None:
         with self._lock:
             self._pages[page] = PageFault("empty", times=times)
+
+    def huge_page(self, page: int, size: int, *, times: int | None = 1) -> None:
+        with self._lock:
+            self._pages[page] = PageFault("huge", keep=size, times=times)
 
     def expire_tokens(self) -> None:
         with self._lock:

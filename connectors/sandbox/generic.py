@@ -18,7 +18,8 @@
   order; `add_records(n)` appends newer ones.
 
 Records are nested on purpose (`job.title`, `company.domain`, `location.country`) to exercise
-field maps. 429s carry `Retry-After`. Page faults number pages `offset // size + 1`.
+field maps. 429s carry `Retry-After`. Page faults number pages `offset // size + 1`; a `huge`
+page carries its padding in a top-level `padding` string.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ class GenericEmulator(Emulator):
         total = max(0, self.dataset.size - first)
         stop = min(offset + size, total)
         indices = list(range(first + offset, first + stop)) if offset < stop else []
-        records = apply_page_fault(self.faults.take_page_fault(page), indices)
+        fault = self.faults.take_page_fault(page)
+        records = apply_page_fault(fault, indices)
         if records is None:
             return malformed_response()
         items = [_record(self.dataset.person(i)) for i in records]
@@ -148,6 +150,8 @@ class GenericEmulator(Emulator):
             query |= {"page": str(page + self.first_page), "size": str(size)}
             headers["Link"] = f'<{self.url}{self.path}?{urlencode(query)}>; rel="next"'
         body: dict[str, Any] = {"meta": meta}
+        if fault is not None and fault.kind == "huge":
+            body["padding"] = "x" * fault.keep
         _put(body, self.records_path, items)
         return json_response(200, body, headers)
 
