@@ -295,7 +295,6 @@ class _Call:
             f"{_mib(self.max_bytes)} one page may take{declared} (DASHIN_MAX_RESPONSE_BYTES); "
             "ask for smaller pages"
         )
-        self.log.error("http.response_too_large", method=self.method, url=self.shown_url)
         return ResponseTooLarge(message)
 
     def throttle(self, response: httpx.Response) -> None:

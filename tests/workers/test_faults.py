@@ -67,9 +67,11 @@ class Cluster:
         )
         return env
 
-    def start_worker(self, db_url: str | None = None) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, db_url: str | None = None, queues: str = "synthetic"
+    ) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "--queues", "synthetic", "--threads", "2"],
+            [sys.executable, "-m", "workers", "--queues", queues, "--threads", "2"],
             env=self.env(db_url),
             cwd=ROOT,
             start_new_session=True,
