@@ -76,7 +76,10 @@ class JobContext:
             self._wake.set()
 
     def should_stop(self) -> bool:
-        return self._shutdown.is_set() or self.stop_reason is not None
+        """True on shutdown, a pause or cancel request, a take-over, and for good once the
+        runner let go of the run (`stop`): an abandoned fetching thread ends at its next
+        check, wait or retry."""
+        return self._shutdown.is_set() or self.stop_reason is not None or self._done.is_set()
 
     def wait(self, seconds: float) -> None:
         deadline = time.monotonic() + max(0.0, seconds)
@@ -104,6 +107,8 @@ class JobContext:
         )
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
+        if self._done.is_set():  # an abandoned fetching thread writes nothing
+            raise RuntimeError("the runner let go of this run: nothing more is saved")
         save_source_config(
             self._engine, self._settings.require_secret_key(), self._source_uuid, changes
         )
@@ -117,7 +122,10 @@ class JobContext:
         self._thread.start()
 
     def stop(self) -> None:
+        """The run is over: stop the heartbeat, and refuse the connector everything from now
+        on (an abandoned fetching thread may still hold this context)."""
         self._done.set()
+        self._buffer.close()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

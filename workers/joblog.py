@@ -38,11 +38,20 @@ class JobLogBuffer:
         self._oldest: float | None = None
         self._debug_seen: Counter[str] = Counter()
         self.suppressed: Counter[str] = Counter()
+        self._closed = False
+
+    def close(self) -> None:
+        """The run is over: lines logged from now on (an abandoned fetching thread's) reach
+        stdout only, never the buffer no one will flush again."""
+        with self._lock:
+            self._closed = True
 
     def _add(self, level: str, event: str, fields: dict[str, Any]) -> None:
         message = str(fields.pop("message", "")) if "message" in fields else ""
         getattr(self._stdout, level)(event, **({"message": message} if message else {}), **fields)
         with self._lock:
+            if self._closed:
+                return
             if level == "debug":
                 self._debug_seen[event] += 1
                 if self._debug_seen[event] > DEBUG_BUDGET:

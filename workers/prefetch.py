@@ -7,6 +7,14 @@ if need be) plus whatever else is already buffered, so a fast provider's small p
 together while a slow provider's pages commit one by one as they come. A buffered page that
 never commits (pause, crash) is fetched again from the checkpoint, as any uncommitted page is.
 
+A consumer that waits longer than `timeout_s` gets `Stalled` and the fetching thread is
+abandoned: Python cannot kill a thread. What bounds it (docs/jobs.md, *Page clock*): the job's
+context refuses it everything after the runner let go (`should_stop()` is true, so waits and
+retries end at once; nothing more is logged or saved), provider requests are bounded by their
+timeouts and the memory guard, a page it still yields is dropped, and at most
+`MAX_ABANDONED_FETCHES` such threads may be alive per process: beyond that the runner starts no
+job until some have ended (`abandoned_fetches`).
+
 The fetching thread is often busy in Python (parsing CSV, decoding JSON) while the consumer
 commits. Each time the consumer's database round trip returns it must win the GIL back, and
 CPython makes a waiting thread wait up to the switch interval (5 ms by default) for that;
@@ -35,6 +43,18 @@ class Stalled(Exception):
 
 #: how long a thread holding the GIL keeps it from a thread that wants it back
 SWITCH_INTERVAL_S = 0.0005
+#: abandoned fetching threads still alive in one process beyond which no job starts here
+MAX_ABANDONED_FETCHES = 4
+
+_abandoned: set[threading.Thread] = set()
+_abandoned_lock = threading.Lock()
+
+
+def abandoned_fetches() -> int:
+    """Fetching threads given up on (`Stalled`) that are still running in this process."""
+    with _abandoned_lock:
+        _abandoned.difference_update([t for t in _abandoned if not t.is_alive()])
+        return len(_abandoned)
 
 
 def shorten_switch_interval() -> None:
@@ -145,3 +165,6 @@ class Prefetcher(Generic[T]):
             self._buffered = 0
             self._cond.notify_all()
         self._thread.join(0 if self._stalled else timeout)
+        if self._stalled and self._thread.is_alive():
+            with _abandoned_lock:
+                _abandoned.add(self._thread)

@@ -40,7 +40,7 @@ from runtime.settings import Settings
 from workers.context import JobContext
 from workers.enqueue import enqueue_job
 from workers.joblog import JobLogBuffer
-from workers.prefetch import Prefetcher, Stalled
+from workers.prefetch import MAX_ABANDONED_FETCHES, Prefetcher, Stalled, abandoned_fetches
 from workers.uploads import latest_upload_id
 
 _log = get_logger(__name__)
@@ -127,11 +127,15 @@ class Runner:
     @_db_retry
     def _acquire(self, job_id: uuid.UUID) -> job_states.Moved | _Held | None:
         with Session(self.engine) as session, session.begin():
-            reason = fair_share.hold_back(
-                session,
-                job_id,
-                max_running=self.settings.max_running_per_domain,
-                queues=self.queues,
+            reason = (
+                "abandoned_fetches"  # this process is still freeing threads (workers.prefetch)
+                if abandoned_fetches() >= MAX_ABANDONED_FETCHES
+                else fair_share.hold_back(
+                    session,
+                    job_id,
+                    max_running=self.settings.max_running_per_domain,
+                    queues=self.queues,
+                )
             )
             if reason is not None:
                 queue = job_states.hold(session, job_id)
@@ -182,6 +186,11 @@ class Runner:
                 "(DASHIN_PAGE_TIMEOUT_S)"
             )
             log.error("job.page_timeout", message=message)
+            _log.warning(
+                "worker.fetch_abandoned",
+                alive=abandoned_fetches(),
+                limit=MAX_ABANDONED_FETCHES,
+            )
             return self._finish(moved, log, error=message, code="page_timeout")
         except ConnectorError as exc:
             kind = "permanent" if exc.permanent else "retries exhausted"

@@ -77,8 +77,8 @@ class JobOut(BaseModel):
     #: why a failed job failed, readable (`<code>: <message>` for most failures)
     error: str | None
     #: the failure's code: `all_records_rejected`, `too_many_attempts`, `page_timeout`,
-    #: `internal_error`, or the
-    #: connector error's (`bad_credentials`, `forbidden`, `bad_config`, `transient`, ...)
+    #: `internal_error`, or the connector error's (`bad_credentials`, `forbidden`,
+    #: `bad_config`, `response_too_large`, `transient`, ...)
     error_code: str | None
     #: what a completed job did not do (empty otherwise)
     warnings: list[JobWarning]
