@@ -280,6 +280,7 @@ class _Session:
             provider="apollo",
             what="people",
             ctx=self.ctx,
+            to_lead=to_lead,
         )
 
     def close(self) -> None:

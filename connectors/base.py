@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, Literal, Protocol
 
@@ -119,6 +119,12 @@ class RunContext(Protocol):
 
     def open_upload(self, file_id: str) -> IO[bytes]:
         """A seekable binary stream over a file uploaded to this data source."""
+        ...
+
+    def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
+        """Which of `records` the domain's suppression list names (by any identity key, or the
+        email's domain). Asked before paying to enrich them: a suppressed person is never
+        enriched, and the sink rejects them anyway."""
         ...
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:

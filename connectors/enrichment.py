@@ -59,12 +59,25 @@ def enrich_batches(
     provider: str,
     what: str,
     ctx: RunContext | None,
+    to_lead: Callable[[Person], LeadRecord] | None = None,
 ) -> Enrichment:
     """Match at most `allowance` of the `people` worth a credit, `batch_size` per paid call.
 
     Each person's enriched fields are laid over the search result; people are keyed by `id`.
+    People the domain suppressed (asked through `ctx`, by what the search result already
+    says: LinkedIn URL, provider id, an email when shown) are never paid for.
     """
-    wanted = [p for p in people if worth(p)][:allowance]
+    wanted = [p for p in people if worth(p)]
+    if ctx is not None and to_lead is not None and wanted:
+        flags = ctx.suppressed([to_lead(p) for p in wanted], provider)
+        if any(flags):
+            ctx.log.info(
+                f"{provider}.enrich_skipped_suppressed",
+                message=f"{sum(flags)} suppressed people not enriched",
+                count=sum(flags),
+            )
+            wanted = [p for p, flag in zip(wanted, flags, strict=True) if not flag]
+    wanted = wanted[:allowance]
     found: dict[str, Person] = {}
     spent = 0
     done = len(people)

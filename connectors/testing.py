@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from connectors.base import RateLimiter
+from records import LeadRecord
+from records.normalize import suppression_keys
 
 
 @dataclass
@@ -58,6 +60,9 @@ class LocalRunContext:
     heartbeats: int = 0
     waited_s: float = 0.0
     saved_config: list[dict[str, str | int | None]] = field(default_factory=list)
+    #: normalised identity keys (`email:…`, `li:…`, `ext:<provider>:…`) or `domain:…` keys
+    #: the domain suppresses
+    suppress: set[str] = field(default_factory=set)
 
     def heartbeat(self) -> None:
         self.heartbeats += 1
@@ -82,6 +87,9 @@ class LocalRunContext:
 
     def open_upload(self, file_id: str) -> IO[bytes]:
         return self.uploads[file_id].open("rb")
+
+    def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
+        return [bool(self.suppress & set(suppression_keys(r, provider))) for r in records]
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
         """Recorded in `saved_config`, newest last (a job's context stores them on the source)."""

@@ -278,6 +278,7 @@ class _Session:
             provider="zoominfo",
             what="contacts",
             ctx=self.ctx,
+            to_lead=to_lead,
         )
 
     def enrich_contacts(self, contacts: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:

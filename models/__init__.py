@@ -6,6 +6,7 @@ Importing this package registers every table on `Base.metadata` (Alembic and tes
 from models.base import Base
 from models.campaigns import Campaign, Link, LinkClick
 from models.console_sessions import ConsoleSession
+from models.erasure import Erasure
 from models.idempotency import IdempotencyKey
 from models.jobs import Job, JobLog, JobRecordError
 from models.lead_stats import LeadStats
@@ -14,6 +15,7 @@ from models.mail import OutgoingMail
 from models.notifications import Notification
 from models.schedules import Schedule
 from models.sources import DataSource, Upload, UploadChunk
+from models.suppressions import Suppression
 from models.tenancy import ApiKey, Domain, Invitation, Membership, PasswordResetToken, User
 from models.webhooks import Webhook, WebhookDelivery, WebhookMessage
 
@@ -24,6 +26,7 @@ __all__ = [
     "ConsoleSession",
     "DataSource",
     "Domain",
+    "Erasure",
     "IdempotencyKey",
     "Invitation",
     "Job",
@@ -40,6 +43,7 @@ __all__ = [
     "OutgoingMail",
     "PasswordResetToken",
     "Schedule",
+    "Suppression",
     "Upload",
     "UploadChunk",
     "User",

@@ -5,7 +5,8 @@ capped search can leave matches no partition reaches; nobody noticed. So, when t
 finishes a job without an error of its own:
 
 * every fetched record rejected (and at least one fetched) → `failed`, `error_code`
-  `all_records_rejected`, the message naming the commonest reason and one sample;
+  `all_records_rejected`, the message naming the commonest reason and one sample; unless every
+  rejection was the suppression list's (`suppressed`): that job completes with the warning;
 * otherwise `completed`, with one warning per kind of loss: `records_rejected` (some records
   rejected; they are listed by `GET /jobs/{id}/errors`) and `matches_missed` (matches a
   partitioned search could not reach, `jobs.progress_missed`). A warning is
@@ -63,7 +64,7 @@ def judge(
     if row.status == "cancelling":
         return Outcome("cancelled")
     fetched, rejected, missed = int(row.fetched), int(row.rejected), int(row.progress_missed)
-    if fetched and rejected == fetched:
+    if fetched and rejected == fetched and not _only_suppressed(session, job_id):
         return Outcome(
             "failed",
             f"{ALL_RECORDS_REJECTED}: all {fetched} fetched records were rejected; "
@@ -90,6 +91,17 @@ def judge(
             )
         )
     return Outcome("completed", warnings=warnings)
+
+
+def _only_suppressed(session: Session, job_id: uuid.UUID) -> bool:
+    """Every rejection was the domain's own suppression list: the job did its work (an import
+    of people who all opted out is no failure to alert anyone about)."""
+    codes = set(
+        session.scalars(
+            select(JobRecordError.code).where(JobRecordError.job_id == job_id).distinct()
+        )
+    )
+    return codes == {"suppressed"}
 
 
 def warning(code: str, count: int, message: str) -> dict[str, Any]:

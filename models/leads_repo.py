@@ -290,7 +290,7 @@ def create_manual_lead(
         raise Conflict("a lead with this identity already exists in the domain")
     session.flush()
     raw_conn: Any = session.connection().connection.driver_connection
-    write_page(
+    written = write_page(
         raw_conn,
         domain_id=scope.domain_id,
         # lead_sources.data_source_id/job_id are nullable: a manual lead has neither
@@ -300,6 +300,8 @@ def create_manual_lead(
         records=[record],
         campaign_id=campaign_id,
     )
+    if any(e.code == "suppressed" for e in written.errors):
+        raise Conflict("this person is on the domain's suppression list")
     lead_id = _owner_of(session, scope.domain_id, keys)
     assert lead_id is not None, "the sink wrote no key for a record that has keys"
     lead = session.get_one(Lead, lead_id, populate_existing=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 
+from models import suppressions
 from records import FIELD_MAX_LEN, LEAD_FIELDS, LeadRecord, RecordError
 from records.normalize import clean_text, keys_for, normalize_email, normalize_linkedin_url
 
@@ -56,6 +57,9 @@ class _Group:
     keys: list[str]
     external_id: str | None
     raw: dict[str, Any] | None
+    #: the 1-based number of the group's first record in the page, and how many records folded
+    number: int = 0
+    count: int = 1
 
 
 # With the lock, JIT off for the rest of the transaction: a 5,000-record page's probes cost
@@ -155,12 +159,13 @@ def fold_page(records: list[LeadRecord], provider: str) -> tuple[list[_Group], S
         found = next((owner[k] for k in keys if k in owner), None)
         if found is None:
             values = {c: getattr(record, c) for c in LEAD_COLUMNS}
-            groups.append(_Group(values, list(keys), record.external_id, record.raw))
+            groups.append(_Group(values, list(keys), record.external_id, record.raw, number))
             for key in keys:
                 owner[key] = len(groups) - 1
             continue
         result.unchanged += 1
         group = groups[found]
+        group.count += 1
         for key in keys:
             if key not in owner:
                 owner[key] = found
@@ -191,8 +196,12 @@ def write_page(
     if not groups:
         return result
     with conn.cursor() as cur:
-        # Taken before reading owners: the previous writer of this domain has committed.
+        # Taken before reading owners: the previous writer of this domain has committed. An
+        # erasure takes it too, so the suppression list read next is the one it left.
         cur.execute(_LOCK, (str(domain_id),))
+        groups = _drop_suppressed(conn, domain_id, groups, result)
+        if not groups:
+            return result
         page_keys = [key for group in groups for key in group.keys]
         cur.execute(_OWNERS, {"domain_id": domain_id, "keys": page_keys})
         owners: dict[str, uuid.UUID] = {}
@@ -256,6 +265,40 @@ def write_page(
     result.updated = len(changed)
     result.unchanged += plan.matched - result.updated
     return result
+
+
+def _drop_suppressed(
+    conn: psycopg.Connection[Any], domain_id: uuid.UUID, groups: list[_Group], result: SinkResult
+) -> list[_Group]:
+    """Groups whose person the domain suppressed (any key, or the email's domain) are rejected
+    with `suppressed`, every folded record counted: they are never written (issue 19)."""
+    hashes: dict[int, list[str]] = {}
+    for index, group in enumerate(groups):
+        keys = list(group.keys)
+        domain_key = suppressions.email_domain_key(group.values["email"])
+        if domain_key is not None:
+            keys.append(domain_key)
+        hashes[index] = [suppressions.key_hash(k) for k in keys]
+    hit = suppressions.suppressed_hashes(
+        conn, domain_id, [h for found in hashes.values() for h in found]
+    )
+    if not hit:
+        return groups
+    kept = []
+    for index, group in enumerate(groups):
+        if hit.isdisjoint(hashes[index]):
+            kept.append(group)
+            continue
+        result.unchanged -= group.count - 1
+        result.rejected += group.count
+        result.errors.append(
+            RecordError(
+                code="suppressed",
+                message="this person is on the domain's suppression list",
+                record=group.number,
+            )
+        )
+    return kept
 
 
 @dataclass

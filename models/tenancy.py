@@ -11,12 +11,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, created_at, domain_fk, enum_check, updated_at, uuid_pk
 
 SUBSCRIPTION_STATUSES = ("trial", "active", "inactive")
+#: what adding a suppression does to the domain's existing leads it matches
+SUPPRESSION_ACTIONS = ("flag", "erase")
+#: days each kind of data is kept (None: forever), and the defaults a new domain starts with
+RETENTION_DEFAULTS: dict[str, int | None] = {
+    "retain_job_logs_days": 90,
+    "retain_row_errors_days": 90,
+    "retain_raw_payloads_days": 90,
+    "retain_uploads_days": 30,
+    "retain_finished_jobs_days": 365,
+}
 ROLES = ("manager", "member", "viewer")
 
 
 class Domain(Base):
     __tablename__ = "domains"
-    __table_args__ = (enum_check("subscription_status", SUBSCRIPTION_STATUSES),)
+    __table_args__ = (
+        enum_check("subscription_status", SUBSCRIPTION_STATUSES),
+        enum_check("suppression_action", SUPPRESSION_ACTIONS),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     domain_name: Mapped[str] = mapped_column(String(253), unique=True)
@@ -28,6 +41,13 @@ class Domain(Base):
     verified_at: Mapped[datetime | None]
     #: the value the TXT record must hold (`dashin-verify=<token>`); public, not a secret
     verification_token: Mapped[str | None] = mapped_column(String(64))
+    #: data policy (issue 19): existing leads a new suppression matches are flagged or erased
+    suppression_action: Mapped[str] = mapped_column(String(8), server_default="flag")
+    retain_job_logs_days: Mapped[int | None] = mapped_column(server_default=text("90"))
+    retain_row_errors_days: Mapped[int | None] = mapped_column(server_default=text("90"))
+    retain_raw_payloads_days: Mapped[int | None] = mapped_column(server_default=text("90"))
+    retain_uploads_days: Mapped[int | None] = mapped_column(server_default=text("30"))
+    retain_finished_jobs_days: Mapped[int | None] = mapped_column(server_default=text("365"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

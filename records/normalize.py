@@ -231,6 +231,16 @@ def identity_keys(record: LeadRecord, provider: str) -> list[str]:
     )
 
 
+def suppression_keys(record: LeadRecord, provider: str) -> list[str]:
+    """The keys a suppression list is checked against: the identity keys, and `domain:` with
+    the email's domain (a whole company can opt out)."""
+    keys = identity_keys(record, provider)
+    email = normalize_email(record.email)
+    if email is not None:
+        keys.append("domain:" + email.rsplit("@", 1)[1])
+    return keys
+
+
 def keys_for(
     email: str | None, linkedin_url: str | None, external_id: str | None, provider: str
 ) -> list[str]:

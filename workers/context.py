@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 import redis
@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from connectors.base import JobLogger, RateLimiter
 from connectors.ratelimit import RedisRateLimiter, rate_limit_key
-from models import job_logs
+from models import job_logs, suppressions
 from models.jobs import Job
+from records import LeadRecord
+from records.normalize import suppression_keys
 from runtime.logging import get_logger
 from runtime.settings import Settings
 from workers.credentials import save_source_config
@@ -105,6 +107,14 @@ class JobContext:
         return open_upload(
             self._engine, file_id, domain_id=self._domain_id, data_source_id=self._source_uuid
         )
+
+    def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
+        keys = [suppression_keys(r, provider) for r in records]
+        with Session(self._engine) as session:
+            hit = suppressions.suppressed_keys(
+                session, self._domain_id, [k for found in keys for k in found]
+            )
+        return [not hit.isdisjoint(found) for found in keys]
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
         if self._done.is_set():  # an abandoned fetching thread writes nothing

@@ -21,4 +21,7 @@ ROUTERS: list[str] = [
     "links",
     "analytics",
     "webhooks",
+    "suppressions",
+    "erasures",
+    "data_policy",
 ]

@@ -43,7 +43,7 @@ PUBLIC = {("GET", "/r/{code}")}
 #: answered by a single-use token alone, whoever asks (an invitation link): tests/api/test_mail.py
 TOKEN_ONLY = {("GET", f"{API}/auth/invitation")}
 #: collections only managers read (webhook URLs often carry credentials): 403 for a member
-MANAGER_READS = {("GET", f"{API}/webhooks")}
+MANAGER_READS = {("GET", f"{API}/webhooks"), ("GET", f"{API}/erasures")}
 
 
 @dataclass
@@ -161,6 +161,16 @@ def domain_a(
             .returning(WebhookDelivery.id)
         ).scalar_one()
 
+    suppressed = api_client.post(
+        f"{API}/suppressions", json={"emails": ["alpha-optout@alpha.example"]}, headers=h
+    )
+    assert suppressed.status_code == 201, suppressed.text
+    (suppression,) = api_client.get(f"{API}/suppressions", headers=h).json()["items"]
+    erased = api_client.post(
+        f"{API}/leads/erase", json={"email": "alpha-erased@alpha.example"}, headers=h
+    )
+    assert erased.status_code == 200, erased.text
+
     a.code = link.json()["short_code"]
     a.ids = {
         "campaign": campaign.json()["id"],
@@ -176,6 +186,8 @@ def domain_a(
         "link": link.json()["id"],
         "webhook": hook.json()["id"],
         "delivery": str(delivery_id),
+        "suppression": suppression["id"],
+        "erasure": erased.json()["id"],
         "domain": str(manager.domain_id),
         "manager": str(manager.user_id),
         "member": str(member.user_id),
@@ -222,6 +234,7 @@ def _path_ids(a: DomainA) -> dict[str, str]:
         "code": a.code,
         "webhook_id": a.ids["webhook"],
         "delivery_id": a.ids["delivery"],
+        "suppression_id": a.ids["suppression"],
     }
 
 
@@ -392,6 +405,9 @@ def _a_snapshot(api_client: TestClient, a: DomainA) -> dict[str, Any]:
         "keys": sorted(k["id"] for k in get("/api-keys")["items"]),
         "lead": get(f"/leads/{a.ids['lead']}"),
         "link": link,
+        "suppressions": get("/suppressions"),
+        "erasures": get("/erasures"),
+        "data_policy": get("/data-policy"),
     }
 
 
