@@ -24,6 +24,7 @@ from api.mailer import DirectMail, Mailer, QueuedMail
 from api.openapi_ids import operation_id
 from api.problems import document_problems, install_problem_handlers
 from api.request_context import install_request_context
+from api.request_deadline import install_request_deadline
 from api.routes import ROUTERS, redirect
 from runtime.db import limit_statement_time
 from runtime.settings import Settings
@@ -62,6 +63,8 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
     metrics.install_metrics(app)
     install_input_guard(app)  # inside the request context: refusals get a request id too
     settings = _settings_or_none()
+    # inside the request context: a timed-out request still gets its id and access line
+    install_request_deadline(app, settings.request_timeout_s if settings else 0.0)
     install_request_context(app, settings)  # last: the outermost layer (request id, access log)
     limit_statement_time(settings.api_statement_timeout_s if settings else None)
     _document_problems_in_openapi(app)

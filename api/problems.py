@@ -7,6 +7,7 @@ and never build responses for failures themselves::
     ValidationFailed → 422 (`errors: [{field, code, message}]`)    NotAuthenticated → 401
     TooManyRequests → 429 (+ Retry-After)    TransientFailure → 503
     a statement cancelled by the API's statement_timeout → 503 `statement_timeout`
+    a request past its deadline → 503 `request_timeout` (`api.request_deadline`)
     ConfigurationError → 500 with a safe message    anything else → 500 "internal error"
 
 FastAPI's own request validation errors are converted to the same 422 shape with clean dotted
