@@ -176,3 +176,36 @@ def test_a_mail_to_an_address_at_the_domain_proves_it(
     ok = api_client.post(url, json={"mail_token": token}, headers=headers)
     assert ok.status_code == 200 and ok.json()["status"] == "verified"
     assert _apollo(api_client, owner) == 201
+
+
+def test_a_lapsed_name_can_be_taken_by_creating_or_renaming_a_domain(
+    api_client: TestClient, engine: Engine
+) -> None:
+    # Given two unproven claims past the release time
+    squat_a = _found(api_client, "lapsed-create.example")
+    squat_b = _found(api_client, "lapsed-rename.example")
+    for squatter in (squat_a, squat_b):
+        _age(engine, squatter["domain_id"], 7.1)
+    # And a manager of another domain
+    owner = _found(api_client, "real-owner.example")
+    headers = {"Authorization": owner["Authorization"]}
+    # When the manager creates a domain with the first name, and renames theirs to the second
+    created = api_client.post(
+        "/api/v1/domains", json={"domain_name": "lapsed-create.example"}, headers=headers
+    )
+    renamed = api_client.patch(
+        f"/api/v1/domains/{owner['domain_id']}",
+        json={"domain_name": "lapsed-rename.example"},
+        headers=headers,
+    )
+    # Then both names are theirs now (unverified until proven), the squatters' tenants renamed
+    assert created.status_code == 201, created.text
+    assert created.json()["domain_name"] == "lapsed-create.example"
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["domain_name"] == "lapsed-rename.example"
+    assert renamed.json()["verified_at"] is None
+    for squatter in (squat_a, squat_b):
+        mine = {"Authorization": squatter["Authorization"]}
+        old = api_client.get(f"/api/v1/domains/{squatter['domain_id']}", headers=mine).json()
+        assert old["domain_name"].startswith("released-"), old
+        assert old["domain_name"].endswith(".invalid"), old
