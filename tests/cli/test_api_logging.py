@@ -134,3 +134,27 @@ def test_an_unhandled_error_is_one_bounded_json_line_without_locals(
     assert SECRET_LOCAL not in output and "x" * 100 not in output  # no frame locals
     assert "\x1b[" not in output  # no colours
     assert output.count("Traceback (most recent call last)") == 1
+
+
+def test_a_stream_that_breaks_after_its_first_byte_is_a_broken_transfer_logged_once(
+    failing_api: tuple[str, Proc],
+) -> None:
+    url, proc = failing_api
+    # When a streamed answer fails after its status and first chunk went out
+    with (
+        httpx.Client(base_url=url, timeout=30) as client,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        client.get("/broken-stream", headers={"X-Request-ID": "broken-1"})
+    with httpx.Client(base_url=url, timeout=30) as client:
+        after = client.get("/healthz")
+    assert after.status_code in (200, 503)  # the server goes on serving
+    # Then the client saw a broken transfer, not a short body that looks complete, and the
+    # failure is logged once, as one line
+    _access_line(proc, "broken-1")
+    proc.stop()
+    errors = [
+        e for e in _lines(proc) if e.get("request_id") == "broken-1" and e["level"] == "error"
+    ]
+    assert [e["event"] for e in errors] == ["api.response_failed"], errors
+    assert "RuntimeError: the export broke" in errors[0]["exception"]

@@ -9,6 +9,9 @@ long as the test wants: the slowest request there is.
   goes, the abandoned work ends (its next statement is refused) and the server serves again.
 * With the deadline long, PostgreSQL's `statement_timeout` of the API's connections answers
   it: 503 `statement_timeout` after `DASHIN_API_STATEMENT_TIMEOUT_S`.
+
+And the probe's H3 reproduction: twelve parallel `GET /leads?q=%00` from one caller used to
+cost 38 s of CPU and 600 KB of log each, leaving a plain `GET /leads` unanswered for 90 s.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -30,15 +34,21 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def _api(live_env: dict[str, str], **env: str) -> Iterator[str]:
+def _api_proc(live_env: dict[str, str], **env: str) -> Iterator[tuple[str, Proc]]:
     port = free_port()
     argv = [sys.executable, "-m", "cli.main", "api", "--port", str(port), "--workers", "1"]
     proc = Proc(argv, {**live_env, **env})
     try:
         proc.wait_for("Application startup complete", timeout=120)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.stop()
+
+
+@contextmanager
+def _api(live_env: dict[str, str], **env: str) -> Iterator[str]:
+    with _api_proc(live_env, **env) as (url, _proc):
+        yield url
 
 
 @contextmanager
@@ -112,3 +122,33 @@ def test_api_connections_cancel_a_statement_past_the_statement_timeout(
     assert response.status_code == 503, response.text
     assert response.json()["type"] == "urn:dashin:problem:statement_timeout"
     assert 0.9 <= took < 5.0, took
+
+
+def test_twelve_parallel_nul_requests_cost_less_than_a_success(
+    live_env: dict[str, str], cli_user: CliUser
+) -> None:
+    auth = {"Authorization": f"Bearer {cli_user.key}"}
+
+    def get(url: str, path: str) -> tuple[int, float]:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            started = time.monotonic()
+            status = client.get(path, headers=auth).status_code
+            return status, time.monotonic() - started
+
+    with _api_proc(live_env, DASHIN_ENV="production") as (url, proc):
+        assert get(url, "/api/v1/leads")[0] == 200  # warm
+        logged_before = sum(len(line) for line in proc.output)
+        # When one caller sends twelve NUL requests at once, and a plain request with them
+        with ThreadPoolExecutor(13) as pool:
+            hostile = [pool.submit(get, url, "/api/v1/leads?q=%00") for _ in range(12)]
+            plain = pool.submit(get, url, "/api/v1/leads")
+            answers = [f.result() for f in hostile]
+            plain_status, plain_took = plain.result()
+        proc.stop()
+        logged = sum(len(line) for line in proc.output) - logged_before
+    # Then each is refused with a 4xx at once, the plain one is served, and the log stays small
+    print(f"slowest refusal {max(t for _, t in answers):.2f} s, plain {plain_took:.2f} s")
+    assert {status for status, _ in answers} == {422}
+    assert max(t for _, t in answers) < 3.0
+    assert plain_status == 200 and plain_took < 3.0
+    assert logged < 30_000, logged  # about one access line each (the probe: 600 KB each)
