@@ -74,10 +74,13 @@ class TokenClaims:
     password_version: str
 
 
-def _jwt_key(settings: Settings) -> bytes:
-    """A key of its own for JWTs, derived from DASHIN_SECRET_KEY (never the Fernet key itself)."""
+def _jwt_key(settings: Settings, purpose: bytes = b"hs256") -> bytes:
+    """A key of its own for JWTs, derived from DASHIN_SECRET_KEY (never the Fernet key itself).
+
+    Each kind of token has its own key (`purpose`), so one kind can never pass for another.
+    """
     secret = settings.require_secret_key().encode()
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"dashin-jwt", info=b"hs256").derive(
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"dashin-jwt", info=purpose).derive(
         secret
     )
 
@@ -116,6 +119,50 @@ def verify_access_token(settings: Settings, token: str) -> TokenClaims | None:
 
 def password_version_matches(claims: TokenClaims, password_hash: str | None) -> bool:
     return hmac.compare_digest(claims.password_version, password_version(password_hash))
+
+
+# --- email change ----------------------------------------------------------------------------
+
+EMAIL_CHANGE_TTL = timedelta(hours=1)
+_EMAIL_CHANGE_KEY = b"email-change"
+
+
+@dataclass(frozen=True)
+class EmailChange:
+    user_id: uuid.UUID
+    old_email: str
+    new_email: str
+
+
+def issue_email_change_token(settings: Settings, change: EmailChange) -> str:
+    """A signed token mailed to the new address; confirming it proves the user reads that box.
+
+    It names the address it replaces, so once the change is made (or the email changed in
+    another way) the token no longer applies: single use without a table of tokens.
+    """
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(change.user_id),
+        "old": change.old_email,
+        "new": change.new_email,
+        "iat": now,
+        "exp": now + EMAIL_CHANGE_TTL,
+    }
+    return jwt.encode(claims, _jwt_key(settings, _EMAIL_CHANGE_KEY), algorithm=JWT_ALGORITHM)
+
+
+def read_email_change_token(settings: Settings, token: str) -> EmailChange | None:
+    """The change a valid, unexpired token of ours asks for; None for anything else."""
+    try:
+        claims = jwt.decode(
+            token,
+            _jwt_key(settings, _EMAIL_CHANGE_KEY),
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "exp", "old", "new"]},
+        )
+        return EmailChange(uuid.UUID(claims["sub"]), str(claims["old"]), str(claims["new"]))
+    except (jwt.InvalidTokenError, KeyError, ValueError):
+        return None
 
 
 # --- API keys and single-use tokens ----------------------------------------------------------

@@ -15,8 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, enum_check, uuid_pk
 from models.outbox import OUTBOX_STATUSES, OutboxColumns
-
-MAIL_KINDS = ("password_reset", "invitation", "notification")
+from runtime.mail import MAIL_KINDS
 
 
 class OutgoingMail(OutboxColumns, Base):

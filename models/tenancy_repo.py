@@ -164,6 +164,28 @@ def set_password(session: Session, user_id: uuid.UUID, password_hash: str) -> No
     session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
 
+def set_full_name(session: Session, user: User, full_name: str | None) -> None:
+    user.full_name = full_name
+    session.flush()
+
+
+def change_email(session: Session, user_id: uuid.UUID, old_email: str, new_email: str) -> bool:
+    """Move the account from `old_email` to `new_email`; False when it no longer has
+    `old_email` (the change was made already, or another one since). Conflict when the new
+    address has an account meanwhile (the unique index decides, so two racing changes get one)."""
+    try:
+        with session.begin_nested():
+            changed = session.scalar(
+                update(User)
+                .where(User.id == user_id, func.lower(User.email) == old_email.lower())
+                .values(email=new_email.lower())
+                .returning(User.id)
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"an account with email {new_email} already exists") from exc
+    return changed is not None
+
+
 # --- domains and memberships -------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 from urllib.parse import unquote, urlsplit
 
 import structlog
@@ -29,8 +29,8 @@ import structlog
 from runtime.errors import ConfigurationError, TransientFailure
 from runtime.settings import Settings
 
-MailKind = Literal["password_reset", "invitation", "notification"]
-MAIL_KINDS: tuple[MailKind, ...] = ("password_reset", "invitation", "notification")
+MailKind = Literal["password_reset", "invitation", "notification", "email_change"]
+MAIL_KINDS: tuple[MailKind, ...] = get_args(MailKind)
 
 
 @dataclass(frozen=True)

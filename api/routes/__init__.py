@@ -7,6 +7,7 @@ resources here.
 
 ROUTERS: list[str] = [
     "auth",
+    "me",
     "api_keys",
     "domains",
     "campaigns",

@@ -1,4 +1,4 @@
-"""Sign-up, login, password reset, and `/me`.
+"""Sign-up, login, password reset and invitations (`/me` lives in `api.routes.me`).
 
 Login and password-reset requests are rate-limited per email and per client address (Redis
 sliding windows). Password reset always answers 202, whether or not the email has an account,
@@ -21,7 +21,6 @@ from api.schemas.auth import (
     InvitationAccept,
     LoginRequest,
     MembershipOut,
-    MeResponse,
     PasswordResetConfirm,
     PasswordResetRequest,
     PendingInvitation,
@@ -186,15 +185,3 @@ def accept_invitation(
         raise NotAuthenticated("the account no longer exists")
     joined = tenancy_repo.accept_invitation(session, security.sha256_hex(body.token), user)
     return MembershipOut.model_validate(joined)
-
-
-@router.get("/me", responses=problem_responses(401))
-def me(caller: CurrentUser, session: SessionDep) -> MeResponse:
-    """The caller and the domains they belong to, with their role in each."""
-    user = tenancy_repo.get_user(session, caller.user_id)
-    if user is None:  # deleted between authentication and now
-        raise NotAuthenticated("the account no longer exists")
-    memberships = [
-        MembershipOut.model_validate(m) for m in tenancy_repo.user_memberships(session, user.id)
-    ]
-    return MeResponse(**UserOut.model_validate(user).model_dump(), memberships=memberships)

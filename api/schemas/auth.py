@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, Name, Password, example
 
@@ -95,6 +95,44 @@ class UserOut(BaseModel):
 
 class MeResponse(UserOut):
     memberships: list[MembershipOut]
+
+
+class MeUpdate(BaseModel):
+    """The fields of your own account you may change directly (email and password have
+    their own confirmed flows)."""
+
+    # A field sent here that cannot change this way (`email`, `password`) is refused by name
+    # rather than quietly ignored.
+    model_config = ConfigDict(extra="forbid", **example({"full_name": "Ada King"}))
+    full_name: Name | None = Field(
+        None, description="Your name as shown to your team; null clears it."
+    )
+
+
+class PasswordChange(BaseModel):
+    model_config = example(
+        {
+            "current_password": "correct horse battery staple",
+            "new_password": "a new long passphrase",
+        }
+    )
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: Password
+
+
+class EmailChangeRequest(BaseModel):
+    model_config = example(
+        {"new_email": "ada@newmail.example", "current_password": "correct horse battery staple"}
+    )
+    new_email: Email
+    current_password: str = Field(min_length=1, max_length=256)
+
+
+class EmailChangeConfirm(BaseModel):
+    model_config = example({"token": "eyJhbGciOi...the token from the confirmation mail"})
+    token: str = Field(
+        min_length=1, max_length=2000, description="The token mailed to the new address."
+    )
 
 
 class SignupResponse(TokenResponse):
