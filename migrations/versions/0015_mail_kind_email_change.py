@@ -29,7 +29,7 @@ def _kinds(*kinds: str) -> str:
 def upgrade() -> None:
     op.drop_constraint(op.f(_NAME), "outgoing_mails", type_="check")
     op.create_check_constraint(
-        _NAME,
+        op.f(_NAME),
         "outgoing_mails",
         _kinds("password_reset", "invitation", "notification", "email_change"),
     )
