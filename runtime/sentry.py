@@ -2,8 +2,9 @@
 
 Off by default and off when `sentry-sdk` is not installed (the `sentry` extra): Dashin then
 logs one warning and carries on, because error reporting must never stop a process from
-starting. When on, it reports unhandled errors only (no performance tracing, no request bodies
-or personal data: leads are other people's data), tagged with the process's component.
+starting. When on, it reports unhandled errors (never request bodies or personal data: leads are
+other people's data), tagged with the process's component; performance tracing only when
+`SENTRY_TRACES_SAMPLE_RATE` asks for it (off by default: traces cost quota and overhead).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def init_sentry(settings: Settings, *, component: str = "dashin", **options: Any
         release=release,
         send_default_pii=False,
         max_request_body_size="never",
-        traces_sample_rate=0.0,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
         **options,
     )
     sentry_sdk.set_tag("component", component)

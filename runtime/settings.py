@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
     api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")
     sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
+    #: share of requests and job runs traced for Sentry's performance view (0: errors only)
+    sentry_traces_sample_rate: float = Field(
+        0.0, ge=0.0, le=1.0, validation_alias="SENTRY_TRACES_SAMPLE_RATE"
+    )
     #: production unless said otherwise: only `dashin up` (and the test suite) run development
     env: Literal["development", "production"] = Field("production", validation_alias="DASHIN_ENV")
     #: development without SMTP_URL: also log mail bodies (they hold invitation and reset tokens)

@@ -9,6 +9,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.transport import Transport
 
+from runtime.errors import ConfigurationError
 from runtime.sentry import init_sentry
 from runtime.settings import load_settings
 
@@ -48,3 +49,17 @@ def test_with_a_dsn_errors_are_reported_with_the_component_tag() -> None:
     assert errors and errors[0]["exception"]["values"][0]["value"] == "boom"
     assert errors[0]["tags"]["component"] == "worker"
     assert sentry_sdk.get_client().options["send_default_pii"] is False
+
+
+def test_tracing_is_off_unless_a_sample_rate_is_set() -> None:
+    dsn = "https://public@sentry.example/1"
+    assert init_sentry(load_settings(sentry_dsn=dsn), transport=Recording()) is True
+    assert sentry_sdk.get_client().options["traces_sample_rate"] == 0.0
+    settings = load_settings(sentry_dsn=dsn, sentry_traces_sample_rate=0.25)
+    assert init_sentry(settings, transport=Recording()) is True
+    assert sentry_sdk.get_client().options["traces_sample_rate"] == 0.25
+
+
+def test_a_sample_rate_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="sentry_traces_sample_rate"):
+        load_settings(sentry_traces_sample_rate=1.5)
