@@ -397,20 +397,50 @@ def jobs_counts(
 
 
 def top_campaigns(
-    session: Session, scope: LeadScope, start: datetime, end: datetime, limit: int = 5
+    session: Session,
+    scope: LeadScope,
+    start: datetime,
+    end: datetime,
+    limit: int = 5,
+    metric: str = "leads",
 ) -> list[dict[str, Any]]:
-    """The campaigns with the most leads created in the period."""
+    """The campaigns ranked by `metric` over the leads created in the period (ties: more
+    leads first, then by name); campaigns with no such lead are left out."""
     per_campaign = _cohort(scope, [start, end], None, key="campaign").subquery("c")
-    n: ColumnElement[int] = per_campaign.c.leads
-    qualified: ColumnElement[int] = per_campaign.c.qualified + per_campaign.c.converted
+    c = per_campaign.c
+    counts: dict[str, ColumnElement[Any]] = {
+        "leads": c.leads,
+        "responded": sum((c[s] for s in RESPONDED[1:]), c[RESPONDED[0]]),
+        "qualified": sum((c[s] for s in QUALIFIED[1:]), c[QUALIFIED[0]]),
+        "converted": c.converted,
+    }
+    ranks = {
+        **counts,
+        "response_rate": counts["responded"] * 1.0 / c.leads,
+        "qualification_rate": counts["qualified"] * 1.0 / c.leads,
+        "conversion_rate": counts["converted"] * 1.0 / c.leads,
+    }
     rows = session.execute(
-        select(Campaign.id, Campaign.name, n, qualified)
-        .join(per_campaign, per_campaign.c.k == Campaign.id)
-        .where(n > 0)
-        .order_by(n.desc(), Campaign.name)
+        select(Campaign.id, Campaign.name, *(v.label(k) for k, v in counts.items()))
+        .join(per_campaign, c.k == Campaign.id)
+        .where(c.leads > 0)
+        .order_by(ranks[metric].desc(), c.leads.desc(), Campaign.name)
         .limit(limit)
     )
-    return [{"id": i, "name": name, "leads": int(c), "qualified": int(q)} for i, name, c, q in rows]
+    out = []
+    for row in rows:
+        m = {k: int(row._mapping[k]) for k in counts}
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                **m,
+                "response_rate": rate(m["responded"], m["leads"]),
+                "qualification_rate": rate(m["qualified"], m["leads"]),
+                "conversion_rate": rate(m["converted"], m["leads"]),
+            }
+        )
+    return out
 
 
 def leads_total(session: Session, scope: LeadScope, before: datetime) -> int:

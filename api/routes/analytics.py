@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import ReaderDep, SessionDep
 from api.problems import problem_responses
@@ -25,6 +25,8 @@ from api.schemas.analytics import (
     Range,
     Rates,
     TimeZone,
+    TopCampaignsOut,
+    TopMetric,
 )
 from models import analytics_repo as ar
 from models import campaigns_repo
@@ -60,7 +62,8 @@ def overview(
     principal: ReaderDep, session: SessionDep, range: Range = "30d", tz: TimeZone = "UTC"
 ) -> OverviewOut:
     """Domain totals for a range (`30d`, ...), each compared with the range before: leads, new
-    leads, jobs."""
+    leads, response / qualification / conversion rates, jobs; and the top 5 campaigns by new
+    leads (`GET /analytics/top-campaigns` ranks by other metrics)."""
     scope = scope_of(principal)
     p = ar.period(range, tz, datetime.now(UTC))
     now, before = (
@@ -75,6 +78,7 @@ def overview(
         "new_leads": (now["leads"], before["leads"]),
         "qualified": (now["reached_qualified"], before["reached_qualified"]),
         "converted": (now["converted"], before["converted"]),
+        "response_rate": (_rates(now).response_rate, _rates(before).response_rate),
         "qualification_rate": (_rates(now).qualification_rate, _rates(before).qualification_rate),
         "conversion_rate": (_rates(now).conversion_rate, _rates(before).conversion_rate),
         "jobs_run": (jobs_now["jobs_run"], jobs_before["jobs_run"]),
@@ -86,6 +90,22 @@ def overview(
         top_campaigns=ar.top_campaigns(session, scope, p.start, p.end),
         change={name: _change(cur, prev) for name, (cur, prev) in metrics.items()},
     )
+
+
+@router.get("/top-campaigns", responses=problem_responses(422))
+def top_campaigns(
+    principal: ReaderDep,
+    session: SessionDep,
+    range: Range = "30d",
+    tz: TimeZone = "UTC",
+    metric: TopMetric = "leads",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> TopCampaignsOut:
+    """The campaigns ranked by `metric` over the leads created in the range (ties: more leads,
+    then name). Rates are over the campaign's cohort; campaigns with no lead in it are left out."""
+    p = ar.period(range, tz, datetime.now(UTC))
+    items = ar.top_campaigns(session, scope_of(principal), p.start, p.end, limit, metric)
+    return TopCampaignsOut(period=period_out(p, range), metric=metric, items=items)
 
 
 def _campaign_scope(scope: LeadScope, created_by: uuid.UUID | None) -> bool:

@@ -43,11 +43,35 @@ class Change(BaseModel):
     change_pct: float | None
 
 
+TopMetric = Literal[
+    "leads",
+    "responded",
+    "qualified",
+    "converted",
+    "response_rate",
+    "qualification_rate",
+    "conversion_rate",
+]
+
+
 class TopCampaign(BaseModel):
+    """A campaign's cohort in the period: counts of its leads created then, and rates over them."""
+
     id: uuid.UUID
     name: str
     leads: int
+    responded: int
     qualified: int
+    converted: int
+    response_rate: float | None
+    qualification_rate: float | None
+    conversion_rate: float | None
+
+
+class TopCampaignsOut(BaseModel):
+    period: PeriodOut
+    metric: TopMetric
+    items: list[TopCampaign]
 
 
 class OverviewOut(BaseModel):
@@ -56,6 +80,7 @@ class OverviewOut(BaseModel):
     new_leads: int
     qualified: int
     converted: int
+    response_rate: float | None
     qualification_rate: float | None
     conversion_rate: float | None
     jobs_run: int

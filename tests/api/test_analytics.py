@@ -94,6 +94,9 @@ def test_overview_matches_independent_counts(
         converted,
     )
     assert body["qualification_rate"] == round(qualified / len(cur), 4)
+    responded = sum(r["status"] in ("responded", "qualified", "rejected", "converted") for r in cur)
+    assert body["response_rate"] == round(responded / len(cur), 4)
+    assert body["change"]["response_rate"]["current"] == body["response_rate"]
     assert body["conversion_rate"] == round(converted / len(cur), 4)
     change = body["change"]["new_leads"]
     assert (change["current"], change["previous"]) == (len(cur), len(prev))
@@ -104,6 +107,63 @@ def test_overview_matches_independent_counts(
         by_campaign.items(), key=lambda kv: (-kv[1], campaigns.index(kv[0]))
     )
     assert datetime.fromisoformat(body["period"]["start"]) == start
+
+
+@pytest.mark.parametrize(
+    ("metric", "value"),
+    [
+        ("leads", lambda c: c["leads"]),
+        ("converted", lambda c: c["converted"]),
+        ("response_rate", lambda c: c["responded"] / c["leads"]),
+        ("qualification_rate", lambda c: c["qualified"] / c["leads"]),
+    ],
+)
+def test_top_campaigns_rank_by_the_metric_asked_for(
+    api_client: TestClient, manager: ApiUser, engine: Engine, metric: str, value: Any
+) -> None:
+    names = [f"T{i}" for i in range(6)]
+    campaigns = [
+        api_client.post("/api/v1/campaigns", json={"name": n}, headers=manager.headers).json()["id"]
+        for n in names
+    ]
+    rows = seed(engine, manager.domain_id, [*campaigns, None])
+    start, _, _ = local_start(30, TZ)
+    expected: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["campaign"] and r["created"] >= start:
+            c = expected.setdefault(r["campaign"], Counter())
+            c["leads"] += 1
+            c["responded"] += r["status"] in ("responded", "qualified", "rejected", "converted")
+            c["qualified"] += r["status"] in ("qualified", "converted")
+            c["converted"] += r["status"] == "converted"
+    ranked = sorted(
+        expected,
+        key=lambda k: (-value(expected[k]), -expected[k]["leads"], names[campaigns.index(k)]),
+    )
+    params = {"range": "30d", "tz": TZ, "metric": metric, "limit": 4}
+    response = api_client.get(
+        "/api/v1/analytics/top-campaigns", params=params, headers=manager.headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["metric"] == metric
+    assert [c["id"] for c in body["items"]] == ranked[:4]
+    first = body["items"][0]
+    counts = expected[first["id"]]
+    assert (first["leads"], first["responded"], first["qualified"], first["converted"]) == (
+        counts["leads"], counts["responded"], counts["qualified"], counts["converted"]
+    )  # fmt: skip
+    assert first["response_rate"] == round(counts["responded"] / counts["leads"], 4)
+
+
+def test_top_campaigns_refuses_an_unknown_metric_or_limit(
+    api_client: TestClient, manager: ApiUser
+) -> None:
+    url = "/api/v1/analytics/top-campaigns"
+    for params, field in (({"metric": "clicks"}, "metric"), ({"limit": 0}, "limit")):
+        response = api_client.get(url, params=params, headers=manager.headers)
+        assert response.status_code == 422, response.text
+        assert field in {e["field"] for e in response.json()["errors"]}
 
 
 def change_of(body: dict[str, Any], name: str) -> tuple[Any, Any]:
