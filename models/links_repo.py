@@ -99,6 +99,16 @@ def get_link(session: Session, domain_id: uuid.UUID, link_id: uuid.UUID) -> Link
     return link
 
 
+def live_links(
+    session: Session, domain_id: uuid.UUID, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Link]:
+    """The domain's live links among `ids`, locked for the bulk change that reads them."""
+    rows = session.scalars(
+        links_query(domain_id).where(Link.id.in_(ids)).order_by(Link.id).with_for_update()
+    )
+    return {link.id: link for link in rows}
+
+
 def update_link(session: Session, link: Link, changes: dict[str, Any]) -> Link:
     """Change destination or UTM values; `full_url` is rebuilt, the short code stays."""
     for name, value in changes.items():

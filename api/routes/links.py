@@ -1,4 +1,4 @@
-"""UTM links of campaigns: create one or many, list, change, delete, and their click analytics.
+"""UTM links of campaigns: create, change or delete one or many, list, and their click analytics.
 
 Members and managers write (links are campaign work, ARCHITECTURE §7); viewers read.
 """
@@ -16,7 +16,8 @@ from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.routes.analytics import period_out
 from api.schemas.analytics import GroupBy, LinkAnalyticsOut, Range, TimeZone
-from api.schemas.links import LinkBulkCreate, LinkCreate, LinkOut, LinkUpdate
+from api.schemas.leads import BulkItemOut, BulkOut
+from api.schemas.links import LinkBulkCreate, LinkBulkIn, LinkCreate, LinkOut, LinkUpdate
 from models import analytics_repo as ar
 from models import campaigns_repo, links_repo
 from models.campaigns import Link, LinkClick
@@ -24,6 +25,15 @@ from runtime.errors import FieldError, ValidationFailed
 
 router = APIRouter(tags=["links"], route_class=IdempotentRoute)
 REQUIRED = ("destination_url", "utm_source", "utm_medium", "utm_campaign")
+
+
+def _refuse_nulls(changes: dict[str, object]) -> None:
+    nulled = [f for f in REQUIRED if f in changes and changes[f] is None]
+    if nulled:
+        raise ValidationFailed(
+            "these fields cannot be null",
+            [FieldError(f, "null_not_allowed", "cannot be null") for f in nulled],
+        )
 
 
 @router.post(
@@ -98,12 +108,7 @@ def update_link(
 ) -> LinkOut:
     """Change a link's destination or UTM fields; its short code stays."""
     changes = body.model_dump(exclude_unset=True)
-    nulled = [f for f in REQUIRED if f in changes and changes[f] is None]
-    if nulled:
-        raise ValidationFailed(
-            "these fields cannot be null",
-            [FieldError(f, "null_not_allowed", "cannot be null") for f in nulled],
-        )
+    _refuse_nulls(changes)
     link = links_repo.get_link(session, principal.domain_id, link_id)
     return LinkOut.model_validate(links_repo.update_link(session, link, changes))
 
@@ -116,6 +121,31 @@ def update_link(
 def delete_link(link_id: uuid.UUID, principal: WriterDep, session: SessionDep) -> None:
     """Soft delete: the short code stops redirecting and is never handed out again."""
     links_repo.soft_delete_link(session, links_repo.get_link(session, principal.domain_id, link_id))
+
+
+@router.post("/links/bulk", responses=problem_responses(403, 422))
+def bulk_links(body: LinkBulkIn, principal: WriterDep, session: SessionDep) -> BulkOut:
+    """Change or delete up to 1,000 links in one transaction, with a result per id (`not_found`
+    for an id that is not a live link of this domain; the others still apply)."""
+    changes = body.update.model_dump(exclude_unset=True) if body.update else {}
+    _refuse_nulls(changes)
+    found = links_repo.live_links(session, principal.domain_id, body.ids)
+    items = []
+    for link_id in dict.fromkeys(body.ids):  # each id once, in the order sent
+        link = found.get(link_id)
+        if link is None:
+            missing = BulkItemOut(id=link_id, ok=False, code="not_found", message="no such link")
+            items.append(missing)
+            continue
+        if body.action == "delete":
+            links_repo.soft_delete_link(session, link)
+        else:
+            links_repo.update_link(session, link, changes)
+        items.append(BulkItemOut(id=link_id, ok=True))
+    succeeded = sum(1 for i in items if i.ok)
+    return BulkOut(
+        action=body.action, succeeded=succeeded, failed=len(items) - succeeded, results=items
+    )
 
 
 @router.get("/links/{link_id}/analytics", responses=problem_responses(404, 422))

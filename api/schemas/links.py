@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -86,6 +87,29 @@ class LinkUpdate(BaseModel):
     utm_campaign: str | None = Field(None, min_length=1, max_length=200)
     utm_content: str | None = Field(None, max_length=200)
     utm_term: str | None = Field(None, max_length=200)
+
+
+class LinkBulkIn(BaseModel):
+    """One change (or deletion) applied to many links in one transaction, with a result per id."""
+
+    model_config = example(
+        {
+            "action": "update",
+            "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"],
+            "update": {"destination_url": "https://acme.com/demo-2027"},
+        }
+    )
+    action: Literal["update", "delete"]
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+    update: LinkUpdate | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LinkBulkIn:
+        if self.action == "update" and not (self.update and self.update.model_fields_set):
+            raise ValueError("action update needs `update` with at least one field")
+        if self.action == "delete" and self.update is not None:
+            raise ValueError("action delete takes no `update`")
+        return self
 
 
 class LinkOut(BaseModel):

@@ -253,3 +253,88 @@ def test_links_of_another_domain_are_404(
             headers=stranger.headers,
         )
         assert response.status_code == 404, (method, url)
+
+
+def test_bulk_update_and_delete_apply_to_the_domains_live_links_with_a_result_per_id(
+    api_client: TestClient, make_user: MakeUser, manager: ApiUser
+) -> None:
+    c = campaign(api_client, manager)
+    made = api_client.post(
+        f"/api/v1/campaigns/{c['id']}/links/bulk",
+        json={
+            "destination_url": "https://x.example/",
+            "sources": ["a", "b", "c"],
+            "mediums": ["m"],
+        },
+        headers=manager.headers,
+    ).json()
+    ids = [lk["id"] for lk in made]
+    stranger = make_user(domain_name="other.example")
+    foreign = api_client.post(
+        f"/api/v1/campaigns/{campaign(api_client, stranger)['id']}/links",
+        json={"destination_url": "https://s.example/", "utm_source": "s", "utm_medium": "m"},
+        headers=stranger.headers,
+    ).json()["id"]
+    # Update two of ours and try a foreign one: ours change, the foreign one is not_found
+    body = {
+        "action": "update",
+        "ids": [ids[0], foreign, ids[1]],
+        "update": {"destination_url": "https://new.example/p", "utm_term": "t"},
+    }
+    response = api_client.post("/api/v1/links/bulk", json=body, headers=manager.headers)
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert (out["succeeded"], out["failed"]) == (2, 1)
+    assert [(r["id"], r["ok"], r["code"]) for r in out["results"]] == [
+        (ids[0], True, None), (foreign, False, "not_found"), (ids[1], True, None)
+    ]  # fmt: skip
+    for link_id in ids[:2]:
+        link = api_client.get(f"/api/v1/links/{link_id}", headers=manager.headers).json()
+        assert link["full_url"].startswith("https://new.example/p?utm_source=")
+        assert link["full_url"].endswith("&utm_term=t")
+    untouched = api_client.get(f"/api/v1/links/{ids[2]}", headers=manager.headers).json()
+    assert untouched["destination_url"] == "https://x.example/"
+    theirs = api_client.get(f"/api/v1/links/{foreign}", headers=stranger.headers).json()
+    assert theirs["destination_url"] == "https://s.example/"
+    # Delete: the links stop being live; deleting again reports not_found
+    delete = {"action": "delete", "ids": ids[1:]}
+    deleted = api_client.post("/api/v1/links/bulk", json=delete, headers=manager.headers).json()
+    assert deleted["succeeded"] == 2
+    assert api_client.get(f"/api/v1/links/{ids[2]}", headers=manager.headers).status_code == 404
+    again = api_client.post("/api/v1/links/bulk", json=delete, headers=manager.headers).json()
+    assert (again["succeeded"], again["failed"]) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "update", "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"]}, None),
+        ({"action": "update", "ids": [], "update": {"utm_term": "x"}}, "ids"),
+        ({"action": "move", "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"]}, "action"),
+        (
+            {
+                "action": "update",
+                "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"],
+                "update": {"utm_source": None},
+            },
+            "utm_source",
+        ),
+    ],
+)
+def test_bulk_link_changes_refuse_bad_bodies(
+    api_client: TestClient, manager: ApiUser, body: dict[str, Any], field: str | None
+) -> None:
+    response = api_client.post("/api/v1/links/bulk", json=body, headers=manager.headers)
+    assert response.status_code == 422, response.text
+    if field:
+        assert any(field in e["field"] for e in response.json()["errors"])
+
+
+def test_viewers_cannot_change_links_in_bulk(
+    api_client: TestClient, make_user: MakeUser, manager: ApiUser
+) -> None:
+    viewer = make_user(domain_name=manager.domain_name, role="viewer")
+    body = {"action": "delete", "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"]}
+    assert (
+        api_client.post("/api/v1/links/bulk", json=body, headers=viewer.headers).status_code == 403
+    )
