@@ -224,6 +224,18 @@ def sources_of(session: Session, lead_ids: list[uuid.UUID]) -> dict[uuid.UUID, l
     return found
 
 
+def source_records(session: Session, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every provenance row of one lead with the provider's record as it was received (`raw`),
+    oldest first. The caller has checked that the lead is visible to them."""
+    t = _SOURCE_TABLE.c
+    rows = session.execute(
+        select(t.data_source_id, t.job_id, t.external_id, t.raw, t.created_at)
+        .where(t.lead_id == lead_id)
+        .order_by(t.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
 def check_transition(current: str, target: str) -> None:
     if target != current and target not in NEXT_STATUSES[current]:
         allowed = ", ".join(sorted(NEXT_STATUSES[current])) or "none (final)"

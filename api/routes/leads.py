@@ -37,6 +37,7 @@ from api.schemas.leads import (
     LeadStatus,
     LeadUpdate,
     QualifyIn,
+    SourceRecordOut,
     csv_cell,
     lead_items,
 )
@@ -175,6 +176,16 @@ def bulk(body: BulkIn, principal: WriterDep, session: SessionDep) -> BulkOut:
 def get_lead(lead_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> LeadOut:
     """One lead with its company, location, assignment and provenance (`sources`)."""
     return _out(session, leads_repo.get_lead(session, scope_of(principal), lead_id))
+
+
+@router.get("/{lead_id}/sources", responses=problem_responses(404))
+def lead_sources(
+    lead_id: uuid.UUID, principal: ReaderDep, session: SessionDep
+) -> list[SourceRecordOut]:
+    """Where a lead came from: each source and job that brought it, with the provider's record
+    as received (`raw`), oldest first."""
+    leads_repo.get_lead(session, scope_of(principal), lead_id)  # 404 unless visible to you
+    return [SourceRecordOut(**row) for row in leads_repo.source_records(session, lead_id)]
 
 
 @router.patch("/{lead_id}", responses=problem_responses(403, 404, 409, 422))

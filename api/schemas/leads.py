@@ -187,6 +187,15 @@ class SourceOut(BaseModel):
     external_id: str | None
 
 
+class SourceRecordOut(SourceOut):
+    """One provider record behind a lead: which source and job brought it, when, and the record
+    as the provider sent it (`raw`, null when the connector keeps none). Credentials are never
+    part of it: they travel in request headers or parameters, never in a provider's record."""
+
+    raw: dict[str, Any] | None
+    created_at: datetime
+
+
 class LeadOut(BaseModel):
     id: uuid.UUID
     domain_id: uuid.UUID

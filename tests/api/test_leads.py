@@ -426,3 +426,33 @@ def test_export_is_many_chunks_for_many_rows(
         chunks = list(response.iter_text())
     body = "".join(chunks)
     assert body.count("\n") == 2501
+
+
+def test_a_leads_sources_show_each_providers_record_as_received(
+    api_client: TestClient, make_user: MakeUser, manager: ApiUser, engine: Engine, db_url: str
+) -> None:
+    source = factories.make_source(engine, manager.domain_id, "apollo")
+    first, second = (factories.make_job(engine, manager.domain_id, source) for _ in range(2))
+    raw = {"id": "p-1", "email": "r@s.example", "organization": {"name": "Acme", "size": 40}}
+    sink(db_url, manager.domain_id, source, first, [LeadRecord(email="r@s.example", raw=raw)])
+    again = {**raw, "title": "CFO"}
+    sink(db_url, manager.domain_id, source, second, [LeadRecord(email="r@s.example", raw=again)])
+    lead_id = api_client.get(BASE, params={"q": "r@s.example"}, headers=manager.headers).json()[
+        "items"
+    ][0]["id"]
+    response = api_client.get(f"{BASE}/{lead_id}/sources", headers=manager.headers)
+    assert response.status_code == 200, response.text
+    rows = response.json()
+    assert [(r["job_id"], r["data_source_id"], r["raw"]) for r in rows] == [
+        (str(first), str(source), raw),
+        (str(second), str(source), again),
+    ]
+    assert all(r["created_at"] for r in rows)
+    # A manual lead's one provenance row has no source and no record; another domain cannot
+    # read any of it
+    manual = post_lead(api_client, manager, email="m@s.example")
+    mine = api_client.get(f"{BASE}/{manual['id']}/sources", headers=manager.headers).json()
+    assert [(r["data_source_id"], r["raw"]) for r in mine] == [(None, None)]
+    stranger = make_user(domain_name="other.example")
+    foreign = api_client.get(f"{BASE}/{lead_id}/sources", headers=stranger.headers)
+    assert foreign.status_code == 404
