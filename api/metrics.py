@@ -37,6 +37,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.backup_metrics import BackupCollector
+
 router = APIRouter(tags=["ops"])
 
 CACHE_S = 10.0
@@ -228,6 +230,7 @@ def build_registry(latency: Histogram | None) -> CollectorRegistry:
     elif latency is not None:
         registry.register(latency)
     registry.register(FleetCollector())
+    registry.register(BackupCollector())
     return registry
 
 

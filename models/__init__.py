@@ -3,6 +3,7 @@
 Importing this package registers every table on `Base.metadata` (Alembic and tests rely on it).
 """
 
+from models.backups import Backup
 from models.base import Base
 from models.campaigns import Campaign, Link, LinkClick
 from models.console_sessions import ConsoleSession
@@ -21,6 +22,7 @@ from models.webhooks import Webhook, WebhookDelivery, WebhookMessage
 
 __all__ = [
     "ApiKey",
+    "Backup",
     "Base",
     "Campaign",
     "ConsoleSession",

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
     api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")
     sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
+    #: the scheduler's leader backs the database up here on `backup_cron` (unset: no backups)
+    backup_dir: Path | None = Field(None, validation_alias="DASHIN_BACKUP_DIR")
+    #: when backups run (crontab, UTC); nightly by default
+    backup_cron: str = Field("15 2 * * *", validation_alias="DASHIN_BACKUP_CRON")
+    #: rotation: the newest backup of each of this many days, and of each of this many ISO weeks
+    backup_keep_daily: int = Field(7, ge=1, validation_alias="DASHIN_BACKUP_KEEP_DAILY")
+    backup_keep_weekly: int = Field(4, ge=0, validation_alias="DASHIN_BACKUP_KEEP_WEEKLY")
     #: share of requests and job runs traced for Sentry's performance view (0: errors only)
     sentry_traces_sample_rate: float = Field(
         0.0, ge=0.0, le=1.0, validation_alias="SENTRY_TRACES_SAMPLE_RATE"

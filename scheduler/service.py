@@ -2,7 +2,8 @@
 
 One loop turn as leader: check the lock connection (step down if it failed), `tick(now)`, run
 the reaper when `reap_interval_s` has passed, delete expired idempotency keys every
-`IDEMPOTENCY_PURGE_S`, resync the whole table when `resync_interval_s` has passed, then wait
+`IDEMPOTENCY_PURGE_S`, resync the whole table when `resync_interval_s` has passed, start a
+backup in its own thread when `DASHIN_BACKUP_CRON` says (`scheduler.backups`), then wait
 on the lock connection for `NOTIFY schedules` until the next slot, enqueue, reap or resync is
 due (at most `max_idle_s`, which bounds how long a stop takes).
 A NOTIFY wakes the loop at once, so an edit made through the API takes effect within a turn.
@@ -25,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from runtime.db import make_engine, session_scope
 from runtime.logging import configure_logging, get_logger
 from runtime.settings import Settings, get_settings
+from scheduler.backups import BackupTimer
 from scheduler.config import LEADER_LOCK_KEY, SchedulerConfig, load_scheduler_config
 from scheduler.leader import LeaderLock, LeadershipLost
 from scheduler.loop import Enqueue, Scheduler, utc_now
@@ -63,6 +65,7 @@ class SchedulerService:
         self._next_resync = 0.0
         self._next_scores = 0.0
         self._next_purge = 0.0
+        self.backups = BackupTimer(engine, settings, clock())
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -117,7 +120,10 @@ class SchedulerService:
         if now.timestamp() >= self._next_resync:
             self.scheduler.resync()
             self._next_resync = now.timestamp() + self._config.resync_interval_s
+        self.backups.due(now)
         deadlines = [self._next_reap, self._next_resync, now.timestamp() + self._config.max_idle_s]
+        if self.backups.next_at is not None:
+            deadlines.append(self.backups.next_at.timestamp())
         wakeup = self.scheduler.next_wakeup()
         if wakeup is not None:
             deadlines.append(wakeup.timestamp())

@@ -1,4 +1,4 @@
-"""outgoing_mails: the `email_change` kind (self-service email change)
+"""outgoing_mails: the `email_change` kind; `backups`, the record of the scheduler's backups
 
 Revision ID: 0015
 Revises: 0009
@@ -6,12 +6,15 @@ Create Date: 2026-12-04 21:00:00
 
 Issue 18 (self-service): a new email is confirmed by a token mailed to it, and the old address
 is told once the change is made; both mails go through the outbox as kind `email_change`.
+Issue 18 (backups by the product): the scheduler's leader records each backup attempt, so
+`/metrics` on any API replica can show the age of the last verified one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
@@ -27,6 +30,21 @@ def _kinds(*kinds: str) -> str:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "backups",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("file", sa.Text(), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("rows", sa.BigInteger(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('running', 'verified', 'failed')", name=op.f("ck_backups_status_valid")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backups")),
+    )
     op.drop_constraint(op.f(_NAME), "outgoing_mails", type_="check")
     op.create_check_constraint(
         op.f(_NAME),
@@ -36,6 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("backups")
     op.execute("DELETE FROM outgoing_mails WHERE kind = 'email_change'")
     op.drop_constraint(op.f(_NAME), "outgoing_mails", type_="check")
     op.create_check_constraint(
