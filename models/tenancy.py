@@ -48,6 +48,8 @@ class Domain(Base):
     retain_raw_payloads_days: Mapped[int | None] = mapped_column(server_default=text("90"))
     retain_uploads_days: Mapped[int | None] = mapped_column(server_default=text("30"))
     retain_finished_jobs_days: Mapped[int | None] = mapped_column(server_default=text("365"))
+    #: when the current name was founded or renamed to: an unproven claim lapses from here
+    name_claimed_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -226,7 +226,7 @@ def release_if_unproven(session: Session, domain: Domain | None, after: timedelt
     its managers can rename and prove later; None means the name is free now."""
     if domain is None or domain.verified_at is not None:
         return domain
-    if domain.created_at > datetime.now(UTC) - after:
+    if domain.name_claimed_at > datetime.now(UTC) - after:
         return domain
     domain.domain_name = f"released-{domain.id.hex[:16]}.invalid"
     session.flush()
@@ -311,6 +311,7 @@ def rename_domain(session: Session, domain: Domain, domain_name: str) -> None:
     domain.domain_name = domain_name
     domain.verified_at = None
     domain.verification_token = secrets.token_urlsafe(24)
+    domain.name_claimed_at = datetime.now(UTC)  # a new claim: its lapse clock starts now
     _flush_unique(session, domain, f"domain {domain_name} already exists")
 
 

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     allow_any_domain_name: bool = Field(False, validation_alias="DASHIN_ALLOW_ANY_DOMAIN_NAME")
     #: domains founded or renamed through the API need a DNS TXT proof before paid providers
     require_domain_proof: bool = Field(True, validation_alias="DASHIN_REQUIRE_DOMAIN_PROOF")
-    #: an unverified domain older than this gives its name up to the next founder who claims it
+    #: an unverified name claimed (founded, renamed to) longer ago than this goes to the next
+    #: founder who claims it
     unverified_domain_release_days: float = Field(
         7.0, gt=0, validation_alias="DASHIN_UNVERIFIED_DOMAIN_RELEASE_DAYS"
     )

@@ -106,11 +106,13 @@ def test_only_managers_run_the_check_and_the_limit_can_be_lifted(
 
 
 def _age(engine: Engine, domain_id: str, days: float) -> None:
-    """Move the domain's founding `days` into the past (the release rule reads `created_at`)."""
+    """Move the domain's founding and its name's claim `days` into the past (the release rule
+    reads `name_claimed_at`)."""
     with engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE domains SET created_at = now() - make_interval(secs => :s) WHERE id = :id"
+                "UPDATE domains SET created_at = now() - make_interval(secs => :s),"
+                " name_claimed_at = now() - make_interval(secs => :s) WHERE id = :id"
             ),
             {"s": days * 86400, "id": domain_id},
         )
@@ -209,3 +211,25 @@ def test_a_lapsed_name_can_be_taken_by_creating_or_renaming_a_domain(
         old = api_client.get(f"/api/v1/domains/{squatter['domain_id']}", headers=mine).json()
         assert old["domain_name"].startswith("released-"), old
         assert old["domain_name"].endswith(".invalid"), old
+
+
+def test_a_renamed_domain_holds_its_new_name_for_the_whole_release_time(
+    api_client: TestClient, engine: Engine
+) -> None:
+    # Given a domain founded long ago and renamed just now to a name it has not proven
+    owner = _found(api_client, "old-name.example")
+    _age(engine, owner["domain_id"], 30)
+    headers = {"Authorization": owner["Authorization"]}
+    url = f"/api/v1/domains/{owner['domain_id']}"
+    renamed = api_client.patch(url, json={"domain_name": "new-name.example"}, headers=headers)
+    assert renamed.status_code == 200, renamed.text
+    # When another manager claims the new name at once
+    other = _found(api_client, "someone-else.example")
+    taken = api_client.post(
+        "/api/v1/domains",
+        json={"domain_name": "new-name.example"},
+        headers={"Authorization": other["Authorization"]},
+    )
+    # Then it is refused: the claim counts from the rename, not from the founding
+    assert taken.status_code == 409, taken.text
+    assert api_client.get(url, headers=headers).json()["domain_name"] == "new-name.example"
