@@ -41,7 +41,7 @@ def allow_loopback(zoominfo_isolated: None) -> Iterator[None]:
 
 def limit_enrichment(emu: Emulator, path: str, calls_per_hour: int) -> None:
     """The provider answers 429 (Retry-After: the window's end) past `calls_per_hour`; called
-    again, a fresh window opens (the ZoomInfo emulator's JWTs do not survive `clock.advance`)."""
+    again, a fresh window opens (without moving the emulator's clock)."""
     emu.windows["enrich"] = Window(
         "enrich",
         calls_per_hour,

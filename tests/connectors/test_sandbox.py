@@ -307,6 +307,25 @@ def test_zoominfo_authenticate_json_form_and_bad_password(
     assert bad.json() == {"success": False, "statusCode": 401, "error": "Authentication failed"}
 
 
+def test_zoominfo_tokens_live_by_the_emulated_clock(zoominfo_emulator: ZoomInfoEmulator) -> None:
+    emu = zoominfo_emulator
+    body = {"rpp": 1, "page": 1}
+    old = emu.issue_token()
+    emu.clock.advance(1800)  # half an hour on: a token issued now is valid at once
+    fresh = emu.issue_token()
+    for token in (old, fresh):
+        got = httpx.post(f"{emu.url}/search/contact", json=body,
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert got.status_code == 200, got.text
+    emu.clock.advance(1800)  # the first token's hour is over, not the second's
+    expired = httpx.post(f"{emu.url}/search/contact", json=body,
+                         headers={"Authorization": f"Bearer {old}"})  # fmt: skip
+    assert expired.status_code == 401
+    valid = httpx.post(f"{emu.url}/search/contact", json=body,
+                       headers={"Authorization": f"Bearer {fresh}"})  # fmt: skip
+    assert valid.status_code == 200
+
+
 def test_zoominfo_authenticate_is_limited_to_one_per_second(
     zoominfo_emulator: ZoomInfoEmulator,
 ) -> None:
