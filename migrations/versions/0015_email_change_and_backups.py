@@ -1,7 +1,7 @@
 """outgoing_mails: the `email_change` kind; `backups`, the record of the scheduler's backups
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-04 21:00:00
 
 Issue 18 (self-service): a new email is confirmed by a token mailed to it, and the old address
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
