@@ -1,7 +1,7 @@
 """domains: `name_claimed_at`, when the current name was founded or renamed to
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04 21:10:00
 
 Issue 14 (M2): an unproven claim lapses `DASHIN_UNVERIFIED_DOMAIN_RELEASE_DAYS` after it was
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
