@@ -163,6 +163,26 @@ def reap() -> None:
 
 
 @app.command()
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would go; remove nothing.")
+    ] = False,
+) -> None:
+    """Apply every domain's retention now (the scheduler also does, every 10 minutes)."""
+    from runtime.db import get_engine
+    from scheduler.purge import purge as run_purge
+
+    _settings()
+    report = run_purge(get_engine(), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    if not report.rows:
+        console.print(f"nothing to purge ({verb} 0 rows)")
+    for (domain, kind), rows in sorted(report.rows.items()):
+        unit = "jobs" if kind == "finished_jobs" else ("files" if kind == "uploads" else "rows")
+        console.print(f"{domain}: {kind} {verb} {rows} {unit}")
+
+
+@app.command()
 def up(
     host: Annotated[str, typer.Option(help="interface the API binds")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="the API's port")] = 8000,

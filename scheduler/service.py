@@ -31,6 +31,7 @@ from scheduler.config import LEADER_LOCK_KEY, SchedulerConfig, load_scheduler_co
 from scheduler.leader import LeaderLock, LeadershipLost
 from scheduler.loop import Enqueue, Scheduler, utc_now
 from scheduler.outbox_sweep import sweep_outbox
+from scheduler.purge import PURGE_INTERVAL_S, purge_turn
 from scheduler.reaper import reap_once
 from workers.enqueue import enqueue_job, install_doorbell
 
@@ -66,6 +67,7 @@ class SchedulerService:
         self._next_scores = 0.0
         self._next_purge = 0.0
         self.backups = BackupTimer(engine, settings, clock())
+        self._next_retention = 0.0
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -117,6 +119,9 @@ class SchedulerService:
         if now.timestamp() >= self._next_purge:
             self._purge_idempotency_keys()
             self._next_purge = now.timestamp() + IDEMPOTENCY_PURGE_S
+        if now.timestamp() >= self._next_retention:
+            purge_turn(self._engine)
+            self._next_retention = now.timestamp() + PURGE_INTERVAL_S
         if now.timestamp() >= self._next_resync:
             self.scheduler.resync()
             self._next_resync = now.timestamp() + self._config.resync_interval_s
