@@ -21,6 +21,7 @@ from api.docs_ui import install_docs
 from api.input_guard import install_input_guard
 from api.listener import close_listener
 from api.mailer import DirectMail, Mailer, QueuedMail
+from api.oidc import OidcVerifier
 from api.openapi_ids import operation_id
 from api.problems import document_problems, install_problem_handlers
 from api.request_context import install_request_context
@@ -47,6 +48,7 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.mail = DirectMail(mailer) if mailer is not None else QueuedMail()
+    app.state.oidc = OidcVerifier()  # identity providers' signing keys, cached per process
     install_doorbell()  # outbox rows (webhook events, mail) are enqueued after commit
     install_problem_handlers(app)
     install_docs(app, f"{API_PREFIX}/openapi.json")

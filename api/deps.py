@@ -122,6 +122,9 @@ class AuthenticatedUser:
     key_domain_id: uuid.UUID | None = None
     home_domain_id: uuid.UUID | None = None
     home_role: str | None = None
+    #: the sign-in session a JWT belongs to (None: an API key, a console session, or a token
+    #: issued without one)
+    session_id: uuid.UUID | None = None
 
 
 def current_user(
@@ -135,12 +138,13 @@ def current_user(
     if security.looks_like_api_key(credential):
         return _user_from_api_key(session, credential)
     claims = security.verify_access_token(settings, credential)
-    user = auth_repo.user_for_token(session, claims.user_id) if claims else None
+    user = auth_repo.user_for_token(session, claims.user_id, claims.session_id) if claims else None
     if (
         claims is None
         or user is None
         or not user.is_active
         or not security.password_version_matches(claims, user.password_hash)
+        or user.session_id != claims.session_id  # the token's sign-in session has ended
     ):
         raise NotAuthenticated("invalid or expired access token")
     return AuthenticatedUser(
@@ -149,6 +153,7 @@ def current_user(
         is_admin=user.is_admin,
         home_domain_id=user.home_domain_id,
         home_role=user.home_role,
+        session_id=claims.session_id,
     )
 
 

@@ -3,7 +3,10 @@
 Only hashes are stored: passwords as argon2, API keys and invitation / password-reset tokens as
 SHA-256 (they are 256-bit random values, so a fast hash is enough and lets us look them up).
 An access token carries a fingerprint of the user's password hash (`pwv`), so changing the
-password (a reset) invalidates every token issued before it without a revocation table.
+password (a reset) invalidates every token issued before it without a revocation table; one
+issued with a refresh token also names its sign-in session (`sid`), so logging out of that
+session ends it at once (`models.auth_sessions`). Refresh tokens (`drt_...`) are opaque random
+values stored as SHA-256, like API keys.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from runtime.settings import Settings
 
 API_KEY_PREFIX = "dsk_"
+REFRESH_TOKEN_PREFIX = "drt_"
 API_KEY_SHOWN_PREFIX_LEN = 12  # "dsk_" + 8 characters: enough to tell keys apart in a list
 JWT_ALGORITHM = "HS256"
 
@@ -72,6 +76,7 @@ class AccessToken:
 class TokenClaims:
     user_id: uuid.UUID
     password_version: str
+    session_id: uuid.UUID | None = None
 
 
 def _jwt_key(settings: Settings, purpose: bytes = b"hs256") -> bytes:
@@ -90,15 +95,20 @@ def password_version(password_hash: str | None) -> str:
 
 
 def issue_access_token(
-    settings: Settings, user_id: uuid.UUID, password_hash: str | None
+    settings: Settings,
+    user_id: uuid.UUID,
+    password_hash: str | None,
+    session_id: uuid.UUID | None = None,
 ) -> AccessToken:
     now = datetime.now(UTC)
-    claims = {
+    claims: dict[str, object] = {
         "sub": str(user_id),
         "iat": now,
         "exp": now + timedelta(seconds=settings.jwt_ttl_s),
         "pwv": password_version(password_hash),
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     token = jwt.encode(claims, _jwt_key(settings), algorithm=JWT_ALGORITHM)
     return AccessToken(token=token, expires_in=settings.jwt_ttl_s)
 
@@ -112,7 +122,12 @@ def verify_access_token(settings: Settings, token: str) -> TokenClaims | None:
             algorithms=[JWT_ALGORITHM],
             options={"require": ["sub", "exp", "iat"]},
         )
-        return TokenClaims(user_id=uuid.UUID(claims["sub"]), password_version=str(claims["pwv"]))
+        sid = claims.get("sid")
+        return TokenClaims(
+            user_id=uuid.UUID(claims["sub"]),
+            password_version=str(claims["pwv"]),
+            session_id=uuid.UUID(sid) if sid else None,
+        )
     except (jwt.InvalidTokenError, KeyError, ValueError):
         return None
 
@@ -187,6 +202,11 @@ def new_api_key() -> NewSecret:
 
 def looks_like_api_key(credential: str) -> bool:
     return credential.startswith(API_KEY_PREFIX)
+
+
+def new_refresh_token() -> NewSecret:
+    value = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return NewSecret(value=value, hash=sha256_hex(value))
 
 
 def new_single_use_token() -> NewSecret:

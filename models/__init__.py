@@ -3,6 +3,7 @@
 Importing this package registers every table on `Base.metadata` (Alembic and tests rely on it).
 """
 
+from models.auth_sessions import AuthSession, RefreshToken
 from models.backups import Backup
 from models.base import Base
 from models.campaigns import Campaign, Link, LinkClick
@@ -22,6 +23,7 @@ from models.webhooks import Webhook, WebhookDelivery, WebhookMessage
 
 __all__ = [
     "ApiKey",
+    "AuthSession",
     "Backup",
     "Base",
     "Campaign",
@@ -44,6 +46,7 @@ __all__ = [
     "Notification",
     "OutgoingMail",
     "PasswordResetToken",
+    "RefreshToken",
     "Schedule",
     "Suppression",
     "Upload",

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from models.auth_sessions import AuthSession
 from models.tenancy import ApiKey, Domain, Membership, User
 
 
@@ -32,6 +33,8 @@ class CallerRow:
     home_role: str | None  # None: not (or no longer) a member of the home domain
     api_key_id: uuid.UUID | None = None
     key_last_used_at: datetime | None = None
+    #: for a token naming a sign-in session: that session, when it is still live (None: ended)
+    session_id: uuid.UUID | None = None
 
 
 # Built once: constructing a select costs about as much CPU as executing a cached one.
@@ -42,6 +45,24 @@ _BY_TOKEN = (
     .outerjoin(
         Membership,
         and_(Membership.domain_id == User.signup_domain_id, Membership.user_id == User.id),
+    )
+    .where(User.id == bindparam("user_id"))
+)
+
+# The same, with the token's sign-in session when it is live: logout is checked in the one query.
+_BY_TOKEN_SESSION = (
+    select(*_USER_COLUMNS, User.signup_domain_id, Membership.role, AuthSession.id)
+    .outerjoin(
+        Membership,
+        and_(Membership.domain_id == User.signup_domain_id, Membership.user_id == User.id),
+    )
+    .outerjoin(
+        AuthSession,
+        and_(
+            AuthSession.id == bindparam("session_id"),
+            AuthSession.user_id == User.id,
+            AuthSession.revoked_at.is_(None),
+        ),
     )
     .where(User.id == bindparam("user_id"))
 )
@@ -71,10 +92,18 @@ _FIRST_MEMBERSHIP = (
 )
 
 
-def user_for_token(session: Session, user_id: uuid.UUID) -> CallerRow | None:
-    """The user a token names, with their role in their sign-up domain."""
-    row = session.execute(_BY_TOKEN, {"user_id": user_id}).first()
-    return CallerRow(*row) if row is not None else None
+def user_for_token(
+    session: Session, user_id: uuid.UUID, session_id: uuid.UUID | None = None
+) -> CallerRow | None:
+    """The user a token names, with their role in their sign-up domain, and (when the token
+    names a sign-in session) that session's id if it is still live."""
+    if session_id is None:
+        row = session.execute(_BY_TOKEN, {"user_id": user_id}).first()
+        return CallerRow(*row) if row is not None else None
+    found = session.execute(
+        _BY_TOKEN_SESSION, {"user_id": user_id, "session_id": session_id}
+    ).first()
+    return CallerRow(*found[:7], session_id=found[7]) if found is not None else None
 
 
 def user_for_api_key(session: Session, key_hash: str) -> CallerRow | None:

@@ -29,6 +29,7 @@ class Domain(Base):
     __table_args__ = (
         enum_check("subscription_status", SUBSCRIPTION_STATUSES),
         enum_check("suppression_action", SUPPRESSION_ACTIONS),
+        enum_check("sso_join_role", ROLES),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -43,6 +44,10 @@ class Domain(Base):
     verification_token: Mapped[str | None] = mapped_column(String(64))
     #: data policy (issue 19): existing leads a new suppression matches are flagged or erased
     suppression_action: Mapped[str] = mapped_column(String(8), server_default="flag")
+    #: a verified domain's single sign-on: a person whose verified email is at this domain and
+    #: who signs in through a configured identity provider for the first time joins with this
+    #: role; None: only by invitation
+    sso_join_role: Mapped[str | None] = mapped_column(String(16))
     retain_job_logs_days: Mapped[int | None] = mapped_column(server_default=text("90"))
     retain_row_errors_days: Mapped[int | None] = mapped_column(server_default=text("90"))
     retain_raw_payloads_days: Mapped[int | None] = mapped_column(server_default=text("90"))

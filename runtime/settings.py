@@ -12,8 +12,9 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.errors import ConfigurationError
@@ -42,6 +43,43 @@ def sqlalchemy_url(url: str) -> str:
 def libpq_url(url: str) -> str:
     """The same URL without SQLAlchemy's driver suffix, for psycopg and pg_dump."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _https_or_loopback(url: str) -> str:
+    """Keys and identities come from these URLs: plain HTTP only to this machine (tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return url
+    raise ValueError(f"{url!r} must be an https:// URL")
+
+
+class OidcIssuer(BaseModel):
+    """An identity provider whose ID tokens sign people in (one item of `DASHIN_OIDC_ISSUERS`).
+
+    `issuer` is compared exactly with the token's `iss`; `audience` is the client id (or the
+    audience of a Clerk JWT template) the token must be issued for; `jwks_url` skips discovery
+    (`<issuer>/.well-known/openid-configuration`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str = Field(min_length=1, max_length=300)
+    audience: tuple[str, ...] = Field(min_length=1)
+    jwks_url: str | None = None
+
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("issuer", "jwks_url")
+    @classmethod
+    def _secure_url(cls, value: str | None) -> str | None:
+        return None if value is None else _https_or_loopback(value)
 
 
 class Settings(BaseSettings):
@@ -81,6 +119,21 @@ class Settings(BaseSettings):
         7.0, gt=0, validation_alias="DASHIN_UNVERIFIED_DOMAIN_RELEASE_DAYS"
     )
     jwt_ttl_s: int = Field(3600, gt=0, validation_alias="DASHIN_JWT_TTL_S")
+    #: a refresh token unused for this long expires (each use issues a new one)
+    refresh_ttl_s: int = Field(14 * 86400, gt=0, validation_alias="DASHIN_REFRESH_TTL_S")
+    #: identity providers whose ID tokens `POST /auth/oidc` accepts: a JSON list of
+    #: {"issuer", "audience", "jwks_url"?}
+    oidc_issuers: list[OidcIssuer] = Field(
+        default_factory=list, validation_alias="DASHIN_OIDC_ISSUERS"
+    )
+    #: clock skew tolerated on an ID token's `exp`, `iat` and `nbf`
+    oidc_leeway_s: float = Field(30.0, ge=0, le=300, validation_alias="DASHIN_OIDC_LEEWAY_S")
+    #: how long a provider's signing keys are cached before they are fetched again
+    oidc_jwks_ttl_s: float = Field(3600.0, gt=0, validation_alias="DASHIN_OIDC_JWKS_TTL_S")
+    #: a token signed by an unknown key refetches the keys (rotation), at most this often
+    oidc_jwks_min_refresh_s: float = Field(
+        30.0, ge=0, validation_alias="DASHIN_OIDC_JWKS_MIN_REFRESH_S"
+    )
     api_url: str = Field("http://127.0.0.1:8000", validation_alias="DASHIN_API_URL")
     api_key: SecretStr | None = Field(None, validation_alias="DASHIN_API_KEY")
     sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")

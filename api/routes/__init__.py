@@ -8,6 +8,7 @@ resources here.
 ROUTERS: list[str] = [
     "auth",
     "me",
+    "sessions",
     "api_keys",
     "domains",
     "campaigns",

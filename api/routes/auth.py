@@ -1,5 +1,9 @@
 """Sign-up, login, password reset and invitations (`/me` lives in `api.routes.me`).
 
+Sign-up and login answer an access token and a refresh token, in a sign-in session of their
+own (`api.sign_in`); refresh, logout, identity-provider sign-in and `/me/sessions` live in
+`api.routes.sessions`.
+
 Login and password-reset requests are rate-limited per email and per client address (Redis
 sliding windows). Password reset always answers 202, whether or not the email has an account,
 so it cannot be used to find out who has one.
@@ -12,7 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from api import credentials, ratelimit, security
+from api import credentials, ratelimit, security, sign_in
 from api.deps import ClientIp, CurrentUser, RedisDep, SessionDep, SettingsDep
 from api.mailer import Mail, MailDep
 from api.problems import NotAuthenticated, problem_responses
@@ -29,7 +33,7 @@ from api.schemas.auth import (
     TokenResponse,
     UserOut,
 )
-from models import tenancy_repo
+from models import auth_sessions, tenancy_repo
 from runtime.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 
 router = APIRouter(tags=["auth"])
@@ -47,7 +51,9 @@ def _limits(request: Request) -> ratelimit.LoginLimits:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422),
 )
-def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep) -> SignupResponse:
+def signup(
+    body: SignupRequest, request: Request, session: SessionDep, settings: SettingsDep, ip: ClientIp
+) -> SignupResponse:
     """Create an account: found a new domain (as its manager) or join one by invitation."""
     password_hash = security.hash_password(body.password)
     signed_up = tenancy_repo.sign_up(
@@ -62,10 +68,13 @@ def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep) -> S
         allow_any_domain_name=settings.allow_any_domain_name,
         release_unverified_after=timedelta(days=settings.unverified_domain_release_days),
     )
-    token = security.issue_access_token(settings, signed_up.user.id, password_hash)
+    tokens = sign_in.open_session(
+        session, settings, signed_up.user, sign_in.Client.of(request, ip), method="password"
+    )
     return SignupResponse(
-        access_token=token.token,
-        expires_in=token.expires_in,
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
         user=UserOut.model_validate(signed_up.user),
         domain_id=signed_up.domain_id,
         role=signed_up.role,
@@ -81,11 +90,20 @@ def login(
     redis: RedisDep,
     ip: ClientIp,
 ) -> TokenResponse:
-    """Exchange email and password for a short-lived access token (a JWT)."""
+    """Exchange email and password for a short-lived access token (a JWT) and a refresh token.
+
+    The pair opens a sign-in session (listed by `GET /me/sessions`); `POST /auth/refresh`
+    renews it and `POST /auth/logout` ends it, access token included."""
     with ratelimit.login_attempt(redis, _limits(request), email=body.email, ip=ip):
         user = credentials.user_for_password(session, body.email, body.password)
-    token = security.issue_access_token(settings, user.id, user.password_hash)
-    return TokenResponse(access_token=token.token, expires_in=token.expires_in)
+    tokens = sign_in.open_session(
+        session, settings, user, sign_in.Client.of(request, ip), method="password"
+    )
+    return TokenResponse(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+    )
 
 
 @router.post(
@@ -134,14 +152,15 @@ def request_password_reset(
     responses=problem_responses(422),
 )
 def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> None:
-    """Set a new password with a reset token; the token, earlier access tokens and the user's
-    API keys (except service keys) stop working."""
+    """Set a new password with a reset token; the token, earlier access tokens, every sign-in
+    session and the user's API keys (except service keys) stop working."""
     user_id = tenancy_repo.consume_password_reset(session, security.sha256_hex(body.token))
     if user_id is None:
         message = "the reset token is invalid, expired or already used"
         raise ValidationFailed(message, [FieldError("token", "invalid", message)])
     tenancy_repo.set_password(session, user_id, security.hash_password(body.new_password))
     tenancy_repo.revoke_user_keys(session, user_id)
+    auth_sessions.revoke_user_sessions(session, user_id, "password")
 
 
 @router.get("/auth/invitation", responses=problem_responses(404))

@@ -101,9 +101,12 @@ def get_domain(principal: DomainReaderDep, session: SessionDep) -> DomainOut:
 def update_domain(
     body: DomainUpdate, principal: DomainManagerDep, session: SessionDep, settings: SettingsDep
 ) -> DomainOut:
-    """Rename a domain (managers) or change its subscription (platform admins).
+    """Rename a domain or set its single sign-on joining (managers), or change its
+    subscription (platform admins).
 
-    A new name is unverified again until proven (`POST /domains/{id}/verification`)."""
+    A new name is unverified again until proven (`POST /domains/{id}/verification`), and single
+    sign-on joining (`sso_join_role`) works only while the domain is verified (409 to turn it
+    on before)."""
     domain = tenancy_repo.get_domain(session, principal.domain_id)
     if body.subscription_status is not None:
         if not principal.is_admin:
@@ -113,6 +116,13 @@ def update_domain(
         if body.domain_name != domain.domain_name:
             _free_lapsed_name(session, settings, body.domain_name)
         tenancy_repo.rename_domain(session, domain, body.domain_name)
+    if "sso_join_role" in body.model_fields_set:
+        if body.sso_join_role is not None and domain.verified_at is None:
+            raise Conflict(
+                "single sign-on joining needs a verified domain: prove its ownership first "
+                "(POST /domains/{id}/verification)"
+            )
+        domain.sso_join_role = body.sso_join_role
     session.flush()
     return _domain_out(domain, principal.role)
 

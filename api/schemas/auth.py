@@ -38,7 +38,11 @@ class LoginRequest(BaseModel):
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str = Field(
+        description="Opaque; `POST /auth/refresh` trades it for a new pair (once: each use "
+        "returns a new one). `POST /auth/logout` ends its session."
+    )
 
 
 class PasswordResetRequest(BaseModel):

@@ -24,6 +24,12 @@ class DomainUpdate(BaseModel):
     subscription_status: SubscriptionStatus | None = Field(
         None, description="Platform admins only."
     )
+    sso_join_role: Literal["member", "viewer"] | None = Field(
+        None,
+        description="Single sign-on joining (verified domains only): someone whose verified "
+        "email is at this domain signing in with a configured identity provider for the first "
+        "time joins with this role. null turns it off (the default: invitations only).",
+    )
 
 
 class DomainOut(BaseModel):
@@ -34,6 +40,9 @@ class DomainOut(BaseModel):
     subscription_status: SubscriptionStatus
     verified_at: datetime | None = Field(
         description="When ownership was proven; null: unverified (no paid providers)."
+    )
+    sso_join_role: MemberRole | None = Field(
+        None, description="The role single sign-on joining gives; null: invitations only."
     )
     created_at: datetime
     role: MemberRole | Literal["admin"] | None = Field(
