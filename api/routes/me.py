@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from fastapi import APIRouter, Request, status
 
-from api import credentials, ratelimit, security
+from api import credentials, ratelimit, security, sign_in
 from api.deps import ClientIp, CurrentUser, RedisDep, SessionDep, SettingsDep
 from api.mailer import Mail, MailDep
 from api.problems import NotAuthenticated, problem_responses
@@ -30,7 +30,7 @@ from api.schemas.auth import (
     TokenResponse,
     UserOut,
 )
-from models import tenancy_repo
+from models import auth_sessions, tenancy_repo
 from models.tenancy import User
 from runtime.errors import FieldError, PermissionDenied, ValidationFailed
 
@@ -102,16 +102,23 @@ def change_password(
     redis: RedisDep,
     ip: ClientIp,
 ) -> TokenResponse:
-    """Set a new password; every other session (tokens, console sign-ins) ends.
+    """Set a new password; every other session (tokens, refresh tokens, console sign-ins) ends.
 
-    Answers a fresh access token for this client. API keys stay valid (they are not sessions;
-    revoke them with `DELETE /api-keys/{id}`). 422 on `current_password` when it is wrong.
+    Answers a fresh access and refresh token for this client, in a new sign-in session. API
+    keys stay valid (they are not sessions; revoke them with `DELETE /api-keys/{id}`). 422 on `current_password` when it is wrong.
     """
     user = _password_user(caller, session, request, redis, ip, body.current_password)
-    password_hash = security.hash_password(body.new_password)
-    tenancy_repo.set_password(session, user.id, password_hash)
-    token = security.issue_access_token(settings, user.id, password_hash)
-    return TokenResponse(access_token=token.token, expires_in=token.expires_in)
+    tenancy_repo.set_password(session, user.id, security.hash_password(body.new_password))
+    session.refresh(user)
+    auth_sessions.revoke_user_sessions(session, user.id, "password")
+    tokens = sign_in.open_session(
+        session, settings, user, sign_in.Client.of(request, ip), method="password"
+    )
+    return TokenResponse(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+    )
 
 
 @router.post(

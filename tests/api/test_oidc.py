@@ -4,7 +4,7 @@ serves its own discovery document and JWKS over a real socket."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
@@ -54,7 +54,7 @@ def test_an_existing_user_signs_in_with_an_id_token(
 
 
 def _alg_none(issuer: LocalIssuer, email: str) -> str:
-    return jwt.encode(issuer.claims(email), None, algorithm="none", headers={"kid": issuer.kid})
+    return jwt.encode(issuer.claims(email), "", algorithm="none", headers={"kid": issuer.kid})
 
 
 def _hs256(issuer: LocalIssuer, email: str) -> str:
@@ -63,7 +63,7 @@ def _hs256(issuer: LocalIssuer, email: str) -> str:
     return jwt.encode(issuer.claims(email), secret, algorithm="HS256", headers={"kid": issuer.kid})
 
 
-REFUSED = {
+REFUSED: dict[str, Callable[[LocalIssuer, str], str]] = {
     "wrong audience": lambda i, e: i.id_token(e, aud="another-app"),
     "unknown issuer": lambda i, e: i.id_token(e, iss="https://evil.example"),
     "expired": lambda i, e: i.id_token(e, exp=int(time.time()) - 120),

@@ -170,3 +170,21 @@ def test_a_session_keeps_only_the_user_agent_family() -> None:
     assert user_agent_family(edge) == "Edge on Windows"
     assert user_agent_family("curl/8.5.0") == "curl"
     assert user_agent_family(None) is None
+
+
+def test_a_password_change_ends_other_sessions_and_answers_a_fresh_pair(
+    api_client: TestClient, make_user: MakeUser
+) -> None:
+    user = make_user()
+    mine, other = login(api_client, user), login(api_client, user)
+    body = {"current_password": user.password, "new_password": "a brand new passphrase"}
+    changed = api_client.post(
+        "/api/v1/me/password", json=body, headers=bearer(mine["access_token"])
+    )
+    assert changed.status_code == 200, changed.text
+    assert refresh(api_client, other["refresh_token"]).status_code == 401
+    assert refresh(api_client, mine["refresh_token"]).status_code == 401
+    renewed = refresh(api_client, changed.json()["refresh_token"])
+    assert renewed.status_code == 200 and can_read(api_client, renewed.json()["access_token"])
+    listed = api_client.get("/api/v1/me/sessions", headers=bearer(renewed.json()["access_token"]))
+    assert len(listed.json()["items"]) == 1
