@@ -105,7 +105,8 @@ def change_password(
     """Set a new password; every other session (tokens, refresh tokens, console sign-ins) ends.
 
     Answers a fresh access and refresh token for this client, in a new sign-in session. API
-    keys stay valid (they are not sessions; revoke them with `DELETE /api-keys/{id}`). 422 on `current_password` when it is wrong.
+    keys stay valid (they are not sessions; revoke them with `DELETE /api-keys/{id}`). 422 on
+    `current_password` when it is wrong.
     """
     user = _password_user(caller, session, request, redis, ip, body.current_password)
     tenancy_repo.set_password(session, user.id, security.hash_password(body.new_password))

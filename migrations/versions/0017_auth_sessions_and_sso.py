@@ -1,7 +1,7 @@
 """API sign-in sessions with rotating refresh tokens; a domain's single sign-on join role
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-04 21:10:00
 
 Issue 18, item 2. See `models.auth_sessions`: refresh tokens are stored as SHA-256 hashes;
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0012"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
