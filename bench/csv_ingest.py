@@ -15,6 +15,12 @@ one run, back to back, for several rounds (medians reported):
   not timed. This is the schema's practical limit.
 * **(a) raw COPY** of the parsed clean rows into `LIKE leads INCLUDING ALL` (every index),
   one COPY + commit per page: the write limit. Parsing is not timed.
+* **(r) the reference** the issue names, built exactly so: a table `bench_ref_leads` with
+  `domain_id`, the 13 lead columns and `email_norm`, one unique index `(domain_id, email_norm)`
+  and nothing else; the same parsed rows COPYed into a temp staging table 10,000 at a time, then
+  one `INSERT … SELECT DISTINCT ON (domain_id, email_norm) … ON CONFLICT … DO UPDATE SET
+  col = coalesce(t.col, excluded.col)` and a commit per batch. It is what a one-table,
+  one-key schema costs on this machine; parsing is not timed.
 * **(c) naive ORM**: SQLAlchemy objects, one identity lookup per row, commit per page — on the
   first `--orm-rows` rows only (it is slow), its rate extrapolated.
 
@@ -25,6 +31,7 @@ included) so that ratios are ratios of time on the same input.
     python bench/csv_ingest.py                      # 100k rows, 3 rounds, about 5 min here
     python bench/csv_ingest.py --rows 1000000 --rounds 1
     python bench/csv_ingest.py --rows 5000000 --only-e2e --rounds 1   # RSS flatness
+    python bench/csv_ingest.py --rows 300000 --rounds 3 --steps e2e,r   # issue 16's ratio
     python bench/csv_ingest.py --json
 """
 
@@ -248,6 +255,64 @@ def run_a(db_url: str, path: Path, domain_id: uuid.UUID, *, gin: bool = True) ->
     return busy
 
 
+# ---- (r) the one-table reference -------------------------------------------------------------
+
+REF_BATCH = 10_000
+_R_SETUP = f"""
+CREATE TABLE IF NOT EXISTS bench_ref_leads (
+    domain_id uuid NOT NULL,
+    {", ".join(f"{c} text" for c in LEAD_COLUMNS)},
+    email_norm text NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS bench_ref_leads_key ON bench_ref_leads (domain_id, email_norm);
+"""
+_R_STAGE = f"""
+CREATE TEMP TABLE IF NOT EXISTS r_stage (
+    seq integer, domain_id uuid, {", ".join(f"{c} text" for c in LEAD_COLUMNS)}, email_norm text
+) ON COMMIT DELETE ROWS
+"""
+_R_UPSERT = f"""
+INSERT INTO bench_ref_leads AS t (domain_id, {", ".join(LEAD_COLUMNS)}, email_norm)
+SELECT DISTINCT ON (domain_id, email_norm) domain_id, {", ".join(LEAD_COLUMNS)}, email_norm
+FROM r_stage WHERE email_norm IS NOT NULL ORDER BY domain_id, email_norm, seq
+ON CONFLICT (domain_id, email_norm) DO UPDATE SET
+    {", ".join(f"{c} = coalesce(t.{c}, excluded.{c})" for c in LEAD_COLUMNS)}
+"""
+
+
+def run_r(db_url: str, path: Path, domain_id: uuid.UUID) -> float:
+    """(r): the same rows into a one-table, one-unique-index schema, 10,000 per batch."""
+    import psycopg
+
+    busy = 0.0
+    columns = ", ".join(("seq", "domain_id", *LEAD_COLUMNS, "email_norm"))
+
+    def flush(conn: Any, batch: list[LeadRecord]) -> float:
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(_R_STAGE)
+            with cur.copy(f"COPY r_stage ({columns}) FROM STDIN") as copy:
+                for seq, r in enumerate(batch):
+                    email = r.email.strip().lower() if r.email else None
+                    copy.write_row((seq, domain_id, *(getattr(r, c) for c in LEAD_COLUMNS), email))
+            cur.execute(_R_UPSERT)
+        conn.commit()
+        return time.perf_counter() - started
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute(_R_SETUP)
+        conn.commit()
+        batch: list[LeadRecord] = []
+        for records in parsed_pages(path):
+            batch.extend(records)
+            while len(batch) >= REF_BATCH:
+                busy += flush(conn, batch[:REF_BATCH])
+                del batch[:REF_BATCH]
+        if batch:
+            busy += flush(conn, batch)
+    return busy
+
+
 # ---- (c) the naive ORM path -----------------------------------------------------------------
 
 
@@ -391,6 +456,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--orm-rows", type=int, default=10_000, help="rows for (c), per pass")
     parser.add_argument("--only-e2e", action="store_true", help="end to end only (RSS runs)")
+    parser.add_argument(
+        "--steps",
+        default="e2e,b,a,r,c",
+        help="comma list of runs among e2e, b, a, r, c (default: all)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", nargs=2, metavar=("DB_URL", "JOB_ID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -424,6 +494,7 @@ def main() -> None:
             engine = make_engine(db_url, pool_size=2)
             for r in range(args.rounds):
                 we, wb, wc = new_world(engine, path), new_world(engine, path), None
+                ref_domain = uuid.uuid4()  # (r)'s table has no foreign keys: any id will do
                 steps: list[tuple[str, Any]] = [
                     ("e2e_new", lambda we=we: run_e2e(db_url, engine, we)),
                     ("b_new", lambda wb=wb: run_b(db_url, path, wb["domain"], wb["source"])),
@@ -431,10 +502,12 @@ def main() -> None:
                     ("a_nogin", lambda wb=wb: run_a(db_url, path, wb["domain"], gin=False)),
                     ("e2e_match", lambda we=we: run_e2e(db_url, engine, we)),
                     ("b_match", lambda wb=wb: run_b(db_url, path, wb["domain"], wb["source"])),
+                    ("r_new", lambda d=ref_domain: run_r(db_url, path, d)),
+                    ("r_match", lambda d=ref_domain: run_r(db_url, path, d)),
                 ]
-                if args.only_e2e:
-                    steps = [s for s in steps if s[0].startswith("e2e")]
-                elif r == 0:
+                wanted = {"e2e"} if args.only_e2e else set(args.steps.split(","))
+                steps = [s for s in steps if s[0].split("_")[0] in wanted]
+                if r == 0 and "c" in wanted:
                     wc = new_world(engine, path)
                     steps.append(
                         (
@@ -455,11 +528,13 @@ def main() -> None:
                 if r % 2 == 1:  # alternate who goes first within each pair
                     order = {
                         "b_new": 0,
-                        "e2e_new": 1,
-                        "a_nogin": 2,
-                        "a": 3,
-                        "b_match": 4,
-                        "e2e_match": 5,
+                        "r_new": 1,
+                        "e2e_new": 2,
+                        "a_nogin": 3,
+                        "a": 4,
+                        "b_match": 5,
+                        "r_match": 6,
+                        "e2e_match": 7,
                     }
                     steps.sort(key=lambda s: order.get(s[0], 9))
                 for key, step in steps:
@@ -492,6 +567,7 @@ def main() -> None:
     for mode in ("new", "match"):
         e2e = rate(f"e2e_{mode}")
         b, c, a = rate(f"b_{mode}"), rate(f"c_{mode}"), rate("a")
+        ref = rate(f"r_{mode}")
         results[mode] = {
             "e2e_rows_per_s": round(e2e),
             "b_rows_per_s": round(b) if b == b else None,
@@ -501,20 +577,29 @@ def main() -> None:
             "e2e_over_b": round(e2e / b, 3) if b == b else None,
             "e2e_over_a": round(e2e / a, 3) if a == a else None,
             "e2e_over_c": round(e2e / c, 2) if c == c else None,
+            "r_rows_per_s": round(ref) if ref == ref else None,
+            "e2e_over_r": round(e2e / ref, 3) if ref == ref else None,
         }
         # each round runs end to end and (b) back to back: their ratio cancels most of the
         # load that moves between rounds on a shared machine
-        if f"b_{mode}" in samples:
-            pairs = zip(samples[f"b_{mode}"], samples[f"e2e_{mode}"], strict=True)
-            per_round = [round(b_s / e_s, 3) for b_s, e_s in pairs]
-            results[mode]["e2e_over_b_per_round"] = per_round
-            results[mode]["e2e_over_b_round_median"] = round(common.median(per_round), 3)
+        for other in ("b", "r"):
+            if f"{other}_{mode}" in samples and f"e2e_{mode}" in samples:
+                pairs = zip(samples[f"{other}_{mode}"], samples[f"e2e_{mode}"], strict=True)
+                per_round = [round(o_s / e_s, 3) for o_s, e_s in pairs]
+                results[mode][f"e2e_over_{other}_per_round"] = per_round
+                results[mode][f"e2e_over_{other}_round_median"] = round(common.median(per_round), 3)
         label = "all-new" if mode == "new" else "all-matching"
-        rows.append([label, e2e, b, a, rate("a_nogin"), c, e2e / b, e2e / a, e2e / c])
+        rows.append(
+            [label, e2e, b, ref, a, rate("a_nogin"), c, e2e / b, e2e / ref, e2e / a, e2e / c]
+        )
     peaks = [run["rss_peak_mb"] for run in e2e_runs]
     results["rss_peak_mb"] = round(max(peaks), 1) if peaks else None
-    results["rss_before_mb"] = round(min(r["rss_before_mb"] for r in e2e_runs), 1)
-    results["e2e_cpu_s_median"] = round(common.median([r["cpu_seconds"] for r in e2e_runs]), 2)
+    results["rss_before_mb"] = (
+        round(min(r["rss_before_mb"] for r in e2e_runs), 1) if e2e_runs else None
+    )
+    results["e2e_cpu_s_median"] = (
+        round(common.median([r["cpu_seconds"] for r in e2e_runs]), 2) if e2e_runs else None
+    )
     results["samples_s"] = {k: [round(v, 3) for v in vs] for k, vs in samples.items()}
     results["e2e_counters"] = {r["kind"]: r["counters"] for r in e2e_runs if r["round"] == 0}
     results["machine"] = info
@@ -529,10 +614,12 @@ def main() -> None:
             "run",
             "end-to-end",
             "(b) SQL",
+            "(r) ref",
             "(a) COPY",
             "(a) no GIN",
             "(c) ORM",
             "e2e/(b)",
+            "e2e/(r)",
             "e2e/(a)",
             "e2e/(c)",
         ],
@@ -544,11 +631,13 @@ def main() -> None:
     )
     print(f"counters (round 1): {results['e2e_counters']}")
     for mode in ("new", "match"):
-        if "e2e_over_b_per_round" in results[mode]:
-            print(
-                f"e2e/(b) {mode} per round: {results[mode]['e2e_over_b_per_round']}, "
-                f"median {results[mode]['e2e_over_b_round_median']}"
-            )
+        for other in ("b", "r"):
+            if f"e2e_over_{other}_per_round" in results[mode]:
+                print(
+                    f"e2e/({other}) {mode} per round: "
+                    f"{results[mode][f'e2e_over_{other}_per_round']}, "
+                    f"median {results[mode][f'e2e_over_{other}_round_median']}"
+                )
 
 
 if __name__ == "__main__":
