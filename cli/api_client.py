@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import httpx
 
@@ -202,6 +202,25 @@ class ApiClient:
             cursor = page.get("next_cursor")
             if not cursor:
                 return
+
+    def download(self, path: str, out: BinaryIO, **params: Any) -> int:
+        """Copy a streamed (non-JSON) answer into `out` chunk by chunk; the bytes written.
+        No timeout between chunks beyond the usual read timeout: a big export streams."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        written = 0
+        try:
+            with self._http.stream(
+                "GET", API_PREFIX + path, params=clean, headers={"Accept": "*/*"}
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    self._decode(response)
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    written += len(chunk)
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(self.base_url, f"{type(exc).__name__}: {exc}") from exc
+        return written
 
     def stream(
         self, path: str, *, last_event_id: str | None = None, **params: Any

@@ -287,10 +287,11 @@ def services_status() -> None:
 
 # --- operator commands (issue 8), each in its own module ---------------------------------------
 def _register_operator_commands() -> None:
-    from cli import backup, bootstrap, db, demo, imports, jobs, logs, sources
+    from cli import backup, bootstrap, db, demo, imports, jobs, leads, logs, sources
 
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(sources.app, name="sources")
+    app.add_typer(leads.app, name="leads")
     app.command("logs")(logs.logs_command)
     app.command("import-csv")(imports.import_csv_command)
     app.command("demo")(demo.demo_command)

@@ -1,4 +1,4 @@
-"""Bulk lead actions (one transaction, per-id results) and the streaming export query.
+"""Bulk lead actions (one transaction, per-id results) and the streaming export.
 
 Bulk actions lock the selected visible leads (`FOR UPDATE`, id order so two bulk calls cannot
 deadlock), decide per lead, then apply one set-based statement to the leads that passed. The
@@ -12,7 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from models import leads_repo
@@ -105,16 +116,82 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_rows(
-    session: Session, scope: LeadScope, lead_filter: LeadFilter, *, batch: int = 2000
-) -> Iterator[Row[Any]]:
-    """Every matching lead as a row of EXPORT_COLUMNS, read through a server-side cursor
-    `batch` rows at a time, so memory stays flat however many leads match."""
-    columns = [getattr(Lead, c) for c in EXPORT_COLUMNS]
+#: `GET /leads/export?format=` values and what each answers as
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+#: Leading characters a spreadsheet reads as a formula (OWASP CSV injection), plus tab and CR:
+#: the CSV export prefixes such a cell with `'`
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: bytes gathered before a chunk is handed to the response: one COPY row is one message, and
+#: a send per row would cost more than the COPY
+EXPORT_CHUNK = 64 * 1024
+
+# JSON lines through COPY's CSV format with a quote and a delimiter that JSON text never holds
+# raw (it escapes control characters): every line is the JSON text, unquoted and unescaped
+# (the text format would double every backslash).
+_COPY_OPTIONS = {
+    "csv": "(FORMAT csv, HEADER)",
+    "jsonl": "(FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
+}
+
+
+def _iso(column: ColumnElement[Any]) -> ColumnElement[str]:
+    """`datetime.isoformat()` of a timestamptz, in UTC, as the row export wrote it."""
+    return func.to_char(func.timezone("UTC", column), literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
+
+
+def _no_formula(value: ColumnElement[str]) -> ColumnElement[str]:
+    risky = func.left(value, 1).in_(FORMULA_PREFIXES)
+    return case((risky, literal("'") + value), else_=value)
+
+
+def _csv_cells() -> list[ColumnElement[Any]]:
+    cells: list[ColumnElement[Any]] = []
+    for name in EXPORT_COLUMNS:
+        column: ColumnElement[Any] = getattr(Lead, name)
+        if name in LEAD_FIELDS:
+            column = _no_formula(column)
+        elif name == "tags":
+            column = _no_formula(func.array_to_string(column, literal(";")))
+        elif name == "created_at":
+            column = _iso(column)
+        cells.append(column.label(name))
+    return cells
+
+
+def _json_line() -> ColumnElement[str]:
+    pairs: list[Any] = []
+    for name in EXPORT_COLUMNS:
+        column: ColumnElement[Any] = getattr(Lead, name)
+        pairs += [literal_column(f"'{name}'"), _iso(column) if name == "created_at" else column]
+    return cast(func.json_build_object(*pairs), String).label("line")
+
+
+def export_copy(
+    conn: Connection, scope: LeadScope, lead_filter: LeadFilter, fmt: str = "csv"
+) -> Iterator[bytes]:
+    """Every matching lead, as CSV (header, EXPORT_COLUMNS, formula cells neutralised) or JSON
+    lines, streamed by `COPY (SELECT …) TO STDOUT` in chunks of about EXPORT_CHUNK bytes.
+
+    Why COPY: the server formats the rows and the client only forwards bytes, so the export
+    runs at the database's speed (a Python row loop topped out at ~15k rows/s) and memory stays
+    flat whatever the filters. The SELECT is the same `visible` + `filter_clauses` as every
+    other read, so tenant and member scoping cannot drift from the list's. Runs in `conn`'s
+    transaction (one snapshot for the whole file)."""
+    cells = _csv_cells() if fmt == "csv" else [_json_line()]
     query = (
-        select(*columns)
+        select(*cells)
         .where(leads_repo.visible(scope), *leads_repo.filter_clauses(lead_filter))
         .order_by(Lead.created_at, Lead.id)
-        .execution_options(yield_per=batch)
     )
-    yield from session.execute(query)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    statement = f"COPY ({compiled.string}) TO STDOUT {_COPY_OPTIONS[fmt]}"
+    driver: Any = conn.connection.driver_connection
+    buffered = bytearray()
+    with driver.cursor() as cursor, cursor.copy(statement, compiled.params) as copy:
+        for data in copy:
+            buffered += data
+            if len(buffered) >= EXPORT_CHUNK:
+                yield bytes(buffered)
+                buffered.clear()
+    if buffered:
+        yield bytes(buffered)

@@ -388,17 +388,3 @@ def lead_items(
             }
         )
     return items
-
-
-#: Leading characters a spreadsheet reads as a formula (OWASP CSV injection), plus tab and CR.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A value as a CSV cell a spreadsheet will not execute: risky text gets a leading `'`."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = ";".join(str(v) for v in value)
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text

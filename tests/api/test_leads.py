@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -456,3 +457,48 @@ def test_a_leads_sources_show_each_providers_record_as_received(
     stranger = make_user(domain_name="other.example")
     foreign = api_client.get(f"{BASE}/{lead_id}/sources", headers=stranger.headers)
     assert foreign.status_code == 404
+
+
+def test_export_as_json_lines_keeps_every_value_exactly(
+    api_client: TestClient, manager: ApiUser, engine: Engine
+) -> None:
+    tricky = 'Quote " back\\slash, comma; tab\tnew\nline é ✓'
+    made = post_lead(
+        api_client,
+        manager,
+        email="j1@x.example",
+        first_name=tricky,
+        last_name="=1+1",
+        tags=["vip", "a;b"],
+        priority="high",
+    )
+    post_lead(api_client, manager, email="j2@x.example", priority="low")
+    response = api_client.get(
+        f"{BASE}/export", params={"format": "jsonl", "priority": "high"}, headers=manager.headers
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = response.text.splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert row["id"] == made["id"] and row["email"] == "j1@x.example"
+    # JSON lines are not for spreadsheets: values are the stored ones, no `'` prefix
+    assert row["first_name"] == tricky and row["last_name"] == "=1+1"
+    assert row["tags"] == ["vip", "a;b"] and row["score"] == made["score"]
+    assert datetime.fromisoformat(row["created_at"]) == datetime.fromisoformat(made["created_at"])
+    # the CSV export of the same lead: same cells, formula neutralised, tags joined
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                api_client.get(
+                    f"{BASE}/export", params={"priority": "high"}, headers=manager.headers
+                ).text
+            )
+        )
+    )
+    assert [r["id"] for r in csv_rows] == [made["id"]]
+    assert csv_rows[0]["first_name"] == tricky and csv_rows[0]["last_name"] == "'=1+1"
+    assert csv_rows[0]["tags"] == "vip;a;b" and csv_rows[0]["state"] == ""
+    assert datetime.fromisoformat(csv_rows[0]["created_at"]) == datetime.fromisoformat(
+        made["created_at"]
+    )
