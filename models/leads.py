@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, domain_fk, enum_check, jsonb_default, updated_at, uuid_pk
+from models.base import Base, created_at, enum_check, jsonb_default, updated_at, uuid_pk
 from records import FIELD_MAX_LEN
 
 LEAD_STATUSES = ("new", "contacted", "responded", "qualified", "rejected", "converted")
@@ -56,7 +56,8 @@ class Lead(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
+    # not indexed alone (migration 0010): every index above starts with it
+    domain_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="SET NULL")
     )
@@ -115,11 +116,11 @@ class LeadKey(Base):
     """`email:…`, `li:…`, `ext:<provider>:<id>`: one owner lead per key per domain."""
 
     __tablename__ = "lead_keys"
-    __table_args__ = (UniqueConstraint("domain_id", "key"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    domain_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(Text)
+    # No foreign key to `domains` (migration 0010): the row hangs off its lead, whose domain
+    # is checked, and goes with it (`lead_id` cascades).
+    domain_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
     lead_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("leads.id", ondelete="CASCADE"), index=True
     )
@@ -132,7 +133,9 @@ class LeadSource(Base):
     __table_args__ = (UniqueConstraint("job_id", "lead_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    domain_id: Mapped[uuid.UUID] = domain_fk()
+    # Indexed for the console's per-source chart; no foreign key to `domains` (migration 0010):
+    # the row goes with its lead (`lead_id` cascades), whose domain is checked.
+    domain_id: Mapped[uuid.UUID] = mapped_column(index=True)
     lead_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("leads.id", ondelete="CASCADE"), index=True
     )
