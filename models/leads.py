@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ColumnElement,
+    FetchedValue,
     ForeignKey,
     Index,
     SmallInteger,
@@ -25,6 +26,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, enum_check, jsonb_default, updated_at, uuid_pk
 from records import FIELD_MAX_LEN
+
+#: the predicate of the partial tag index; the tag filter states it so that the index applies
+TAGGED = "tags <> '{}'::text[]"
 
 LEAD_STATUSES = ("new", "contacted", "responded", "qualified", "rejected", "converted")
 LEAD_PRIORITIES = ("low", "medium", "high")
@@ -52,7 +56,8 @@ class Lead(Base):
         Index("ix_leads_domain_updated", "domain_id", "updated_at", "id"),
         Index("ix_leads_campaign_created", "campaign_id", "created_at"),
         Index("ix_leads_assigned_to", "assigned_to"),
-        Index("ix_leads_tags", "tags", postgresql_using="gin"),
+        # partial (migration 0010): untagged leads, i.e. every imported one, write no entry
+        Index("ix_leads_tags", "tags", postgresql_using="gin", postgresql_where=text(TAGGED)),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -76,7 +81,8 @@ class Lead(Base):
     country: Mapped[str | None] = _lead_column("country")
     status: Mapped[str] = mapped_column(String(16), server_default="new")
     priority: Mapped[str] = mapped_column(String(8), server_default="medium")
-    score: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # set by the score triggers unless the writer gives it (models.scoring, migration 0010)
+    score: Mapped[int] = mapped_column(SmallInteger, server_default=FetchedValue())
     qualification: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
@@ -108,6 +114,8 @@ Index(
     lead_search_text().label("search_text"),
     postgresql_using="gin",
     postgresql_ops={"search_text": "gin_trgm_ops"},
+    # merged after commit by the worker's search merger, not in the page (migration 0010)
+    postgresql_with={"fastupdate": "on", "gin_pending_list_limit": 262144},
     _table=Lead.__table__,  # type: ignore[arg-type]  # a declarative __table__ is a Table
 )
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     Uuid,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal_column,
     or_,
     select,
     update,
@@ -32,7 +34,7 @@ from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
 from models.campaigns import Campaign
-from models.leads import Lead, LeadKey, LeadSource, lead_search_text
+from models.leads import TAGGED, Lead, LeadKey, LeadSource, lead_search_text
 from models.leads_sink import write_page
 from models.notifications_repo import notify_users
 from models.tenancy import Membership, User
@@ -105,7 +107,9 @@ def filter_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
         if value is not None:
             clauses.append(column == value)
     if f.tag is not None:
+        # implied by the containment, stated for the planner: the tag index is partial
         clauses.append(Lead.tags.contains([f.tag]))
+        clauses.append(literal_column(f"leads.{TAGGED}", Boolean()))
     if f.created_from is not None:
         clauses.append(Lead.created_at >= f.created_from)
     if f.created_to is not None:

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from models import suppressions
+from models.scoring import COMPLETENESS_FIELDS, new_lead_score
 from records import FIELD_MAX_LEN, LEAD_FIELDS, LeadRecord, RecordError
 from records.normalize import clean_text, keys_for, normalize_email, normalize_linkedin_url
 
@@ -92,7 +93,13 @@ CROSS JOIN LATERAL (
 ) o
 """
 
-_INSERT_NEW = f"COPY leads (id, domain_id, campaign_id, {', '.join(LEAD_COLUMNS)}) FROM STDIN"
+# The score is given (the insert trigger then skips the row): a new lead's score depends only
+# on which of its fields are filled (models.scoring.new_lead_score).
+_INSERT_NEW = (
+    f"COPY leads (id, domain_id, campaign_id, score, {', '.join(LEAD_COLUMNS)}) FROM STDIN"
+)
+#: positions in LEAD_COLUMNS of the fields the score counts
+_SCORED = tuple(i for i, c in enumerate(LEAD_COLUMNS) if c in COMPLETENESS_FIELDS)
 
 # Only matched leads known to have an empty field the record fills reach this statement; its
 # own condition re-checks each one, so it never overwrites.
@@ -213,7 +220,9 @@ def write_page(
         if plan.new:
             with cur.copy(_INSERT_NEW) as copy:
                 for lead_id, group in plan.new:
-                    copy.write_row((lead_id, domain_id, campaign_id, *_limited(group.values)))
+                    values = _limited(group.values)
+                    filled = sum(values[i] is not None for i in _SCORED)
+                    copy.write_row((lead_id, domain_id, campaign_id, _score(filled), *values))
         result.inserted = len(plan.new)
         changed: set[uuid.UUID] = set()
         if plan.fills:
@@ -376,6 +385,10 @@ def _own_identity(
 
 def _cut(value: str | None, limit: int) -> str | None:
     return value[:limit] if value is not None and len(value) > limit else value
+
+
+#: `new_lead_score` per filled count (created now, its recency term is always the freshest)
+_score = functools.cache(new_lead_score)
 
 
 def _limited(values: dict[str, Any]) -> list[str | None]:

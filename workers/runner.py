@@ -37,6 +37,7 @@ from records import RecordError
 from runtime.crypto import decrypt_json
 from runtime.logging import get_logger
 from runtime.settings import Settings
+from workers import search_merge
 from workers.context import JobContext
 from workers.enqueue import enqueue_job
 from workers.joblog import JobLogBuffer
@@ -283,11 +284,15 @@ class Runner:
                 # Small pages already fetched commit together (one transaction, one NOTIFY).
                 batch = [first, *pages.take_ready(BATCH_RECORDS - _page_size(first))]
                 page = merge_pages(batch)
-                status, _ = self._commit_page(
+                status, result = self._commit_page(
                     moved, prepared, log, page, checkpoint, records_seen, len(batch)
                 )
                 if status is None:
                     return "fenced"
+                if result.inserted or result.updated:
+                    # the page's search entries wait in the index's pending list: merge soon,
+                    # on the merger's thread (searchable already; merged, searches stay fast)
+                    search_merge.merger_for(self.engine).poke()
                 records_seen += len(page.records) + len(page.errors)
                 checkpoint = page.checkpoint
                 if page.sync_state is not None:
