@@ -31,7 +31,7 @@ from api.db_threads import run_db
 from api.listener import RESYNC, Notice, get_listener
 from api.schemas.logs import LogLineOut
 from models import job_logs, jobs_query, notifications_query
-from models.jobs import TERMINAL_STATUSES
+from models.job_statuses import TERMINAL_STATUSES
 from runtime.errors import NotFound
 
 #: lines read per query; a stream catching up reads batch after batch without waiting

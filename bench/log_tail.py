@@ -3,7 +3,7 @@
 The control API runs under uvicorn (one process) on a loopback port. A job is moved to
 `running` and `--tails` clients (threads in this process, one HTTP connection each) follow
 `GET /api/v1/jobs/{id}/logs/stream`. A writer then commits one log line every `--interval`
-seconds through `models.job_logs.append` (the runner's path: seq reservation, insert, `NOTIFY
+seconds through `models.job_states.append_log` (the runner's path: seq reservation, insert, `NOTIFY
 job_logs`); each line's message carries the wall time taken just before its COMMIT, so the
 latency measured includes the commit itself (an upper bound). Every tail reports the arrival
 time of every line; the latency distribution over all (line, tail) pairs is reported.
@@ -81,7 +81,7 @@ def main() -> None:
 
     from sqlalchemy.orm import Session
 
-    from models import job_logs, job_states
+    from models import job_states
     from models.job_logs import LogLine
     from runtime.db import make_engine
     from tests.factories import make_job, make_source
@@ -114,7 +114,7 @@ def main() -> None:
             for n in range(args.lines):
                 with Session(engine) as session, session.begin():
                     stamp = f"{time.time():.6f}"
-                    job_logs.append(
+                    job_states.append_log(
                         session,
                         job_id,
                         [LogLine("info", "bench.tick", stamp, {"n": n})],

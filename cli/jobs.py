@@ -23,16 +23,15 @@ from cli.output import emit, print_table
 app = typer.Typer(help="Create, inspect and steer scraping jobs.", no_args_is_help=True)
 
 MOVES = ("start", "pause", "resume", "cancel")
-STATUS_STYLE = {
-    "pending": "white",
-    "queued": "cyan",
-    "running": "bold blue",
+#: a status's colour by its tone (models.job_statuses), so a new status needs no entry here
+TONE_STYLE = {
+    "idle": "white",
+    "waiting": "cyan",
+    "active": "bold blue",
     "pausing": "yellow",
-    "paused": "yellow",
-    "cancelling": "magenta",
-    "cancelled": "magenta",
-    "completed": "bold green",
-    "failed": "bold red",
+    "stopping": "magenta",
+    "success": "bold green",
+    "failure": "bold red",
 }
 
 Local = Annotated[bool, typer.Option("--local", help="use the database directly, not the API")]
@@ -166,7 +165,10 @@ def backend(local: bool, domain: str | None) -> JobBackend:
 
 
 def status_text(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    from models.job_statuses import BY_NAME  # lazily: the CLI starts without SQLAlchemy
+
+    known = BY_NAME.get(status)
+    return f"[{TONE_STYLE[known.tone] if known else 'white'}]{status}[/]"
 
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 POLL_S = 0.5
 
 
@@ -64,6 +63,8 @@ def print_log(
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Write every line (and with `follow`, new ones until the job ends); the job's status."""
+    from models.job_statuses import TERMINAL_STATUSES
+
     after = 0
     while True:
         status, lines = log_lines(job_id, after, level)
@@ -73,7 +74,7 @@ def print_log(
         if lines:
             continue
         # no line after `after` in a transaction that saw `status`: a terminal status is final
-        if not follow or status in TERMINAL:
+        if not follow or status in TERMINAL_STATUSES:
             return status
         sleep(POLL_S)
 

@@ -25,8 +25,9 @@ from rich.progress import (
 
 from cli.api_client import ApiClient
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 Jobs = dict[str, dict[str, Any]]
+#: a bar's status colour by the status's tone (models.job_statuses); others are cyan
+_TONE_COLOUR = {"success": "green", "failure": "red", "stopping": "magenta", "pausing": "yellow"}
 
 
 class JobBars:
@@ -97,15 +98,19 @@ class JobBars:
         return self.jobs
 
     def wait_all_done(self, timeout_s: float = 300.0) -> Jobs:
+        from models.job_statuses import TERMINAL_STATUSES  # lazily: no SQLAlchemy at start
+
         return self.wait(
-            lambda jobs: all(j["status"] in TERMINAL for j in jobs.values()), timeout_s
+            lambda jobs: all(j["status"] in TERMINAL_STATUSES for j in jobs.values()), timeout_s
         )
 
 
 def _status(job: dict[str, Any]) -> str:
-    colour = {"completed": "green", "failed": "red", "cancelled": "magenta", "paused": "yellow"}
+    from models.job_statuses import BY_NAME  # lazily: no SQLAlchemy at start
+
     status = str(job["status"])
-    shown = f"[{colour.get(status, 'cyan')}]{status}[/]"
+    known = BY_NAME.get(status)
+    shown = f"[{_TONE_COLOUR.get(known.tone if known else '', 'cyan')}]{status}[/]"
     if job.get("error"):
         shown += f" [red]{str(job['error'])[:60]}[/]"
     return shown

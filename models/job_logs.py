@@ -1,7 +1,8 @@
 """Job log lines: numbered by the per-job `jobs.log_seq` counter (ARCHITECTURE §8).
 
-Every transaction that adds lines bumps `log_seq` first (which also takes the job's row lock),
-so `(job_id, seq)` is unique and commit-ordered per job, and sends at most one
+Every transaction that adds lines bumps `log_seq` first, which also takes the job's row lock
+(`models.job_states`, the job row's only writer, reserves the numbers and calls
+`insert_lines`), so `(job_id, seq)` is unique and commit-ordered per job, and sends at most one
 `NOTIFY job_logs, 'job_id:last_seq'` so tails wake without reading the message off the wire.
 """
 
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from models.jobs import LOG_LEVELS, Job, JobLog
+from models.jobs import LOG_LEVELS, JobLog
 from models.notify import pg_notify
 
 LEVEL_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
@@ -52,27 +53,6 @@ def insert_lines(
         rows.append(row)
     session.execute(insert(JobLog), rows)
     pg_notify(session, "job_logs", f"{job_id}:{first_seq + len(lines) - 1}")
-
-
-def append(
-    session: Session, job_id: uuid.UUID, lines: Sequence[LogLine], *, lease: int | None = None
-) -> int | None:
-    """Reserve seq numbers and insert `lines`; with `lease`, only while we hold the job.
-
-    Returns the last seq written, or None when the lease fence matched no row.
-    """
-    if not lines:
-        return 0
-    stmt = update(Job).where(Job.id == job_id)
-    if lease is not None:
-        stmt = stmt.where(Job.lease == lease)
-    last = session.execute(
-        stmt.values(log_seq=Job.log_seq + len(lines)).returning(Job.log_seq)
-    ).scalar_one_or_none()
-    if last is None:
-        return None
-    insert_lines(session, job_id, last - len(lines) + 1, lines)
-    return int(last)
 
 
 def tail(

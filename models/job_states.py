@@ -1,4 +1,9 @@
-"""The job state machine (ARCHITECTURE §3): one function per move, each one compare-and-set.
+"""The job state machine (ARCHITECTURE §3), and the only writer of the job row.
+
+One function per move, each one compare-and-set; the statuses a move starts from and leads to
+are read off the declaration in `models.job_statuses`, never spelled here. The runner's other
+writes of the row live here too: the page fence and counters, the heartbeat, and the log
+sequence (`append_log`), so the lease rules are in one module.
 
 Every move is a single `UPDATE jobs ... WHERE id = :id AND status IN (...) RETURNING ...` that
 also reserves one log `seq`, so the move, its log line and its `NOTIFY job_status` commit
@@ -17,17 +22,18 @@ commit (`workers.enqueue`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from models import job_outcome, source_metrics
 from models.job_logs import LogLine, insert_lines
-from models.jobs import TERMINAL_STATUSES, Job
+from models.job_statuses import HELD_STATUSES, MOVES, TERMINAL_STATUSES
+from models.jobs import Job
 from models.notifications_repo import domain_managers, notify_users
 from models.notify import pg_notify
 from models.webhook_events import job_moved
@@ -77,7 +83,6 @@ def _cas(
     session: Session,
     job_id: uuid.UUID,
     move: str,
-    from_statuses: Sequence[str],
     values: dict[str, Any],
     *,
     where: Sequence[ColumnElement[bool]] = (),
@@ -85,9 +90,11 @@ def _cas(
     level: str = "info",
     fields: dict[str, Any] | None = None,
 ) -> Moved | None:
+    to = MOVES[move].to
+    values = {"status": _target(to), "finished_at": _finished_at(to), **values}
     row = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_(from_statuses), *where)
+        .where(Job.id == job_id, Job.status.in_(tuple(to)), *where)
         .values(log_seq=Job.log_seq + 1, **values)
         .returning(*_RETURNING)
     ).one_or_none()
@@ -116,6 +123,24 @@ def _cas(
     return moved
 
 
+def _target(to: Mapping[str, str]) -> Any:
+    """The status a move leads to from the row's current one, as the declaration says."""
+    targets = set(to.values())
+    if len(targets) == 1:
+        return targets.pop()
+    return case(*((Job.status == source, target) for source, target in to.items()))
+
+
+def _finished_at(to: Mapping[str, str]) -> Any:
+    """`finished_at` is set exactly while a job is terminal: now on the way in, NULL otherwise."""
+    ending = [source for source, target in to.items() if target in TERMINAL_STATUSES]
+    if len(ending) == len(to):
+        return _now()
+    if not ending:
+        return None
+    return case((Job.status.in_(ending), _now()), else_=None)
+
+
 def _with_request(fields: dict[str, Any] | None) -> dict[str, Any]:
     """A move made while serving an API request names it (`request_id`), so a job's log leads
     back to the request that started, paused or cancelled it."""
@@ -135,7 +160,6 @@ def _must(moved: Moved | None, session: Session, job_id: uuid.UUID, move: str) -
 def _back_to_queue() -> dict[str, Any]:
     """The columns every move back to `queued` resets (start, resume, resume at resume_at)."""
     return {
-        "status": "queued",
         "attempts": 0,
         "enqueued_at": _now(),
         "pause_reason": None,
@@ -183,14 +207,7 @@ def start(session: Session, job_id: uuid.UUID) -> Moved:
         session,
         job_id,
         "start",
-        ("pending", "failed"),
-        {
-            **_back_to_queue(),
-            "error": None,
-            "error_code": None,
-            "warnings": [],
-            "finished_at": None,
-        },
+        {**_back_to_queue(), "error": None, "error_code": None, "warnings": []},
         message="job queued",
     )
     return _must(moved, session, job_id, "start")
@@ -202,11 +219,7 @@ def pause(session: Session, job_id: uuid.UUID) -> Moved:
         session,
         job_id,
         "pause",
-        ("queued", "running"),
-        {
-            "status": case((Job.status == "queued", "paused"), else_="pausing"),
-            "pause_reason": "user",
-        },
+        {"pause_reason": "user"},
         message="pause requested",
     )
     return _must(moved, session, job_id, "pause")
@@ -218,7 +231,6 @@ def resume(session: Session, job_id: uuid.UUID) -> Moved:
         session,
         job_id,
         "resume",
-        ("paused",),
         _back_to_queue(),
         message="job resumed",
     )
@@ -231,13 +243,7 @@ def cancel(session: Session, job_id: uuid.UUID) -> Moved:
         session,
         job_id,
         "cancel",
-        ("pending", "queued", "paused", "running", "pausing"),
-        {
-            "status": case(
-                (Job.status.in_(("running", "pausing")), "cancelling"), else_="cancelled"
-            ),
-            "finished_at": case((Job.status.in_(("running", "pausing")), None), else_=_now()),
-        },
+        {},
         message="cancel requested",
     )
     return _must(moved, session, job_id, "cancel")
@@ -255,9 +261,7 @@ def acquire(session: Session, job_id: uuid.UUID, max_attempts: int) -> Moved | N
         session,
         job_id,
         "acquire",
-        ("queued",),
         {
-            "status": "running",
             "lease": Job.lease + 1,
             "attempts": Job.attempts + 1,
             "heartbeat_at": _now(),
@@ -272,14 +276,7 @@ def acquire(session: Session, job_id: uuid.UUID, max_attempts: int) -> Moved | N
         session,
         job_id,
         "poison",
-        ("queued",),
-        {
-            "status": "failed",
-            "error": "too many attempts",
-            "error_code": "too_many_attempts",
-            "warnings": [],
-            "finished_at": _now(),
-        },
+        {"error": "too many attempts", "error_code": "too_many_attempts", "warnings": []},
         where=[Job.attempts >= max_attempts],
         level="error",
         message=f"job failed: acquired {max_attempts} times without committing a page",
@@ -301,11 +298,7 @@ def settle_after_page(session: Session, job_id: uuid.UUID, lease: int) -> Moved 
         session,
         job_id,
         "settle",
-        ("pausing", "cancelling"),
-        {
-            "status": case((Job.status == "pausing", "paused"), else_="cancelled"),
-            "finished_at": case((Job.status == "cancelling", _now()), else_=None),
-        },
+        {},
         where=[Job.lease == lease],
         message="stopped after the current page",
     )
@@ -319,8 +312,7 @@ def park_rate_limited(
         session,
         job_id,
         "park",
-        ("running",),
-        {"status": "paused", "pause_reason": "rate_limited", "resume_at": resume_at},
+        {"pause_reason": "rate_limited", "resume_at": resume_at},
         where=[Job.lease == lease],
         level="warning",
         message=f"provider rate limit: paused until {resume_at.isoformat()} ({reason})",
@@ -348,19 +340,12 @@ def graceful_stop(
         session,
         job_id,
         move,
-        ("running", "pausing", "cancelling"),
         {
-            "status": case(
-                (Job.status == "running", "queued"),
-                (Job.status == "pausing", "paused"),
-                else_="cancelled",
-            ),
             "enqueued_at": _now(),
             # a hand-back is not a failed attempt (0 already if a page committed since acquire)
             "attempts": case(
                 (Job.status == "running", func.greatest(Job.attempts - 1, 0)), else_=Job.attempts
             ),
-            "finished_at": case((Job.status == "cancelling", _now()), else_=None),
         },
         where=[Job.lease == lease],
         message=HAND_BACKS[move],
@@ -409,7 +394,6 @@ def finish(
         session,
         job_id,
         "finish",
-        ("running", "pausing", "cancelling"),
         {
             "status": outcome.status,
             "error": outcome.error,
@@ -435,6 +419,113 @@ def finish(
     return moved
 
 
+# ---- the runner's other writes, under its lease -----------------------------------------------
+
+#: the page transaction updates `jobs` with Core statements: the ORM's bulk-update path costs
+#: more Python per page than the two statements themselves
+_JOBS = cast(Table, Job.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class PageCounts:
+    """What one committed page adds to the job's counters (ARCHITECTURE §6)."""
+
+    pages: int
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    credits_used: int = 0
+    #: the connector's progress after the page (done, total, missed), when it reports one
+    progress: tuple[int, int | None, int] | None = None
+
+
+def fence(session: Session, job_id: uuid.UUID, lease: int) -> str | None:
+    """The page transaction's first statement: the job's status while this lease holds it (and
+    a fresh heartbeat), or None when another runner owns the job and nothing may be written."""
+    return session.execute(
+        update(_JOBS)
+        .where(_JOBS.c.id == job_id, _JOBS.c.lease == lease, _JOBS.c.status.in_(HELD_STATUSES))
+        .values(heartbeat_at=func.now())
+        .returning(_JOBS.c.status)
+    ).scalar_one_or_none()
+
+
+def record_page(
+    session: Session,
+    job_id: uuid.UUID,
+    lease: int,
+    *,
+    checkpoint: dict[str, Any],
+    counts: PageCounts,
+    lines: Sequence[LogLine],
+) -> str:
+    """After `fence` matched: the page's counters, its checkpoint, `attempts = 0` (a committed
+    page proves progress) and its log lines, in the page's transaction. Returns the status."""
+    c = _JOBS.c
+    values: dict[str, Any] = {
+        "checkpoint": checkpoint,
+        "attempts": 0,
+        "pages": c.pages + counts.pages,
+        "fetched": c.fetched + counts.fetched,
+        "inserted": c.inserted + counts.inserted,
+        "updated": c.updated + counts.updated,
+        "unchanged": c.unchanged + counts.unchanged,
+        "rejected": c.rejected + counts.rejected,
+        "credits_used": c.credits_used + counts.credits_used,
+        "log_seq": c.log_seq + len(lines),
+    }
+    if counts.progress is not None:
+        values["progress_done"], values["progress_total"], values["progress_missed"] = (
+            counts.progress
+        )
+    row = session.execute(
+        update(_JOBS)
+        .where(c.id == job_id, c.lease == lease)
+        .values(**values)
+        .returning(c.log_seq, c.status)
+    ).one()
+    insert_lines(session, job_id, int(row.log_seq) - len(lines) + 1, lines)
+    return str(row.status)
+
+
+def heartbeat(
+    session: Session, job_id: uuid.UUID, lease: int, lines: Sequence[LogLine]
+) -> str | None:
+    """The runner's heartbeat: `heartbeat_at` and any buffered log lines, under the lease. The
+    job's status (a pause or cancel request shows here), or None when the job was taken over."""
+    status = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease == lease)
+        .values(heartbeat_at=func.now())
+        .returning(Job.status)
+    ).scalar_one_or_none()
+    if status is not None and lines:
+        append_log(session, job_id, lines, lease=lease)
+    return status
+
+
+def append_log(
+    session: Session, job_id: uuid.UUID, lines: Sequence[LogLine], *, lease: int | None = None
+) -> int | None:
+    """Reserve seq numbers on the job row and insert `lines`; with `lease`, only while we hold
+    the job (ARCHITECTURE §8). Returns the last seq written, or None when the fence matched no
+    row."""
+    if not lines:
+        return 0
+    stmt = update(Job).where(Job.id == job_id)
+    if lease is not None:
+        stmt = stmt.where(Job.lease == lease)
+    last = session.execute(
+        stmt.values(log_seq=Job.log_seq + len(lines)).returning(Job.log_seq)
+    ).scalar_one_or_none()
+    if last is None:
+        return None
+    insert_lines(session, job_id, last - len(lines) + 1, lines)
+    return int(last)
+
+
 # ---- moves made by the reaper ------------------------------------------------------------------
 
 
@@ -445,7 +536,7 @@ def reap_stale(session: Session, heartbeat_timeout_s: float) -> list[Moved]:
     stale = list(
         session.scalars(
             select(Job.id)
-            .where(Job.status.in_(("running", "pausing", "cancelling")), Job.heartbeat_at < cutoff)
+            .where(Job.status.in_(HELD_STATUSES), Job.heartbeat_at < cutoff)
             .with_for_update(skip_locked=True)
         )
     )
@@ -455,17 +546,7 @@ def reap_stale(session: Session, heartbeat_timeout_s: float) -> list[Moved]:
             session,
             job_id,
             "reap",
-            ("running", "pausing", "cancelling"),
-            {
-                "status": case(
-                    (Job.status == "running", "queued"),
-                    (Job.status == "pausing", "paused"),
-                    else_="cancelled",
-                ),
-                "lease": Job.lease + 1,
-                "enqueued_at": _now(),
-                "finished_at": case((Job.status == "cancelling", _now()), else_=None),
-            },
+            {"lease": Job.lease + 1, "enqueued_at": _now()},
             where=[Job.heartbeat_at < cutoff],
             level="warning",
             message=f"no heartbeat for {heartbeat_timeout_s:.0f}s: worker presumed dead",
@@ -504,7 +585,6 @@ def resume_due(session: Session) -> list[Moved]:
             session,
             job_id,
             "resume",
-            ("paused",),
             _back_to_queue(),
             where=[Job.pause_reason == "rate_limited", Job.resume_at <= func.now()],
             message="rate-limit wait over: job resumed",

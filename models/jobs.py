@@ -33,20 +33,8 @@ from models.base import (
     user_fk_nullable,
     uuid_pk,
 )
+from models.job_statuses import JOB_STATUSES
 
-JOB_STATUSES = (
-    "pending",
-    "queued",
-    "running",
-    "pausing",
-    "paused",
-    "cancelling",
-    "completed",
-    "failed",
-    "cancelled",
-)
-TERMINAL_STATUSES = ("completed", "failed", "cancelled")
-LIVE_STATUSES = ("queued", "running", "pausing", "cancelling")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 COUNTERS = ("pages", "fetched", "inserted", "updated", "unchanged", "rejected")
 

@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models.jobs import TERMINAL_STATUSES, Job
+from models.job_statuses import TERMINAL_STATUSES
+from models.jobs import Job
 from models.sources import DataSource
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from models.jobs import LIVE_STATUSES, Job
+from models.job_statuses import LIVE_STATUSES
+from models.jobs import Job
 from models.sources import DataSource
 from runtime.errors import Conflict, NotFound
 

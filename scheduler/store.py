@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import Exists, SQLColumnExpression, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from models.jobs import LIVE_STATUSES, Job
+from models.job_statuses import LIVE_STATUSES
+from models.jobs import Job
 from models.schedules import Schedule
 
 

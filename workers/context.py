@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 import redis
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from connectors.base import JobLogger, RateLimiter
 from connectors.ratelimit import RedisRateLimiter, rate_limit_key
-from models import job_logs, suppressions
-from models.jobs import Job
+from models import job_states, suppressions
+from models.job_statuses import STOPPING_STATUSES
 from records import LeadRecord
 from records.normalize import suppression_keys
 from runtime.logging import get_logger
@@ -158,16 +158,8 @@ class JobContext:
     def beat(self) -> None:
         """One small transaction: heartbeat, pending log lines, and the desired state."""
         with self._buffer.flushing() as lines, Session(self._engine) as session, session.begin():
-            status = session.execute(
-                update(Job)
-                .where(Job.id == self._job_uuid, Job.lease == self._lease)
-                .values(heartbeat_at=func.now())
-                .returning(Job.status)
-            ).scalar_one_or_none()
-            if status is None:
-                self.stop_reason = "fenced"
-                return
-            if lines:
-                job_logs.append(session, self._job_uuid, lines, lease=self._lease)
-        if status in ("pausing", "cancelling"):
+            status = job_states.heartbeat(session, self._job_uuid, self._lease, lines)
+        if status is None:
+            self.stop_reason = "fenced"
+        elif status in STOPPING_STATUSES:
             self.stop_reason = status

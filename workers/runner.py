@@ -14,13 +14,13 @@ import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, Literal
 
 import psycopg
 import redis
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Engine, Table, func, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
@@ -28,9 +28,10 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from connectors.base import Connector, Page
 from connectors.errors import ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
-from models import fair_share, job_logs, job_states, source_metrics
+from models import fair_share, job_states, source_metrics
 from models import leads_sink as sink
 from models.job_logs import LogLine
+from models.job_statuses import STOPPING_STATUSES
 from models.jobs import Job
 from models.sources import DataSource
 from records import RecordError
@@ -45,10 +46,8 @@ from workers.prefetch import MAX_ABANDONED_FETCHES, Prefetcher, Stalled, abandon
 from workers.uploads import latest_upload_id
 
 _log = get_logger(__name__)
-_FENCED_STATUSES = ("running", "pausing", "cancelling")
-#: the page transaction updates `jobs` with Core statements: the ORM's bulk-update path costs
-#: more Python per page than the two statements themselves
-_JOBS = cast(Table, Job.__table__)
+#: why the runner stops before the pages end (`Runner._may_go_on`)
+Stop = Literal["fenced", "shutdown", "settle"]
 
 
 def _db_down(exc: BaseException) -> bool:
@@ -172,13 +171,8 @@ class Runner:
         except RateLimited as exc:
             # A wait cut short by a pause, cancel or shutdown surfaces as RateLimited too:
             # the operator's request wins over parking.
-            if self.shutdown.is_set():
-                return self._graceful_stop(moved, log)
-            if ctx.stop_reason == "fenced":
-                return "fenced"
-            if ctx.stop_reason in ("pausing", "cancelling"):
-                return self._settle(moved, log)
-            return self._park(moved, log, exc)
+            stop = self._may_go_on(ctx)
+            return self._stop(moved, log, stop) if stop else self._park(moved, log, exc)
         except Stalled as exc:
             # A hung provider or a pathological parameter: the job fails (checkpoint kept, so
             # `start` continues), the thread is ours again; the fetching thread is abandoned.
@@ -275,12 +269,9 @@ class Runner:
         )
         try:
             for first in pages:
-                if ctx.stop_reason == "fenced":
-                    return "fenced"
-                if self.shutdown.is_set() and not first.credits_used:
-                    # A page that spent credits is committed first: fetched again, it would
-                    # pay again (a park or pause mid-enrichment yields one, then stops).
-                    return self._graceful_stop(moved, log)
+                stop = self._may_go_on(ctx, page_in_hand=first)
+                if stop:
+                    return self._stop(moved, log, stop)
                 # Small pages already fetched commit together (one transaction, one NOTIFY).
                 batch = [first, *pages.take_ready(BATCH_RECORDS - _page_size(first))]
                 page = merge_pages(batch)
@@ -297,21 +288,57 @@ class Runner:
                 checkpoint = page.checkpoint
                 if page.sync_state is not None:
                     sync_state = page.sync_state
-                if status in ("pausing", "cancelling"):
-                    return self._settle(moved, log)
+                stop = self._may_go_on(ctx, committed_status=status)
+                if stop:
+                    return self._stop(moved, log, stop)
                 if self._slice_used(moved, slice_end, pages):
                     return self._graceful_stop(moved, log, "yield")
         finally:
             pages.close()  # the connector releases files and connections now
-        if self.shutdown.is_set():
-            return self._graceful_stop(moved, log)
-        if ctx.stop_reason == "fenced":
-            return "fenced"
-        if ctx.stop_reason in ("pausing", "cancelling"):
-            return self._settle(moved, log)
+        stop = self._may_go_on(ctx)
+        if stop:
+            return self._stop(moved, log, stop)
         for event, count in log.suppressed.items():
             log.info("log.suppressed", message=f"{count} more '{event}' debug lines not stored")
         return self._finish(moved, log, sync_state=sync_state)
+
+    def _may_go_on(
+        self,
+        ctx: JobContext,
+        *,
+        page_in_hand: Page | None = None,
+        committed_status: str | None = None,
+    ) -> Stop | None:
+        """The runner's one answer to "may I go on?": None, or why it must stop.
+
+        Asked before committing a fetched page (`page_in_hand`), after committing one
+        (`committed_status`, the status the commit read), and when the pages end or a wait is
+        cut short (neither given):
+
+        - `fenced`: another runner owns the job (the heartbeat saw the lease taken); write
+          nothing more.
+        - `shutdown`: the worker is stopping; hand the job back. Not right after a commit, and
+          not before committing a page that spent credits: a page fetched (or fetched ahead)
+          again would pay again, so the next turn asks again.
+        - `settle`: an operator asked for a pause or cancel; the page in hand is committed
+          first, then the move is finished.
+        """
+        if ctx.stop_reason == "fenced":
+            return "fenced"
+        if committed_status is not None:
+            return "settle" if committed_status in STOPPING_STATUSES else None
+        if self.shutdown.is_set() and (page_in_hand is None or not page_in_hand.credits_used):
+            return "shutdown"
+        if page_in_hand is None and ctx.stop_reason in STOPPING_STATUSES:
+            return "settle"
+        return None
+
+    def _stop(self, moved: job_states.Moved, log: JobLogBuffer, stop: Stop) -> str:
+        if stop == "fenced":
+            return "fenced"
+        if stop == "shutdown":
+            return self._graceful_stop(moved, log)
+        return self._settle(moved, log)
 
     def _slice_used(
         self, moved: job_states.Moved, slice_end: float, pages: Prefetcher[Page]
@@ -345,17 +372,7 @@ class Runner:
         page_count: int = 1,
     ) -> tuple[str | None, sink.SinkResult]:
         with log.flushing() as lines, Session(self.engine) as session, session.begin():
-            fence = session.execute(
-                update(_JOBS)
-                .where(
-                    _JOBS.c.id == moved.id,
-                    _JOBS.c.lease == moved.lease,
-                    _JOBS.c.status.in_(_FENCED_STATUSES),
-                )
-                .values(heartbeat_at=func.now())
-                .returning(_JOBS.c.status)
-            ).scalar_one_or_none()
-            if fence is None:
+            if job_states.fence(session, moved.id, moved.lease) is None:
                 session.rollback()
                 return None, sink.SinkResult()
             raw_conn: Any = session.connection().connection.driver_connection
@@ -391,34 +408,26 @@ class Runner:
                     "merge_candidates": result.merge_candidates,
                 },
             )
-            all_lines = [*lines, summary]
-            values: dict[str, Any] = {
-                "checkpoint": page.checkpoint,
-                "attempts": 0,
-                "pages": _JOBS.c.pages + page_count,
-                "fetched": _JOBS.c.fetched + fetched,
-                "inserted": _JOBS.c.inserted + result.inserted,
-                "updated": _JOBS.c.updated + result.updated,
-                "unchanged": _JOBS.c.unchanged + result.unchanged,
-                "rejected": _JOBS.c.rejected + len(page.errors) + result.rejected,
-                "credits_used": _JOBS.c.credits_used + page.credits_used,
-                "log_seq": _JOBS.c.log_seq + len(all_lines),
-            }
-            if page.progress is not None:
-                values["progress_done"] = page.progress.done
-                values["progress_total"] = page.progress.total
-                values["progress_missed"] = page.progress.missed
-            row = session.execute(
-                update(_JOBS)
-                .where(_JOBS.c.id == moved.id, _JOBS.c.lease == moved.lease)
-                .values(**values)
-                .returning(_JOBS.c.log_seq, _JOBS.c.status)
-            ).one()
-            job_logs.insert_lines(
-                session, moved.id, int(row.log_seq) - len(all_lines) + 1, all_lines
+            rejected = len(page.errors) + result.rejected
+            progress = page.progress
+            status = job_states.record_page(
+                session,
+                moved.id,
+                moved.lease,
+                checkpoint=page.checkpoint,
+                counts=job_states.PageCounts(
+                    pages=page_count,
+                    fetched=fetched,
+                    inserted=result.inserted,
+                    updated=result.updated,
+                    unchanged=result.unchanged,
+                    rejected=rejected,
+                    credits_used=page.credits_used,
+                    progress=(progress.done, progress.total, progress.missed) if progress else None,
+                ),
+                lines=[*lines, summary],
             )
             source_metrics.add_page_leads(session, moved.data_source_id, result.inserted)
-            status = str(row.status)
         return status, result
 
     # ---- endings (each one fenced transaction) -------------------------------------------------
@@ -434,7 +443,7 @@ class Runner:
         sync_state: dict[str, Any] | None = None,
     ) -> str:
         with log.flushing() as lines, Session(self.engine) as session, session.begin():
-            if job_logs.append(session, moved.id, lines, lease=moved.lease) is None:
+            if job_states.append_log(session, moved.id, lines, lease=moved.lease) is None:
                 return "fenced"
             done = job_states.finish(
                 session,
@@ -449,14 +458,14 @@ class Runner:
     @_db_retry
     def _settle(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
         with log.flushing() as lines, Session(self.engine) as session, session.begin():
-            job_logs.append(session, moved.id, lines, lease=moved.lease)
+            job_states.append_log(session, moved.id, lines, lease=moved.lease)
             done = job_states.settle_after_page(session, moved.id, moved.lease)
         return done.status if done else "fenced"
 
     @_db_retry
     def _park(self, moved: job_states.Moved, log: JobLogBuffer, exc: RateLimited) -> str:
         with log.flushing() as lines, Session(self.engine) as session, session.begin():
-            job_logs.append(session, moved.id, lines, lease=moved.lease)
+            job_states.append_log(session, moved.id, lines, lease=moved.lease)
             done = job_states.park_rate_limited(
                 session, moved.id, moved.lease, exc.resume_at, exc.message
             )
@@ -477,7 +486,7 @@ class Runner:
         self, moved: job_states.Moved, log: JobLogBuffer, move: str
     ) -> job_states.Moved | None:
         with log.flushing() as lines, Session(self.engine) as session, session.begin():
-            job_logs.append(session, moved.id, lines, lease=moved.lease)
+            job_states.append_log(session, moved.id, lines, lease=moved.lease)
             return job_states.graceful_stop(session, moved.id, moved.lease, move)
 
 

@@ -24,20 +24,16 @@ from api.routes import logs as logs_api
 from api.schemas.jobs import JobCreate, JobOut
 from api.schemas.logs import LogLineOut
 from models import sources_repo
-from models.jobs import COUNTERS, JOB_STATUSES, LOG_LEVELS, TERMINAL_STATUSES
+from models.job_statuses import JOB_STATUSES, MOVES, TERMINAL_STATUSES, USER_MOVES, moves_from
+from models.jobs import COUNTERS, LOG_LEVELS
 from runtime.errors import DashinError, ValidationFailed
 
 router = APIRouter(prefix="/jobs")
 
 Action = Literal["start", "pause", "resume", "cancel"]
-#: which button a job shows in which status: the `from` statuses of the state machine's user
-#: moves (models.job_states); tests/api/console/test_console_jobs.py checks they agree
-ACTIONS_FROM: dict[str, tuple[str, ...]] = {
-    "start": ("pending", "failed"),
-    "pause": ("queued", "running"),
-    "resume": ("paused",),
-    "cancel": ("pending", "queued", "paused", "running", "pausing"),
-}
+#: which button a job shows in which status: the `from` statuses of the user moves, read off the
+#: declaration (models.job_statuses); tests/api/test_console.py checks the moves agree
+ACTIONS_FROM: dict[str, tuple[str, ...]] = {name: MOVES[name].sources for name in USER_MOVES}
 _MOVES = {
     "start": jobs_api.start_job,
     "pause": jobs_api.pause_job,
@@ -48,7 +44,7 @@ PAGE_SIZE = 50
 
 
 def actions_for(status: str) -> list[str]:
-    return [action for action, statuses in ACTIONS_FROM.items() if status in statuses]
+    return moves_from(status)
 
 
 def _source_names(session: Session, domain_id: uuid.UUID) -> dict[uuid.UUID, str]:
@@ -79,7 +75,7 @@ def jobs_page(
         session,
         user.principal,
         PageParams(cursor=cursor, page_size=PAGE_SIZE, sort="-created_at", count=False),
-        status=statuses,  # type: ignore[arg-type]  # checked against JOB_STATUSES above
+        status=statuses,  # checked against JOB_STATUSES above
         data_source_id=source,
     )
     template = "_job_rows.html" if request.headers.get("HX-Request") else "jobs.html"

@@ -23,7 +23,7 @@ from api.routes import schedules as schedules_api
 from api.schemas.leads import BulkIn
 from api.schemas.schedules import ScheduleUpdate
 from models import console_stats, sources_repo
-from models.jobs import JOB_STATUSES
+from models.job_statuses import JOB_STATUSES
 from runtime.errors import DashinError
 from runtime.logging import get_logger
 

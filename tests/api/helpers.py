@@ -31,7 +31,8 @@ from connectors.base import (
 from connectors.errors import AuthError
 from connectors.synthetic import synthetic_lead
 from models import job_states, jobs_repo
-from models.job_logs import LogLine, append
+from models.job_logs import LogLine
+from models.job_states import append_log as append
 from tests.api.conftest import ApiUser
 
 SECRET = "sk-live-TOPSECRET-7f3a9c"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api import security
 from api.console.jobs import ACTIONS_FROM
 from models import job_states, tenancy_repo
-from models.jobs import JOB_STATUSES
+from models.job_statuses import JOB_STATUSES
 from runtime.errors import InvalidTransition
 from tests.api.conftest import PASSWORD, ApiUser, MakeUser
 from tests.api.helpers import add_logs, create_job, move_job

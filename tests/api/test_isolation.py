@@ -21,7 +21,8 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from api.routes import jobs as jobs_routes
-from models.job_logs import LogLine, append
+from models.job_logs import LogLine
+from models.job_states import append_log as append
 from models.jobs import JobRecordError
 from models.webhooks import WebhookDelivery, WebhookMessage
 from tests.api.conftest import ApiUser, MakeUser

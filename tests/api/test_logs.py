@@ -12,7 +12,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api import sse
-from models.job_logs import LogLine, append
+from models.job_logs import LogLine
+from models.job_states import append_log as append
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
     add_logs,

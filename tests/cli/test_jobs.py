@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from cli.main import app
-from cli.progress import TERMINAL
+from models.job_statuses import TERMINAL_STATUSES
 from tests.cli.conftest import ROOT, CliUser, Proc, await_job_status
 
 runner = CliRunner()
@@ -100,7 +100,7 @@ def test_local_mode_runs_a_job_without_the_api(
     assert created["domain_id"] == str(cli_user.domain_id)
 
     # When the job has ended, as the database reports it
-    await_job_status(db_url, created["id"], TERMINAL)
+    await_job_status(db_url, created["id"], set(TERMINAL_STATUSES))
     job = dashin("jobs", "show", "--local", created["id"])
 
     # Then it completed with every synthetic lead

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from models import job_logs, job_states
+from models import job_states
 from models.job_logs import LogLine
 from runtime.broker import make_broker
 from runtime.embedded import free_port
@@ -75,7 +75,7 @@ def test_metrics_report_jobs_leads_pages_provider_trouble_queue_depth_and_latenc
     lines += [LogLine("warning", "http.rate_limited", fields={"status": 503})]
     lines += [LogLine("warning", "http.retry")] * 3 + [LogLine("error", "job.provider_error")]
     with Session(engine) as session, session.begin():
-        job_logs.append(session, apollo, lines)
+        job_states.append_log(session, apollo, lines)
     broker = make_broker(redis_url)
     for _ in range(2):
         enqueue_job(uuid.uuid4(), "synthetic", broker)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from connectors.errors import RateLimited, TransientError
 from models import DataSource, Job, job_states
 from models.job_outcome import ALL_RECORDS_REJECTED as ALL_REJECTED
-from models.jobs import TERMINAL_STATUSES
+from models.job_statuses import TERMINAL_STATUSES
 from runtime.settings import get_settings
 from tests.factories import make_domain, make_job, make_source, make_user
 from workers.runner import Runner
