@@ -38,6 +38,7 @@ from api.db_threads import in_session
 from api.problems import NotAuthenticated
 from models import api_keys_repo, auth_repo
 from models.console_sessions import SessionCaller
+from models.leads_repo import LeadScope
 from runtime.db import get_engine, session_factory
 from runtime.errors import NotFound, PermissionDenied
 from runtime.settings import Settings, get_settings
@@ -206,6 +207,11 @@ class Principal:
 
     def has_role(self, *roles: Role) -> bool:
         return self.is_admin or self.role in roles
+
+
+def scope_of(principal: Principal) -> LeadScope:
+    """The leads a principal sees: a member only those of their campaigns or assigned to them."""
+    return LeadScope(principal.domain_id, principal.user_id, restricted=principal.role == "member")
 
 
 def _known_domain(

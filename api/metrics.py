@@ -2,10 +2,11 @@
 
 Two kinds of series, chosen so that several processes never disagree:
 
-* **Fleet state, read at scrape time** from PostgreSQL and Redis (`FleetCollector`): jobs by
-  status, leads written, pages, provider errors and 429s by provider, finished-job durations,
-  queue depth. PostgreSQL is the source of truth for jobs, so every API replica answers the same
-  numbers and nothing has to be summed across worker processes; the reads are cached for
+* **Fleet state, read at scrape time** from PostgreSQL (`models.fleet_stats`) and Redis
+  (`FleetCollector`): jobs by status, leads written, pages, provider errors and 429s by
+  provider, finished-job durations, queue depth. PostgreSQL is the source of truth for jobs, so
+  every API replica answers the same numbers and nothing has to be summed across worker
+  processes; the reads are cached for
   `CACHE_S` so a scrape every few seconds costs one set of aggregate queries.
 * **API request latency**, observed in-process by `install_metrics`' middleware (time to the
   response's first byte, labelled by route template, so SSE streams count their connect time).
@@ -34,7 +35,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.backup_metrics import BackupCollector
@@ -46,22 +46,6 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 #: job log events the HTTP layer and the runner write, by what they mean for a provider
 ERROR_EVENTS = {"http.retry": "retry", "job.provider_error": "fatal"}
-
-_JOBS = "SELECT queue, status, count(*) FROM jobs GROUP BY queue, status"
-_TOTALS = (
-    "SELECT queue, coalesce(sum(inserted + updated), 0), coalesce(sum(pages), 0) "
-    "FROM jobs GROUP BY queue"
-)
-_LOG_EVENTS = (
-    "SELECT j.queue, l.event, count(*) FROM job_logs l JOIN jobs j ON j.id = l.job_id "
-    "WHERE l.event IN ('http.retry', 'job.provider_error', 'http.throttled') "
-    "OR (l.event = 'http.rate_limited' AND l.fields->>'status' = '429') "
-    "GROUP BY j.queue, l.event"
-)
-_DURATIONS = (
-    "SELECT queue, extract(epoch FROM finished_at - started_at) AS s FROM jobs "
-    "WHERE finished_at IS NOT NULL AND started_at IS NOT NULL"
-)
 
 
 @dataclass
@@ -75,28 +59,18 @@ class FleetSnapshot:
 
 def read_snapshot() -> FleetSnapshot:
     """One consistent read of the fleet's state (a statement timeout keeps scrapes cheap)."""
+    from models.fleet_stats import read_fleet
     from runtime.db import get_engine
 
-    snap = FleetSnapshot()
-    with get_engine().connect() as conn, conn.begin():
-        conn.execute(text("SET LOCAL statement_timeout = '5s'"))
-
-        def rows(query: str) -> list[Any]:
-            return list(conn.execute(text(query)).all())
-
-        snap.jobs = [(str(q), str(s), int(n)) for q, s, n in rows(_JOBS)]
-        snap.totals = [(str(q), int(w), int(p)) for q, w, p in rows(_TOTALS)]
-        snap.log_events = [(str(q), str(e), int(n)) for q, e, n in rows(_LOG_EVENTS)]
-        for queue, seconds in rows(_DURATIONS):
-            counts, total = snap.durations.setdefault(
-                str(queue), ([0] * (len(DURATION_BUCKETS) + 1), 0.0)
-            )
-            value = float(seconds)
-            for i, bound in enumerate(DURATION_BUCKETS):
-                if value <= bound:
-                    counts[i] += 1
-            counts[-1] += 1
-            snap.durations[str(queue)] = (counts, total + value)
+    rows = read_fleet(get_engine())
+    snap = FleetSnapshot(jobs=rows.jobs, totals=rows.totals, log_events=rows.log_events)
+    for queue, value in rows.durations:
+        counts, total = snap.durations.setdefault(queue, ([0] * (len(DURATION_BUCKETS) + 1), 0.0))
+        for i, bound in enumerate(DURATION_BUCKETS):
+            if value <= bound:
+                counts[i] += 1
+        counts[-1] += 1
+        snap.durations[queue] = (counts, total + value)
     snap.queue_depth = read_queue_depth(sorted({q for q, _, _ in snap.jobs}))
     return snap
 

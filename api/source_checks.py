@@ -3,7 +3,8 @@
 `check` talks to a provider (or sniffs a file) with blocking I/O, so it runs in a worker thread;
 the endpoint answers after `CHECK_TIMEOUT_S` even if the provider hangs (the thread is abandoned
 and finishes on its own; the HTTP layer's own timeouts bound it). A CSV source is checked against
-its latest upload, copied to a temporary file because `check` reads a path, not the database.
+the upload a job would read (`uploads_repo.upload_for_job`), copied to a temporary file because
+`check` reads a path, not the database.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def _load(source_id: uuid.UUID, domain_id: uuid.UUID) -> _Target:
     def read(session: Session) -> _Target:
         source = sources_repo.get_source(session, source_id, domain_id)
         upload = None
-        if source.type == "csv" and not source.config.get("path"):
-            wanted = source.config.get("file_id")
-            if wanted:
-                found = uploads_repo.get_upload(session, uuid.UUID(str(wanted)), source_id)
-                upload = found.id if found else None
-            else:
-                latest = uploads_repo.latest_upload(session, source_id, domain_id)
-                upload = latest.id if latest else None
+        if source.type == "csv":
+            wanted = uploads_repo.upload_for_job(
+                session, domain_id=domain_id, data_source_id=source_id, config=source.config
+            )
+            found = (
+                uploads_repo.get_upload(session, uuid.UUID(wanted), source_id) if wanted else None
+            )
+            upload = found.id if found else None
         session.expunge(source)
         return _Target(source, upload)
 

@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -114,30 +115,22 @@ def _logs_local(
     return local_reads.print_log(job_id, level, shown, follow=follow)
 
 
+@dataclass
 class LogTail:
     """Prints lines once each, in seq order, and knows where to resume after a drop."""
 
-    def __init__(
-        self,
-        client: ApiClient,
-        job_id: str,
-        *,
-        level: str | None,
-        since: datetime | None,
-        write: Callable[[dict[str, Any]], None],
-        notice: Callable[[str], None],
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.job_id = job_id
-        self.level = level
-        self.since = since
-        self.write = write
-        self.notice = notice
-        self.sleep = sleep
-        self.last_seq = 0
-        self.reconnects = 0
-        self.repeats = 0  # lines the server sent again (a resume bug if ever non-zero)
+    client: ApiClient
+    job_id: str
+    _: KW_ONLY
+    level: str | None
+    since: datetime | None
+    write: Callable[[dict[str, Any]], None]
+    notice: Callable[[str], None]
+    sleep: Callable[[float], None] = time.sleep
+    last_seq: int = field(default=0, init=False)
+    reconnects: int = field(default=0, init=False)
+    #: lines the server sent again (a resume bug if ever non-zero)
+    repeats: int = field(default=0, init=False)
 
     def _emit(self, line: dict[str, Any]) -> None:
         seq = int(line["seq"])

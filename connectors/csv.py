@@ -223,9 +223,10 @@ def _sniff(stream: IO[bytes], config: CsvConfig) -> Layout:
 
 
 def _open_source(config: CsvConfig, params: CsvParams, ctx: RunContext) -> IO[bytes]:
-    file_id = params.file_id or config.file_id
-    if file_id:
-        return ctx.open_upload(file_id)
+    """The job's upload, which the engine chose (`params.file_id`: the job's own, else the
+    source's `config.file_id`, else its latest upload); else the source's server path."""
+    if params.file_id:
+        return ctx.open_upload(params.file_id)
     if config.path:
         _require_server_paths()
         try:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, MetaData, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from runtime.errors import NotFound
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -60,3 +64,11 @@ def jsonb_default(default: str = "{}") -> Mapped[dict[str, Any]]:
 def enum_check(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
     allowed = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({allowed})", name=name or f"{column}_valid")
+
+
+def found(row: T | None, what: str, row_id: object) -> T:
+    """`row`, or a 404 naming what was asked for. Repositories look rows up within the caller's
+    domain, so another domain's row is simply not found (never "forbidden")."""
+    if row is None:
+        raise NotFound(f"{what} {row_id} not found")
+    return row

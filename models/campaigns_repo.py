@@ -16,8 +16,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.base import found
 from models.campaigns import Campaign
-from runtime.errors import Conflict, NotFound
+from runtime.errors import Conflict
 
 _SLUG_ATTEMPTS = 5
 
@@ -94,10 +95,11 @@ def campaigns_query(
 
 
 def get_campaign(session: Session, domain_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign:
-    campaign = session.scalar(campaigns_query(domain_id).where(Campaign.id == campaign_id))
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
-    return campaign
+    return found(
+        session.scalar(campaigns_query(domain_id).where(Campaign.id == campaign_id)),
+        "campaign",
+        campaign_id,
+    )
 
 
 def update_campaign(session: Session, campaign: Campaign, changes: dict[str, Any]) -> Campaign:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from models.jobs import COUNTERS, Job
 from models.sources import DataSource
+from records import RecordError
 from runtime.errors import NotFound
 
 
@@ -65,3 +69,42 @@ def get_job(session: Session, job_id: uuid.UUID, domain_id: uuid.UUID | None = N
 
 def counters(job: Job) -> dict[str, int]:
     return {name: int(getattr(job, name)) for name in COUNTERS}
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    """What a runner reads before its first page: the source's stored config and state, and the
+    job's campaign and records counted so far (row numbers continue after a resume)."""
+
+    source_type: str
+    source_config: dict[str, Any]
+    credentials: bytes | None
+    sync_state: dict[str, Any]
+    campaign_id: uuid.UUID | None
+    records_before: int
+
+
+def run_inputs(session: Session, job_id: uuid.UUID) -> RunInputs:
+    job = session.get_one(Job, job_id)
+    source = session.get_one(DataSource, job.data_source_id)
+    return RunInputs(
+        source_type=source.type,
+        source_config=dict(source.config),
+        credentials=source.credentials,
+        sync_state=dict(source.sync_state or {}),
+        campaign_id=job.campaign_id,
+        records_before=int(job.fetched),
+    )
+
+
+_COPY_ERRORS = "COPY job_record_errors (job_id, record, line, field, code, message, raw) FROM STDIN"
+
+
+def copy_record_errors(
+    conn: psycopg.Connection[Any], job_id: uuid.UUID, errors: Iterable[RecordError]
+) -> None:
+    """A page's row errors by COPY, in the page's transaction: a CSV page carries dozens, and a
+    multi-row INSERT costs more."""
+    with conn.cursor() as cur, cur.copy(_COPY_ERRORS) as copy:
+        for e in errors:
+            copy.write_row((job_id, e.record, e.line, e.field, e.code, e.message, e.raw))

@@ -19,9 +19,10 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.base import found
 from models.campaigns import Campaign, Link, LinkClick
 from models.notify import pg_notify
-from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
+from runtime.errors import Conflict, FieldError, ValidationFailed
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _ALPHABET = string.ascii_letters + string.digits
@@ -93,10 +94,7 @@ def links_query(domain_id: uuid.UUID, campaign_id: uuid.UUID | None = None) -> S
 
 
 def get_link(session: Session, domain_id: uuid.UUID, link_id: uuid.UUID) -> Link:
-    link = session.scalar(links_query(domain_id).where(Link.id == link_id))
-    if link is None:
-        raise NotFound(f"link {link_id} not found")
-    return link
+    return found(session.scalar(links_query(domain_id).where(Link.id == link_id)), "link", link_id)
 
 
 def live_links(

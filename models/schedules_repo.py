@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.orm import Session
 
+from models.base import found
 from models.notify import pg_notify
 from models.schedule_timing import TriggerSpec, build_trigger, next_slot_after, utc_now
 from models.schedules import Schedule
-from runtime.errors import NotFound
 
 #: columns a caller may set; everything else is maintained by the scheduler
 WRITABLE = (
@@ -64,12 +64,13 @@ def create_schedule(
 
 
 def get_schedule(session: Session, schedule_id: uuid.UUID, domain_id: uuid.UUID) -> Schedule:
-    schedule = session.scalar(
-        select(Schedule).where(Schedule.id == schedule_id, Schedule.domain_id == domain_id)
+    return found(
+        session.scalar(
+            select(Schedule).where(Schedule.id == schedule_id, Schedule.domain_id == domain_id)
+        ),
+        "schedule",
+        schedule_id,
     )
-    if schedule is None:
-        raise NotFound(f"schedule {schedule_id} not found")
-    return schedule
 
 
 def list_schedules_query(

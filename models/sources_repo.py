@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from models.base import found
 from models.job_statuses import LIVE_STATUSES
 from models.jobs import Job
 from models.sources import DataSource
-from runtime.errors import Conflict, NotFound
+from runtime.errors import Conflict
 
 
 def create_source(
@@ -46,21 +47,23 @@ def create_source(
 
 def get_source(session: Session, source_id: uuid.UUID, domain_id: uuid.UUID) -> DataSource:
     """The source if it belongs to `domain_id`; another domain's source is simply not found."""
-    source = session.scalar(
-        select(DataSource).where(DataSource.id == source_id, DataSource.domain_id == domain_id)
+    return found(
+        session.scalar(
+            select(DataSource).where(DataSource.id == source_id, DataSource.domain_id == domain_id)
+        ),
+        "data source",
+        source_id,
     )
-    if source is None:
-        raise NotFound(f"data source {source_id} not found")
-    return source
 
 
 def lock_source(session: Session, source_id: uuid.UUID) -> DataSource:
     """The source row locked until the transaction ends (a worker merging renewed credentials
     into it must not race an API PATCH); not scoped to a domain: the caller runs its job."""
-    source = session.scalar(select(DataSource).where(DataSource.id == source_id).with_for_update())
-    if source is None:
-        raise NotFound(f"data source {source_id} not found")
-    return source
+    return found(
+        session.scalar(select(DataSource).where(DataSource.id == source_id).with_for_update()),
+        "data source",
+        source_id,
+    )
 
 
 def list_sources_query(domain_id: uuid.UUID, *, type_: str | None = None) -> Select[DataSource]:

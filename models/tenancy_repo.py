@@ -26,6 +26,7 @@ from models.api_keys_repo import find_live_api_key as find_live_api_key
 from models.api_keys_repo import revoke_api_key as revoke_api_key
 from models.api_keys_repo import revoke_user_keys as revoke_user_keys
 from models.api_keys_repo import touch_api_key as touch_api_key
+from models.base import found
 from models.tenancy import Domain, Membership, User
 from models.tokens_repo import INVITATION_TTL as INVITATION_TTL
 from models.tokens_repo import PASSWORD_RESET_TTL as PASSWORD_RESET_TTL
@@ -334,9 +335,7 @@ def get_membership(session: Session, domain_id: uuid.UUID, user_id: uuid.UUID) -
     membership = session.scalar(
         select(Membership).where(Membership.domain_id == domain_id, Membership.user_id == user_id)
     )
-    if membership is None:
-        raise NotFound(f"member {user_id} not found")
-    return membership
+    return found(membership, "member", user_id)
 
 
 def _lock_domain(session: Session, domain_id: uuid.UUID) -> None:

@@ -8,7 +8,8 @@ last chunk, so a reader never sees a half-written file as complete.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -72,6 +73,31 @@ def latest_upload(
         .order_by(Upload.created_at.desc(), Upload.id.desc())
         .limit(1)
     )
+
+
+def upload_for_job(
+    session: Session,
+    *,
+    domain_id: uuid.UUID,
+    data_source_id: uuid.UUID,
+    config: Mapping[str, Any],
+    file_id: str | None = None,
+) -> str | None:
+    """Which stored upload a CSV job of this source reads: the one answer the runner and the
+    API's source check share (ARCHITECTURE §9).
+
+    The job's `params.file_id`, else the source's `config.file_id`, else its newest completed
+    upload in the domain; a source that names a server path (`config.path`, only where the
+    settings allow them) reads that file instead of its latest upload. None: nothing to read
+    from the database. An id given explicitly is returned as given; opening it checks it.
+    """
+    wanted = file_id or config.get("file_id")
+    if wanted:
+        return str(wanted)
+    if config.get("path"):
+        return None
+    latest = latest_upload(session, data_source_id, domain_id)
+    return str(latest.id) if latest is not None else None
 
 
 def iter_chunks(session: Session, upload_id: uuid.UUID) -> Iterator[bytes]:

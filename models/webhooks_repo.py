@@ -18,6 +18,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models import outbox
+from models.base import found
 from models.webhooks import Webhook, WebhookDelivery, WebhookMessage
 from runtime.crypto import encrypt_json
 from runtime.errors import NotFound
@@ -67,12 +68,13 @@ def webhooks_query(domain_id: uuid.UUID) -> Select[Webhook]:
 
 
 def get_webhook(session: Session, webhook_id: uuid.UUID, domain_id: uuid.UUID) -> Webhook:
-    webhook = session.scalar(
-        select(Webhook).where(Webhook.id == webhook_id, Webhook.domain_id == domain_id)
+    return found(
+        session.scalar(
+            select(Webhook).where(Webhook.id == webhook_id, Webhook.domain_id == domain_id)
+        ),
+        "webhook",
+        webhook_id,
     )
-    if webhook is None:
-        raise NotFound(f"webhook {webhook_id} not found")
-    return webhook
 
 
 def update_webhook(session: Session, webhook: Webhook, changes: dict[str, Any]) -> Webhook:

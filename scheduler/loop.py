@@ -40,11 +40,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from models import job_states, jobs_repo
+from models import scheduler_store as store
 from models.schedules import Schedule
 from runtime.db import session_scope
 from runtime.errors import DashinError, InvalidTransition
 from runtime.logging import get_logger
-from scheduler import store
 from scheduler.config import SchedulerConfig
 from scheduler.triggers import DueSlots, TriggerSpec, build_trigger, due_slots, first_slot
 from workers.enqueue import enqueue_job

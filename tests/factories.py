@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from models import DataSource, Domain, Membership, User
+from models import DataSource, Domain, Membership, User, uploads_repo
 
 
 def make_domain(engine: Engine, name: str | None = None) -> uuid.UUID:
@@ -71,3 +72,22 @@ def make_job(
         )
         assert job is not None
         return job.id
+
+
+def make_upload(engine: Engine, domain_id: uuid.UUID, source_id: uuid.UUID, text: str) -> str:
+    """An upload of `text` for the source, as `POST /data-sources/{id}/files` stores it."""
+    data = text.encode()
+    with Session(engine) as session, session.begin():
+        upload_id = uploads_repo.begin_upload(
+            session,
+            domain_id=domain_id,
+            data_source_id=source_id,
+            filename="leads.csv",
+            content_type="text/csv",
+            created_by=None,
+        )
+        uploads_repo.add_chunk(session, upload_id, 0, data)
+        uploads_repo.complete_upload(
+            session, upload_id, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+        )
+    return str(upload_id)

@@ -19,8 +19,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from connectors.base import JobLogger, RateLimiter
+from connectors.errors import ConfigError
 from connectors.ratelimit import RedisRateLimiter, rate_limit_key
-from models import job_states, suppressions
+from models import job_states, suppressions, upload_reader
 from models.job_statuses import STOPPING_STATUSES
 from records import LeadRecord
 from records.normalize import suppression_keys
@@ -28,7 +29,6 @@ from runtime.logging import get_logger
 from runtime.settings import Settings
 from workers.credentials import save_source_config
 from workers.joblog import JobLogBuffer
-from workers.uploads import open_upload
 
 _log = get_logger(__name__)
 
@@ -104,9 +104,16 @@ class JobContext:
         )
 
     def open_upload(self, file_id: str) -> IO[bytes]:
-        return open_upload(
-            self._engine, file_id, domain_id=self._domain_id, data_source_id=self._source_uuid
+        try:
+            upload_id = uuid.UUID(str(file_id))
+        except ValueError:
+            raise ConfigError(f"file_id {file_id!r} is not a valid upload id") from None
+        stream = upload_reader.open_upload(
+            self._engine, upload_id, domain_id=self._domain_id, data_source_id=self._source_uuid
         )
+        if stream is None:
+            raise ConfigError(f"upload {file_id} does not exist for this data source")
+        return stream
 
     def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
         keys = [suppression_keys(r, provider) for r in records]

@@ -16,7 +16,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import psycopg
 import redis
 import structlog
 from pydantic import ValidationError
@@ -28,12 +27,10 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from connectors.base import Connector, Page
 from connectors.errors import ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
-from models import fair_share, job_states, source_metrics
+from models import fair_share, job_states, jobs_repo, source_metrics, uploads_repo
 from models import leads_sink as sink
 from models.job_logs import LogLine
 from models.job_statuses import STOPPING_STATUSES
-from models.jobs import Job
-from models.sources import DataSource
 from records import RecordError
 from runtime.crypto import decrypt_json
 from runtime.logging import get_logger
@@ -43,7 +40,6 @@ from workers.context import JobContext
 from workers.enqueue import enqueue_job
 from workers.joblog import JobLogBuffer
 from workers.prefetch import MAX_ABANDONED_FETCHES, Prefetcher, Stalled, abandoned_fetches
-from workers.uploads import latest_upload_id
 
 _log = get_logger(__name__)
 #: why the runner stops before the pages end (`Runner._may_go_on`)
@@ -84,21 +80,16 @@ class _Held:
     reason: str
 
 
+@dataclass
 class Runner:
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings,
-        redis_client: redis.Redis | None,
-        shutdown: threading.Event,
-        queues: Collection[str] | None = None,
-    ) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.redis = redis_client
-        self.shutdown = shutdown
-        #: the queues this worker serves: fair share weighs only jobs waiting for our threads
-        self.queues = queues
+    """Runs jobs for one worker process; its threads share it (it holds no per-job state)."""
+
+    engine: Engine
+    settings: Settings
+    redis: redis.Redis | None
+    shutdown: threading.Event
+    #: the queues this worker serves: fair share weighs only jobs waiting for our threads
+    queues: Collection[str] | None = None
 
     # ---- entry --------------------------------------------------------------------------------
 
@@ -208,27 +199,28 @@ class Runner:
 
     def _prepare(self, moved: job_states.Moved) -> _Prepared:
         with Session(self.engine) as session:
-            source = session.get(DataSource, moved.data_source_id)
-            job = session.get(Job, moved.id)
-            assert source is not None and job is not None
-            source_type, source_config = source.type, dict(source.config)
-            credentials, sync_state = source.credentials, dict(source.sync_state or {})
-            campaign_id, records_before = job.campaign_id, int(job.fetched)
-        cls: type[Connector] = get_connector_class(source_type)
+            inputs = jobs_repo.run_inputs(session, moved.id)
+            cls: type[Connector] = get_connector_class(inputs.source_type)
+            params_data = dict(moved.params)
+            if "file_id" in cls.Params.model_fields:
+                file_id = uploads_repo.upload_for_job(
+                    session,
+                    domain_id=moved.domain_id,
+                    data_source_id=moved.data_source_id,
+                    config=inputs.source_config,
+                    file_id=params_data.get("file_id"),
+                )
+                if file_id:
+                    params_data["file_id"] = file_id
         secrets = (
-            decrypt_json(self.settings.require_secret_key(), credentials) if credentials else {}
+            decrypt_json(self.settings.require_secret_key(), inputs.credentials)
+            if inputs.credentials
+            else {}
         )
         try:
-            config = cls.Config.model_validate({**source_config, **secrets})
+            config = cls.Config.model_validate({**inputs.source_config, **secrets})
         except ValidationError as exc:
             raise ConfigError(f"data source config is invalid: {_explain(exc)}") from None
-        params_data = dict(moved.params)
-        if "file_id" in cls.Params.model_fields and not params_data.get("file_id"):
-            file_id = source_config.get("file_id") or latest_upload_id(
-                self.engine, moved.data_source_id
-            )
-            if file_id:
-                params_data["file_id"] = file_id
         try:
             params = cls.Params.model_validate(params_data)
         except ValidationError as exc:
@@ -238,10 +230,10 @@ class Runner:
             connector=cls(),
             config=config,
             params=params,
-            campaign_id=campaign_id,
-            sync_state=sync_state,
+            campaign_id=inputs.campaign_id,
+            sync_state=inputs.sync_state,
             credit_budget=int(budget) if budget is not None else None,
-            records_before=records_before,
+            records_before=inputs.records_before,
         )
 
     # ---- the page loop ------------------------------------------------------------------------
@@ -387,7 +379,7 @@ class Runner:
             )
             errors = list(page.errors) + [_renumber(e, records_seen) for e in result.errors]
             if errors:
-                _copy_errors(raw_conn, moved.id, errors)
+                jobs_repo.copy_record_errors(raw_conn, moved.id, errors)
             fetched = len(page.records) + len(page.errors)
             summary = LogLine(
                 "info",
@@ -513,18 +505,6 @@ def merge_pages(batch: list[Page]) -> Page:
         credits_used=sum(p.credits_used for p in batch),
         sync_state=sync_state,
     )
-
-
-_COPY_ERRORS = "COPY job_record_errors (job_id, record, line, field, code, message, raw) FROM STDIN"
-
-
-def _copy_errors(
-    conn: psycopg.Connection[Any], job_id: uuid.UUID, errors: list[RecordError]
-) -> None:
-    """Row errors by COPY: a CSV page carries dozens, and a multi-row INSERT costs more."""
-    with conn.cursor() as cur, cur.copy(_COPY_ERRORS) as copy:
-        for e in errors:
-            copy.write_row((job_id, e.record, e.line, e.field, e.code, e.message, e.raw))
 
 
 def _renumber(error: RecordError, offset: int) -> RecordError:

@@ -12,9 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ReaderDep, SessionDep
+from api.deps import ReaderDep, SessionDep, scope_of
 from api.problems import problem_responses
-from api.routes.leads import scope_of
 from api.schemas.analytics import (
     CampaignAnalyticsOut,
     Change,
@@ -34,12 +33,6 @@ from models.leads import LEAD_STATUSES
 from models.leads_repo import LeadScope
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
-
-
-def period_out(p: ar.Period, range_: Range) -> PeriodOut:
-    return PeriodOut(
-        range=range_, tz=p.tz, start=p.start, end=p.end, previous_start=p.previous_start
-    )
 
 
 def _change(current: float | None, previous: float | None) -> Change:
@@ -85,7 +78,7 @@ def overview(
         "jobs_failed": (jobs_now["jobs_failed"], jobs_before["jobs_failed"]),
     }
     return OverviewOut(
-        period=period_out(p, range),
+        period=PeriodOut.of(p, range),
         **{name: value for name, (value, _) in metrics.items()},
         top_campaigns=ar.top_campaigns(session, scope, p.start, p.end),
         change={name: _change(cur, prev) for name, (cur, prev) in metrics.items()},
@@ -105,7 +98,7 @@ def top_campaigns(
     then name). Rates are over the campaign's cohort; campaigns with no lead in it are left out."""
     p = ar.period(range, tz, datetime.now(UTC))
     items = ar.top_campaigns(session, scope_of(principal), p.start, p.end, limit, metric)
-    return TopCampaignsOut(period=period_out(p, range), metric=metric, items=items)
+    return TopCampaignsOut(period=PeriodOut.of(p, range), metric=metric, items=items)
 
 
 def _campaign_scope(scope: LeadScope, created_by: uuid.UUID | None) -> bool:
@@ -138,7 +131,7 @@ def campaign_analytics(
     clicks = ar.clicks_timeline(session, p, group_by, on_link)
     return CampaignAnalyticsOut(
         campaign_id=campaign_id,
-        period=period_out(p, range),
+        period=PeriodOut.of(p, range),
         group_by=group_by,
         totals=totals,
         timeline=ar.timeline(session, scope, p, group_by, campaign_id),
@@ -168,7 +161,7 @@ def leads_analytics(
         campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
     counts = ar.lead_counts(session, scope, p.start, p.end, campaign_id)
     return LeadsAnalyticsOut(
-        period=period_out(p, range),
+        period=PeriodOut.of(p, range),
         group_by=group_by,
         campaign_id=campaign_id,
         leads=counts["leads"],

@@ -22,6 +22,7 @@ from api import job_inputs
 from api.db_threads import sessions
 from api.deps import ReaderDep, SessionDep, WriterDep
 from api.idempotency import IdempotentRoute
+from api.job_moves import enqueue_after_commit
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.jobs import JobCreate, JobOut, RecordErrorOut, RecordErrorPage
@@ -30,7 +31,6 @@ from models.job_states import Moved
 from models.job_statuses import JOB_STATUSES
 from models.jobs import Job
 from runtime.logging import get_logger
-from workers.enqueue import enqueue_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=IdempotentRoute)
 log = get_logger(__name__)
@@ -42,17 +42,6 @@ else:
     #: the `status` filter's enum in the OpenAPI document, read off the declaration
     JobStatus = Literal[JOB_STATUSES]
 ERROR_COLUMNS = ("record", "line", "field", "code", "message", "raw")
-
-
-def enqueue_after_commit(session: Session, moved: Moved) -> None:
-    """Commit the move, then ring the queue's doorbell (a lost ring is re-sent by the reaper)."""
-    session.commit()
-    if moved.status != "queued":
-        return
-    try:
-        enqueue_job(moved.id, moved.queue)
-    except Exception as exc:  # broker errors vary by backend; the job row is already safe
-        log.warning("job.enqueue_failed", job_id=str(moved.id), queue=moved.queue, error=str(exc))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 404, 422))

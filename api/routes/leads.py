@@ -17,7 +17,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.deps import ManagerDep, Principal, ReaderDep, SessionDep, SettingsDep, WriterDep
+from api.deps import (
+    ManagerDep,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    WriterDep,
+    scope_of,
+)
 from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate_rows
 from api.problems import problem_responses
@@ -47,10 +54,6 @@ from runtime.errors import PermissionDenied
 router = APIRouter(prefix="/leads", tags=["leads"], route_class=IdempotentRoute)
 
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
-
-
-def scope_of(principal: Principal) -> LeadScope:
-    return LeadScope(principal.domain_id, principal.user_id, restricted=principal.role == "member")
 
 
 async def lead_filter(

@@ -14,8 +14,7 @@ from api.deps import ReaderDep, SessionDep, WriterDep
 from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
-from api.routes.analytics import period_out
-from api.schemas.analytics import GroupBy, LinkAnalyticsOut, Range, TimeZone
+from api.schemas.analytics import GroupBy, LinkAnalyticsOut, PeriodOut, Range, TimeZone
 from api.schemas.leads import BulkItemOut, BulkOut
 from api.schemas.links import LinkBulkCreate, LinkBulkIn, LinkCreate, LinkOut, LinkUpdate
 from models import analytics_repo as ar
@@ -164,7 +163,7 @@ def link_analytics(
     timeline = ar.clicks_timeline(session, p, group_by, LinkClick.link_id == link.id)
     return LinkAnalyticsOut(
         link_id=link.id,
-        period=period_out(p, range),
+        period=PeriodOut.of(p, range),
         group_by=group_by,
         clicks_total=link.clicks,
         clicks=sum(b["clicks"] for b in timeline),

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from api import job_inputs
 from api.deps import ManagerDep, ReaderDep, SessionDep, WriterDep
 from api.idempotency import IdempotentRoute
+from api.job_moves import enqueue_after_commit
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
-from api.routes.jobs import enqueue_after_commit
 from api.schemas.jobs import JobOut
 from api.schemas.schedules import ScheduleCreate, ScheduleOut, ScheduleUpdate, check_timing
 from models import job_states, jobs_repo, schedules_repo

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel
 
+from models.analytics_repo import Period
+
 Range = Literal["7d", "30d", "90d", "1y"]
 GroupBy = Literal["day", "week", "month"]
 
@@ -33,6 +35,10 @@ class PeriodOut(BaseModel):
     start: datetime
     end: datetime
     previous_start: datetime
+
+    @classmethod
+    def of(cls, p: Period, range_: Range) -> PeriodOut:
+        return cls(range=range_, tz=p.tz, start=p.start, end=p.end, previous_start=p.previous_start)
 
 
 class Change(BaseModel):

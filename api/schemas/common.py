@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from publicsuffixlist import PublicSuffixList
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 MemberRole = Literal["manager", "member", "viewer"]
 
@@ -91,3 +91,14 @@ def example(values: dict[str, Any]) -> ConfigDict:
     """`model_config` documenting one request example: `/docs` and generated clients show it,
     and schemathesis sends it first."""
     return ConfigDict(json_schema_extra={"examples": [values]})
+
+
+class RowOut(BaseModel):
+    """An output read off a row's same-named attributes (an ORM object or a result row), so a
+    wire shape that mirrors its table needs no field-by-field copy."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def build(cls, row: Any) -> Self:
+        return cls.model_validate(row)

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import JsonObject, example
-from models.jobs import Job, JobRecordError
+from api.schemas.common import JsonObject, RowOut, example
+from models.jobs import Job
 from models.jobs_repo import counters
 
 
@@ -128,7 +128,7 @@ class JobOut(BaseModel):
         )
 
 
-class RecordErrorOut(BaseModel):
+class RecordErrorOut(RowOut):
     id: int
     record: int | None
     line: int | None
@@ -136,18 +136,6 @@ class RecordErrorOut(BaseModel):
     code: str
     message: str
     raw: str | None
-
-    @classmethod
-    def build(cls, row: JobRecordError) -> RecordErrorOut:
-        return cls(
-            id=row.id,
-            record=row.record,
-            line=row.line,
-            field=row.field,
-            code=row.code,
-            message=row.message,
-            raw=row.raw,
-        )
 
 
 class RecordErrorPage(BaseModel):

@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from models.jobs import JobLog
+from api.schemas.common import RowOut
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
-class LogLineOut(BaseModel):
+class LogLineOut(RowOut):
     seq: int
     job_id: uuid.UUID
     ts: datetime
@@ -21,18 +21,6 @@ class LogLineOut(BaseModel):
     event: str
     message: str
     fields: dict[str, Any]
-
-    @classmethod
-    def build(cls, line: JobLog) -> LogLineOut:
-        return cls(
-            seq=line.seq,
-            job_id=line.job_id,
-            ts=line.ts,
-            level=line.level,
-            event=line.event,
-            message=line.message,
-            fields=line.fields,
-        )
 
 
 class LogPage(BaseModel):

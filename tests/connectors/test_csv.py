@@ -393,13 +393,15 @@ def test_server_path_job_when_allowed(tmp_path: Path) -> None:
     assert [r.email for r in leads(pages)] == ["a@x.example"]
 
 
-def test_params_file_id_wins_over_config() -> None:
+def test_the_connector_reads_the_upload_the_engine_chose() -> None:
+    """Which upload (job, source, latest) is `models.uploads_repo.upload_for_job`'s answer, put
+    in `params.file_id` by the runner; the connector reads that one."""
     ctx = BytesRunContext(blobs={"old": b"Email\nold@x.example\n", "new": b"Email\nn@x.example\n"})
     config = CsvConfig(file_id="old")
     pages = list(CsvConnector().pages(config, CsvParams(file_id="new"), None, ctx))
     assert [r.email for r in leads(pages)] == ["n@x.example"]
-    pages = list(CsvConnector().pages(config, CsvParams(), None, ctx))
-    assert [r.email for r in leads(pages)] == ["old@x.example"]
+    with pytest.raises(ConfigError, match="no file to read"):
+        list(CsvConnector().pages(config, CsvParams(), None, ctx))
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ upload stored in the database, as a worker would.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -16,28 +15,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from connectors.synthetic import SyntheticConnector
-from models import DataSource, Job, Notification, job_states, uploads_repo
-from tests.factories import make_domain, make_job, make_source, make_user
+from models import DataSource, Job, Notification, job_states
+from tests.factories import make_domain, make_job, make_source, make_upload, make_user
 from workers.runner import Runner
-
-
-def store_csv(engine: Engine, domain_id: uuid.UUID, source_id: uuid.UUID, text: str) -> str:
-    """An upload of `text` for the source, as `POST /data-sources/{id}/files` stores it."""
-    data = text.encode()
-    with Session(engine) as session, session.begin():
-        upload_id = uploads_repo.begin_upload(
-            session,
-            domain_id=domain_id,
-            data_source_id=source_id,
-            filename="leads.csv",
-            content_type="text/csv",
-            created_by=None,
-        )
-        uploads_repo.add_chunk(session, upload_id, 0, data)
-        uploads_repo.complete_upload(
-            session, upload_id, size=len(data), sha256=hashlib.sha256(data).hexdigest()
-        )
-    return str(upload_id)
 
 
 def csv_rows(good: int, bad: int) -> str:
@@ -56,7 +36,7 @@ class CsvWorld:
         self.source = make_source(engine, self.domain, "csv", {})
 
     def queued_job(self, text: str, **params: Any) -> uuid.UUID:
-        file_id = store_csv(self.engine, self.domain, self.source, text)
+        file_id = make_upload(self.engine, self.domain, self.source, text)
         job_id = make_job(self.engine, self.domain, self.source, {"file_id": file_id, **params})
         with Session(self.engine) as session, session.begin():
             job_states.start(session, job_id)

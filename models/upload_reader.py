@@ -1,4 +1,4 @@
-"""Reading an upload stored in PostgreSQL as a seekable binary stream.
+"""Reading an upload stored in PostgreSQL as a seekable binary stream (a job's `open_upload`).
 
 The CSV connector resumes at a byte offset, so the reader maps any offset to (chunk, position)
 and fetches one chunk at a time: constant memory whatever the file size.
@@ -11,7 +11,6 @@ import uuid
 
 from sqlalchemy import Engine, select
 
-from connectors.errors import ConfigError
 from models.sources import Upload, UploadChunk
 
 
@@ -62,12 +61,9 @@ class UploadReader(io.RawIOBase):
 
 
 def open_upload(
-    engine: Engine, file_id: str, *, domain_id: uuid.UUID, data_source_id: uuid.UUID
-) -> io.BufferedReader:
-    try:
-        upload_id = uuid.UUID(str(file_id))
-    except ValueError:
-        raise ConfigError(f"file_id {file_id!r} is not a valid upload id") from None
+    engine: Engine, upload_id: uuid.UUID, *, domain_id: uuid.UUID, data_source_id: uuid.UUID
+) -> io.BufferedReader | None:
+    """A buffered stream over the upload, or None when this data source has no such upload."""
     with engine.connect() as conn:
         row = conn.execute(
             select(Upload.size, Upload.chunk_size).where(
@@ -77,18 +73,7 @@ def open_upload(
             )
         ).one_or_none()
     if row is None:
-        raise ConfigError(f"upload {file_id} does not exist for this data source")
+        return None
     return io.BufferedReader(
         UploadReader(engine, upload_id, int(row.size), int(row.chunk_size)), buffer_size=1 << 20
     )
-
-
-def latest_upload_id(engine: Engine, data_source_id: uuid.UUID) -> str | None:
-    with engine.connect() as conn:
-        found = conn.execute(
-            select(Upload.id)
-            .where(Upload.data_source_id == data_source_id)
-            .order_by(Upload.created_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-    return str(found) if found else None

@@ -1,4 +1,5 @@
-"""The scheduler's queries over `schedules` and `jobs` (the scheduler's repository module).
+"""The scheduler's queries over `schedules` and `jobs` (the scheduler's repository, in models/
+with all other SQL).
 
 Kept out of the loop so the loop reads as policy. Functions only flush; the caller owns the
 transaction (STYLE: the edge commits). Bookkeeping writes (`next_run_at`, `last_fired_at`, skip
