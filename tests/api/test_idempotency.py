@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from api.routes import jobs as jobs_routes
+from api import job_moves
 from models import idempotency
 from models.idempotency import IdempotencyKey
 from models.jobs import Job
@@ -31,7 +31,7 @@ JOBS = "/api/v1/jobs"
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sent: list[str] = []
-    monkeypatch.setattr(jobs_routes, "enqueue_job", lambda job_id, _queue: sent.append(str(job_id)))
+    monkeypatch.setattr(job_moves, "enqueue_job", lambda job_id, _queue: sent.append(str(job_id)))
     return sent
 
 
@@ -117,7 +117,7 @@ def test_a_request_still_in_flight_answers_409_then_the_first_answer_replays(
         in_route.set()
         assert release.wait(30)
 
-    monkeypatch.setattr(jobs_routes, "enqueue_job", slow_enqueue)
+    monkeypatch.setattr(job_moves, "enqueue_job", slow_enqueue)
     with ThreadPoolExecutor(1) as pool:
         # Given a first request that has created its job and is still working
         first = pool.submit(_post, api_client, user, "slow", body)

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from api.routes import jobs as jobs_routes
+from api import job_moves
 from models.job_logs import LogLine
 from models.job_states import append_log as append
 from models.jobs import JobRecordError
@@ -63,7 +63,7 @@ class DomainA:
 def domain_a(
     api_client: TestClient, make_user: MakeUser, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> DomainA:
-    monkeypatch.setattr(jobs_routes, "enqueue_job", lambda job_id, queue: None)
+    monkeypatch.setattr(job_moves, "enqueue_job", lambda job_id, queue: None)
     manager = make_user()
     member = make_user(manager.domain_name, role="member")
     a = DomainA(manager, member)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from api.routes import jobs as jobs_routes
+from api import job_moves
 from models.campaigns import Campaign
 from models.jobs import Job, JobRecordError
 from tests.api.conftest import ApiUser, MakeUser
@@ -57,7 +57,7 @@ def enqueued(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> list[tuple[str,
             committed = session.scalar(select(Job.status).where(Job.id == job_id))
         calls.append((str(job_id), queue, str(committed)))
 
-    monkeypatch.setattr(jobs_routes, "enqueue_job", record)
+    monkeypatch.setattr(job_moves, "enqueue_job", record)
     return calls
 
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from api import job_moves
 from api.deps import SessionDep
-from api.routes import jobs as jobs_routes
 from runtime.errors import ConfigurationError
 from runtime.logging import MAX_LINE_CHARS, MAX_TRACEBACK_CHARS, bounded_traceback
 from runtime.settings import load_settings, reset_settings_cache
@@ -61,7 +61,7 @@ def test_the_request_id_is_echoed_or_generated(api_client: TestClient) -> None:
 def test_a_job_started_by_a_request_names_it_in_its_log(
     api_client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs_routes, "enqueue_job", lambda *_: None)
+    monkeypatch.setattr(job_moves, "enqueue_job", lambda *_: None)
     user = make_user()
     source = create_source(api_client, user)
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from api.routes import jobs as jobs_routes
+from api import job_moves
 from models import schedule_timing
 from models.jobs import Job
 from models.schedules import Schedule
@@ -275,7 +275,7 @@ def test_roles_and_run_now(
     admin = make_user(manager.domain_name, role="admin")
     outsider = make_user()
     enqueued: list[str] = []
-    monkeypatch.setattr(jobs_routes, "enqueue_job", lambda job_id, queue: enqueued.append(queue))
+    monkeypatch.setattr(job_moves, "enqueue_job", lambda job_id, queue: enqueued.append(queue))
     body = {"data_source_id": source["id"], "interval_seconds": 60, "params": {"limit": 7}}
 
     assert api_client.post(BASE, json=body, headers=member.headers).status_code == 403
