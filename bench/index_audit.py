@@ -270,7 +270,7 @@ def main() -> None:
                 used = sorted(set(_INDEX_NAME.findall(plan)))
                 ms = re.search(r"Execution Time: ([\d.]+) ms", plan)
                 if index not in existing:
-                    needed = "dropped (0016)"
+                    needed = "dropped (0018)"
                 else:
                     needed = "yes" if index in used else "no"
                 rows.append(

@@ -1,4 +1,4 @@
-"""The lead search index, kept off the page transaction (issue 16; migration 0016).
+"""The lead search index, kept off the page transaction (issue 16; migration 0018).
 
 `ix_leads_search_trgm` (trigram GIN over the searched columns) was the dearest thing a lead
 cost to write: merging ~100 trigram entries per row into the tree inside the page halved the

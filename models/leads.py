@@ -56,12 +56,12 @@ class Lead(Base):
         Index("ix_leads_domain_updated", "domain_id", "updated_at", "id"),
         Index("ix_leads_campaign_created", "campaign_id", "created_at"),
         Index("ix_leads_assigned_to", "assigned_to"),
-        # partial (migration 0016): untagged leads, i.e. every imported one, write no entry
+        # partial (migration 0018): untagged leads, i.e. every imported one, write no entry
         Index("ix_leads_tags", "tags", postgresql_using="gin", postgresql_where=text(TAGGED)),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    # not indexed alone (migration 0016): every index above starts with it
+    # not indexed alone (migration 0018): every index above starts with it
     domain_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="SET NULL")
@@ -81,7 +81,7 @@ class Lead(Base):
     country: Mapped[str | None] = _lead_column("country")
     status: Mapped[str] = mapped_column(String(16), server_default="new")
     priority: Mapped[str] = mapped_column(String(8), server_default="medium")
-    # set by the score triggers unless the writer gives it (models.scoring, migration 0016)
+    # set by the score triggers unless the writer gives it (models.scoring, migration 0018)
     score: Mapped[int] = mapped_column(SmallInteger, server_default=FetchedValue())
     qualification: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(
@@ -114,7 +114,7 @@ Index(
     lead_search_text().label("search_text"),
     postgresql_using="gin",
     postgresql_ops={"search_text": "gin_trgm_ops"},
-    # merged after commit by the worker's search merger, not in the page (migration 0016)
+    # merged after commit by the worker's search merger, not in the page (migration 0018)
     postgresql_with={"fastupdate": "on", "gin_pending_list_limit": 262144},
     _table=Lead.__table__,  # type: ignore[arg-type]  # a declarative __table__ is a Table
 )
@@ -125,7 +125,7 @@ class LeadKey(Base):
 
     __tablename__ = "lead_keys"
 
-    # No foreign key to `domains` (migration 0016): the row hangs off its lead, whose domain
+    # No foreign key to `domains` (migration 0018): the row hangs off its lead, whose domain
     # is checked, and goes with it (`lead_id` cascades).
     domain_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -141,7 +141,7 @@ class LeadSource(Base):
     __table_args__ = (UniqueConstraint("job_id", "lead_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    # Indexed for the console's per-source chart; no foreign key to `domains` (migration 0016):
+    # Indexed for the console's per-source chart; no foreign key to `domains` (migration 0018):
     # the row goes with its lead (`lead_id` cascades), whose domain is checked.
     domain_id: Mapped[uuid.UUID] = mapped_column(index=True)
     lead_id: Mapped[uuid.UUID] = mapped_column(

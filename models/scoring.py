@@ -10,7 +10,7 @@
 
 Why the database computes it: the stored, indexed `score` must be right after *any* write —
 sink, API, bulk, psql — and `ORDER BY score` is a keyset scan over `ix_leads_domain_score_id`.
-`BEFORE` row triggers (`leads_set_score`, migrations 0002 and 0016) call `lead_score(...)` on
+`BEFORE` row triggers (`leads_set_score`, migrations 0002 and 0018) call `lead_score(...)` on
 every updated row and on every inserted row that comes without a score. The lead sink is the
 one writer that gives it: its new leads are all `new`, `medium`, unqualified and created now,
 so `new_lead_score` (this formula) is known per row from the page's own values, and a bulk

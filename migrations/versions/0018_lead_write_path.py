@@ -1,7 +1,7 @@
 """lead write path: fewer indexes and foreign keys, search merged after commit, score given (issue 16)
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-04 21:00:00
 
 `docs/indexes.md` names the query behind every index left on `leads`, `lead_keys` and
@@ -39,8 +39,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
