@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.base import Page, Progress, RunContext
-from connectors.errors import ConnectorError, RateLimited, TransientError
+from connectors.errors import BudgetExhausted, ConnectorError, RateLimited, TransientError
 from connectors.partition_walk import Plan
 from records import LeadRecord
 
@@ -77,19 +77,25 @@ def enrich_batches(
                 count=sum(flags),
             )
             wanted = [p for p, flag in zip(wanted, flags, strict=True) if not flag]
-    wanted = wanted[:allowance]
     found: dict[str, Person] = {}
     spent = 0
     done = len(people)
     error: ConnectorError | None = None
+    if len(wanted) > allowance:
+        # The people before the first one we cannot afford are done; the caller decides whether
+        # that is the end of the job's budget (pause) or only of a soft cap (go on unenriched).
+        first = wanted[allowance]
+        done = next(i for i, p in enumerate(people) if p is first)
+        error = BudgetExhausted(f"{provider}: the credit budget allows {allowance} more")
+        wanted = wanted[:allowance]
     for start in range(0, len(wanted), batch_size):
         try:
             matched, credits = match(wanted[start : start + batch_size])
         except EnrichmentRefused:
             break
         except RateLimited as exc:  # this batch was not processed: nothing paid for it
-            first = wanted[start]
-            done = next(i for i, p in enumerate(people) if p is first)
+            cut = wanted[start]
+            done = next(i for i, p in enumerate(people) if p is cut)
             error = exc
             break
         except TransientError as exc:  # it may have been charged: never sent again
@@ -151,12 +157,20 @@ class PageEnricher:
     to_lead: Callable[[Person], LeadRecord]
     ctx: RunContext
     event_prefix: str
+    #: a soft cap (the job's `max_credits`): past it the job goes on without enriching
     budget: int | None
     spent: int = 0
+    #: the job's credit budget (`RunContext.credit_budget`, from the data source's budgets):
+    #: past it the job pauses (`BudgetExhausted`) until the budget is raised
+    hard_budget: int | None = None
 
-    def allowance(self, wanted: int) -> int:
-        """Credits this page may spend: all it wants, or what the budget has left."""
-        return wanted if self.budget is None else max(0, self.budget - self.spent)
+    def allowance(self, wanted: int) -> tuple[int, bool]:
+        """Credits this page may spend, and whether the hard budget is what limits them."""
+        soft = None if self.budget is None else max(0, self.budget - self.spent)
+        hard = None if self.hard_budget is None else max(0, self.hard_budget - self.spent)
+        if hard is not None and (soft is None or hard < soft):
+            return hard, True
+        return (wanted if soft is None else soft), False
 
     def pages(
         self,
@@ -174,11 +188,13 @@ class PageEnricher:
         kept = {str(i) for i in committed}
         records = [r for r in records if str(r["id"]) not in kept]
         credits, done, error = 0, len(records), None
-        allowance = self.allowance(len(records))
-        if records and self.enrich is not None and allowance > 0:
+        allowance, hard = self.allowance(len(records))
+        if records and self.enrich is not None and (allowance > 0 or hard):
             result = self.enrich(records, allowance)
             records = result.records
             credits, done, error = result.credits, result.done, result.error
+            if isinstance(error, BudgetExhausted) and not hard:
+                error, done = None, len(records)  # a soft cap: the rest go unenriched
             self.spent += credits
             if self.budget is not None and self.spent >= self.budget:
                 self.ctx.log.warning(
@@ -186,7 +202,14 @@ class PageEnricher:
                 )
         checkpoint = {**nxt.to_checkpoint(), "credits": self.spent}
         progress = Progress(done=nxt.done, total=nxt.total, missed=nxt.missed)
-        if isinstance(error, RateLimited):
+        if isinstance(error, BudgetExhausted):
+            self.ctx.log.warning(
+                f"{self.event_prefix}.budget_exhausted",
+                message=f"credit budget of {self.hard_budget} spent: the job pauses",
+                budget=self.hard_budget,
+                spent=self.spent,
+            )
+        if isinstance(error, (RateLimited, BudgetExhausted)):
             if done:
                 kept |= {str(r["id"]) for r in records[:done]}
                 self.ctx.log.info(

@@ -6,6 +6,7 @@ ConnectorError (DashinError)
 ├── ConfigError        config     the data source or job params are wrong: fail at once
 │   └── ResponseTooLarge config   a provider answer past DASHIN_MAX_RESPONSE_BYTES: fail at once
 ├── RateLimited        transient  the provider says wait `retry_after` seconds
+├── BudgetExhausted    transient  the job's credit budget is spent: pause until it is raised
 └── TransientError     transient  retries in the HTTP layer are spent: fail, keep checkpoint
 """
 
@@ -67,6 +68,17 @@ class RateLimited(ConnectorError):
     @property
     def resume_at(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.retry_after)
+
+
+class BudgetExhausted(ConnectorError):
+    """The next paid call would pass the job's credit budget (the data source's per-job or
+    monthly budget). Raised after the people already paid for are yielded; the runner pauses
+    the job (`budget_exhausted`), and a resume after the budget is raised carries on from the
+    checkpoint without paying for anyone twice."""
+
+    kind = "transient"
+    code = "budget_exhausted"
+    reason = "forbidden"
 
 
 class TransientError(ConnectorError):

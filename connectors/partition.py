@@ -60,19 +60,21 @@ def search_pages(
     """The job loop: walk the partitions, enrich each page while credits last, yield `Page`s.
 
     `enrich(records, allowance)` (usually `enrich_batches`) spends at most `allowance` credits.
-    The budget is the smaller of `max_credits` and the job's. A checkpoint with `redo` was
-    written when a park cut a page's enrichment short: that search page is read again first,
-    without the people already committed (`connectors.enrichment`). `counts_end_paging`: see
-    `walk` (False: only a short or empty page, or `cap`, ends a partition).
+    `max_credits` caps enrichment (the job goes on without it); the job's credit budget
+    (`ctx.credit_budget`) pauses the job when spent (`BudgetExhausted`). A checkpoint with
+    `redo` was written when a park cut a page's enrichment short: that search page is read
+    again first, without the people already committed (`connectors.enrichment`).
+    `counts_end_paging`: see `walk` (False: only a short or empty page, or `cap`, ends a
+    partition).
     """
-    budgets = [b for b in (max_credits, ctx.credit_budget) if b is not None]
     enricher = PageEnricher(
         enrich,
         to_lead,
         ctx,
         event_prefix,
-        budget=min(budgets) if budgets else None,
+        budget=max_credits,
         spent=int((checkpoint or {}).get("credits", 0)),
+        hard_budget=ctx.credit_budget,
     )
     plan = Plan.from_checkpoint(checkpoint)
     redo = (checkpoint or {}).get("redo")

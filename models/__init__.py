@@ -8,6 +8,7 @@ from models.backups import Backup
 from models.base import Base
 from models.campaigns import Campaign, Link, LinkClick
 from models.console_sessions import ConsoleSession
+from models.credits import CreditEntry
 from models.erasure import Erasure
 from models.idempotency import IdempotencyKey
 from models.jobs import Job, JobLog, JobRecordError
@@ -28,6 +29,7 @@ __all__ = [
     "Base",
     "Campaign",
     "ConsoleSession",
+    "CreditEntry",
     "DataSource",
     "Domain",
     "Erasure",

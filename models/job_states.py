@@ -320,6 +320,36 @@ def park_rate_limited(
     )
 
 
+def pause_budget_exhausted(
+    session: Session, job_id: uuid.UUID, lease: int, budget: int | None
+) -> Moved | None:
+    """running → paused (`budget_exhausted`): the next paid call would pass the data source's
+    credit budget. No `resume_at`: someone raises the budget and resumes the job, which carries
+    on from its checkpoint. The creator and the domain's managers are told."""
+    moved = _cas(
+        session,
+        job_id,
+        "park",
+        {"pause_reason": "budget_exhausted", "resume_at": None},
+        where=[Job.lease == lease],
+        level="warning",
+        message=f"credit budget of {budget} spent: paused until the budget is raised and the "
+        "job resumed",
+        fields={"budget": budget},
+    )
+    if moved is not None:
+        recipients = [moved.created_by, *domain_managers(session, moved.domain_id)]
+        payload = {
+            "job_id": str(moved.id),
+            "data_source_id": str(moved.data_source_id),
+            "status": moved.status,
+            "pause_reason": "budget_exhausted",
+            "budget": budget,
+        }
+        notify_users(session, moved.domain_id, recipients, "job.budget_exhausted", payload)
+    return moved
+
+
 #: why a runner hands a job back: the move's log event (`job.<move>`) and its message
 HAND_BACKS = {
     "graceful_stop": "worker shutting down: job handed back",

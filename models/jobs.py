@@ -45,7 +45,8 @@ class Job(Base):
         UniqueConstraint("schedule_id", "slot_time"),
         enum_check("status", JOB_STATUSES),
         CheckConstraint(
-            "pause_reason IS NULL OR pause_reason IN ('user', 'rate_limited', 'shutdown')",
+            "pause_reason IS NULL OR pause_reason IN "
+            "('user', 'rate_limited', 'shutdown', 'budget_exhausted')",
             name="pause_reason_valid",
         ),
         CheckConstraint(

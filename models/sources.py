@@ -40,6 +40,9 @@ class DataSource(Base):
     last_run_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: credit budgets (issue 19): per calendar month (UTC) over all jobs, and per job; None: none
+    monthly_credit_budget: Mapped[int | None] = mapped_column(Integer)
+    job_credit_budget: Mapped[int | None] = mapped_column(Integer)
     #: the last finished job's warnings (`jobs.warnings`), shown with the source's health
     last_warnings: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONB, server_default=text("'[]'::jsonb")

@@ -39,7 +39,7 @@ from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from models import job_states, jobs_repo
+from models import credits, job_states, jobs_repo
 from models import scheduler_store as store
 from models.schedules import Schedule
 from runtime.db import session_scope
@@ -51,11 +51,12 @@ from workers.enqueue import enqueue_job
 
 Enqueue = Callable[[uuid.UUID, str], None]
 Jitter = Callable[[int], float]
-Outcome = Literal["fired", "waiting", "skipped", "duplicate"]
+Outcome = Literal["fired", "waiting", "skipped", "over_budget", "duplicate"]
 _EVENTS: dict[Outcome, str] = {
     "fired": "schedule.fired",
     "waiting": "schedule.waiting",
     "skipped": "schedule.skipped",
+    "over_budget": "schedule.skipped_over_budget",
     "duplicate": "schedule.duplicate",
 }
 
@@ -273,6 +274,11 @@ class Scheduler:
             row.skipped_count += 1
             row.last_skipped_at = slot
             return "skipped", None
+        if credits.monthly_budget_spent(session, row.data_source_id):
+            # a run would pause at its first paid call: not started, counted as skipped
+            row.skipped_count += 1
+            row.last_skipped_at = slot
+            return "over_budget", None
         job = jobs_repo.create_job(
             session,
             domain_id=row.domain_id,

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from connectors.base import Connector, Page
-from connectors.errors import ConfigError, ConnectorError, RateLimited
+from connectors.errors import BudgetExhausted, ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
-from models import fair_share, job_states, jobs_repo, source_metrics, uploads_repo
+from models import credits, fair_share, job_states, jobs_repo, source_metrics, uploads_repo
 from models import leads_sink as sink
 from models.job_logs import LogLine
 from models.job_statuses import STOPPING_STATUSES
@@ -178,6 +178,12 @@ class Runner:
                 limit=MAX_ABANDONED_FETCHES,
             )
             return self._finish(moved, log, error=message, code="page_timeout")
+        except BudgetExhausted:
+            if self.shutdown.is_set():
+                return self._graceful_stop(moved, log)
+            if ctx.stop_reason == "fenced":
+                return "fenced"
+            return self._pause_budget(moved, log, prepared.credit_budget)
         except ConnectorError as exc:
             kind = "permanent" if exc.permanent else "retries exhausted"
             log.error("job.provider_error", message=f"{exc.code} ({kind}): {exc.message}")
@@ -225,14 +231,16 @@ class Runner:
             params = cls.Params.model_validate(params_data)
         except ValidationError as exc:
             raise ConfigError(f"job params are invalid: {_explain(exc)}") from None
-        budget = params_data.get("max_credits")
+        with Session(self.engine) as session:
+            # the data source's budgets; `max_credits` in the params is the connector's own cap
+            budget = credits.job_budget(session, moved.id)
         return _Prepared(
             connector=cls(),
             config=config,
             params=params,
             campaign_id=inputs.campaign_id,
             sync_state=inputs.sync_state,
-            credit_budget=int(budget) if budget is not None else None,
+            credit_budget=budget,
             records_before=inputs.records_before,
         )
 
@@ -420,6 +428,13 @@ class Runner:
                 lines=[*lines, summary],
             )
             source_metrics.add_page_leads(session, moved.data_source_id, result.inserted)
+            credits.record(
+                session,
+                domain_id=moved.domain_id,
+                data_source_id=moved.data_source_id,
+                job_id=moved.id,
+                credits=page.credits_used,
+            )
         return status, result
 
     # ---- endings (each one fenced transaction) -------------------------------------------------
@@ -461,6 +476,13 @@ class Runner:
             done = job_states.park_rate_limited(
                 session, moved.id, moved.lease, exc.resume_at, exc.message
             )
+        return done.status if done else "fenced"
+
+    @_db_retry
+    def _pause_budget(self, moved: job_states.Moved, log: JobLogBuffer, budget: int | None) -> str:
+        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+            job_states.append_log(session, moved.id, lines, lease=moved.lease)
+            done = job_states.pause_budget_exhausted(session, moved.id, moved.lease, budget)
         return done.status if done else "fenced"
 
     def _graceful_stop(

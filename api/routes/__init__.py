@@ -26,4 +26,5 @@ ROUTERS: list[str] = [
     "suppressions",
     "erasures",
     "data_policy",
+    "credits",
 ]

@@ -15,7 +15,7 @@ from runtime.db import session_scope
 from scheduler.config import LEADER_LOCK_KEY
 from scheduler.leader import LeaderLock
 from scheduler.loop import Scheduler
-from tests.scheduler.conftest import T0, RecordingEnqueue, schedule_jobs, schedule_row
+from tests.scheduler.conftest import T0, RecordingEnqueue, Source, schedule_jobs, schedule_row
 
 AddSchedule = Callable[..., uuid.UUID]
 MakeScheduler = Callable[..., Scheduler]
@@ -349,3 +349,39 @@ def test_invalid_schedule_is_logged_and_ignored(
     scheduler = make_scheduler()
     assert scheduler.next_slot(bad) is None
     assert [f.schedule_id for f in scheduler.tick(T0).fires] == [good]
+
+
+def test_a_source_over_its_monthly_credit_budget_skips_the_run_with_a_log_line(
+    engine: Engine, add_schedule: AddSchedule, make_scheduler: MakeScheduler, source: Source
+) -> None:
+    from models.credits import CreditEntry
+    from models.sources import DataSource
+
+    with session_scope(engine) as session:
+        session.execute(
+            update(DataSource)
+            .where(DataSource.id == source.data_source_id)
+            .values(monthly_credit_budget=10)
+        )
+        session.add(
+            CreditEntry(
+                domain_id=source.domain_id,
+                data_source_id=source.data_source_id,
+                day=datetime.now(UTC).date(),
+                credits=10,
+            )
+        )
+    sid = add_schedule(interval_seconds=60, start_at=T0)
+    scheduler = make_scheduler()
+    with capture_logs() as logs:
+        assert [f.outcome for f in scheduler.tick(T0).fires] == ["over_budget"]
+    assert [line["event"] for line in logs] == ["schedule.skipped_over_budget"]
+    assert schedule_jobs(engine, sid) == []
+    assert schedule_row(engine, sid).skipped_count == 1
+    with session_scope(engine) as session:
+        session.execute(
+            update(DataSource)
+            .where(DataSource.id == source.data_source_id)
+            .values(monthly_credit_budget=100)
+        )
+    assert [f.outcome for f in scheduler.tick(T0 + 60 * S).fires] == ["fired"]

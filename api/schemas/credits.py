@@ -1,0 +1,44 @@
+"""Schemas of the credit ledger and budgets (issue 19)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Credits = Annotated[int | None, Field(ge=0, le=100_000_000)]
+
+
+class CreditDay(BaseModel):
+    data_source_id: uuid.UUID
+    day: date
+    credits: int
+
+
+class CreditsOut(BaseModel):
+    """Credits spent by (data source, day), oldest first, and their total."""
+
+    items: list[CreditDay]
+    total: int
+
+
+class CreditBudgetIn(BaseModel):
+    """Fields sent are changed; `null` removes that budget."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"monthly_credit_budget": 5000, "job_credit_budget": 500}]},
+    )
+
+    monthly_credit_budget: Credits = None
+    job_credit_budget: Credits = None
+
+
+class CreditBudgetOut(BaseModel):
+    data_source_id: uuid.UUID
+    monthly_credit_budget: int | None
+    job_credit_budget: int | None
+    #: credits the source spent this calendar month (UTC)
+    month_spent: int

@@ -1,0 +1,103 @@
+"""A data source's credit budget pauses a job mid-enrichment; raising it finishes the job.
+
+The runner, real PostgreSQL and Redis, and the Apollo emulator over HTTP (it charges a credit
+per matched person on `/people/bulk_match`). The job stops after exactly the budget's worth of
+enriched people, paused with `budget_exhausted` (not failed); after the budget is raised and the
+job resumed it carries on from the checkpoint and nobody is paid for twice. The ledger holds
+what was spent, in the page transactions that spent it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from connectors.sandbox.apollo import ApolloEmulator
+from models import DataSource, Lead, Notification, job_states
+from models.credits import CreditEntry
+from tests.factories import make_job
+from tests.workers.conftest import World
+from tests.workers.test_enrichment_park import APOLLO, get_job, paid_ids, provider_job
+from workers.runner import Runner
+
+
+def _enriched(world: World) -> int:
+    with Session(world.engine) as session:
+        count = session.scalar(
+            select(func.count()).select_from(Lead).where(Lead.email.is_not(None))
+        )
+    return int(count or 0)
+
+
+def _ledger(world: World) -> int:
+    with Session(world.engine) as session:
+        return int(session.scalar(select(func.coalesce(func.sum(CreditEntry.credits), 0))) or 0)
+
+
+def test_a_50_credit_budget_pauses_at_50_and_raising_it_finishes_without_paying_twice(
+    world: World, runner: Runner
+) -> None:
+    people = 130
+    with ApolloEmulator(people=people, seed=4) as emu:  # type: ignore[call-arg]
+        # Given an Apollo source that enriches, with a per-job budget of 50 credits
+        job_id = provider_job(world, APOLLO, emu)
+        job = get_job(world, job_id)
+        with Session(world.engine) as session, session.begin():
+            session.execute(
+                update(DataSource)
+                .where(DataSource.id == job.data_source_id)
+                .values(job_credit_budget=50)
+            )
+
+        # When the job runs
+        assert runner.run(job_id) == "paused"
+
+        # Then it stopped at 50 enriched people, paused for its budget, with 50 credits booked
+        job = get_job(world, job_id)
+        assert (job.status, job.pause_reason, job.resume_at) == ("paused", "budget_exhausted", None)
+        assert job.credits_used == 50 == _ledger(world)
+        assert _enriched(world) == 50
+        assert sum(paid_ids(emu, APOLLO).values()) == 50
+        with Session(world.engine) as session:
+            kinds = session.scalars(select(Notification.kind)).all()
+        assert "job.budget_exhausted" in kinds
+
+        # When the budget is raised and the job resumed
+        with Session(world.engine) as session, session.begin():
+            session.execute(
+                update(DataSource)
+                .where(DataSource.id == job.data_source_id)
+                .values(job_credit_budget=1000)
+            )
+            job_states.resume(session, job_id)
+        assert runner.run(job_id) == "completed", get_job(world, job_id).error
+        paid = paid_ids(emu, APOLLO)
+
+    # Then everyone is enriched, each paid for once, and the ledger agrees with the job
+    job = get_job(world, job_id)
+    assert (job.fetched, job.inserted, job.rejected) == (people, people, 0)
+    assert len(paid) == people and max(paid.values()) == 1
+    assert _enriched(world) == people
+    assert job.credits_used == people == _ledger(world)
+
+
+def test_a_monthly_budget_counts_every_job_of_the_source(world: World, runner: Runner) -> None:
+    with ApolloEmulator(people=40, seed=4) as emu:  # type: ignore[call-arg]
+        first = provider_job(world, APOLLO, emu)
+        source_id = get_job(world, first).data_source_id
+        with Session(world.engine) as session, session.begin():
+            session.execute(
+                update(DataSource)
+                .where(DataSource.id == source_id)
+                .values(monthly_credit_budget=60)
+            )
+        assert runner.run(first) == "completed"
+        assert get_job(world, first).credits_used == 40
+        # a second job of the same source may spend only what the month has left: 20
+        second = make_job(world.engine, world.domain_id, source_id, APOLLO.params, world.user_id)
+        with Session(world.engine) as session, session.begin():
+            job_states.start(session, second)
+        assert runner.run(second) == "paused"
+        assert get_job(world, second).credits_used == 20
+        assert get_job(world, second).pause_reason == "budget_exhausted"
+    assert _ledger(world) == 60
