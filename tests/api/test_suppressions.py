@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from api.routes import jobs as jobs_routes
-from models.job_logs import LogLine, append
+from api import job_moves
+from models.job_logs import LogLine
+from models.job_states import append_log as append
 from runtime.settings import get_settings
 from tests.api.conftest import ApiUser, MakeUser
 from workers.runner import Runner
@@ -27,7 +28,7 @@ API = "/api/v1"
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs_routes, "enqueue_job", lambda job_id, queue: None)
+    monkeypatch.setattr(job_moves, "enqueue_job", lambda job_id, queue: None)
 
 
 def _upload(client: TestClient, user: ApiUser, source_id: str, body: str) -> str:

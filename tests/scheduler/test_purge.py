@@ -14,7 +14,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from models import job_states
-from models.job_logs import LogLine, append
+from models.job_logs import LogLine
+from models.job_states import append_log as append
 from scheduler.purge import purge
 from tests.factories import make_domain, make_job, make_source, make_user
 
