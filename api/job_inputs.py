@@ -18,7 +18,7 @@ from api import source_configs
 from api.schemas.data_sources import validate_model
 from models import jobs_query, sources_repo, uploads_repo
 from models.sources import DataSource
-from runtime.errors import FieldError, NotFound, ValidationFailed
+from runtime.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 
 def _invalid(field: str, code: str, message: str) -> ValidationFailed:
@@ -30,6 +30,14 @@ def resolve_source(session: Session, source_id: uuid.UUID, domain_id: uuid.UUID)
         return sources_repo.get_source(session, source_id, domain_id)
     except NotFound:
         raise _invalid("data_source_id", "not_found", "no such data source") from None
+
+
+def require_live_source(session: Session, source_id: uuid.UUID, domain_id: uuid.UUID) -> None:
+    """A job on a deleted data source is not started or resumed (restore the source first)."""
+    try:
+        sources_repo.get_source(session, source_id, domain_id)
+    except NotFound:
+        raise Conflict(f"data source {source_id} is deleted: restore it first") from None
 
 
 def check_campaign(session: Session, campaign_id: uuid.UUID | None, domain_id: uuid.UUID) -> None:

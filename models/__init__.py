@@ -3,6 +3,7 @@
 Importing this package registers every table on `Base.metadata` (Alembic and tests rely on it).
 """
 
+from models.audit import AuditEntry
 from models.auth_sessions import AuthSession, RefreshToken
 from models.backups import Backup
 from models.base import Base
@@ -24,6 +25,7 @@ from models.webhooks import Webhook, WebhookDelivery, WebhookMessage
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "AuthSession",
     "Backup",
     "Base",

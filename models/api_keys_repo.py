@@ -72,14 +72,16 @@ def api_keys_query(user_id: uuid.UUID) -> Select[ApiKey]:
     return select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
 
 
-def revoke_api_key(session: Session, key_id: uuid.UUID, owner_id: uuid.UUID | None) -> None:
-    """Revoke a live key; `owner_id` None lets a platform admin revoke anyone's key."""
+def revoke_api_key(session: Session, key_id: uuid.UUID, owner_id: uuid.UUID | None) -> uuid.UUID:
+    """Revoke a live key; `owner_id` None lets a platform admin revoke anyone's key. Answers
+    the key's domain (its audit row belongs there)."""
     query = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
     if owner_id is not None:
         query = query.where(ApiKey.user_id == owner_id)
-    revoked = session.scalar(query.values(revoked_at=datetime.now(UTC)).returning(ApiKey.id))
+    revoked = session.scalar(query.values(revoked_at=datetime.now(UTC)).returning(ApiKey.domain_id))
     if revoked is None:
         raise NotFound(f"API key {key_id} not found")
+    return revoked
 
 
 def revoke_user_keys(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from models.job_statuses import LIVE_STATUSES
 from models.jobs import Job
 from models.schedules import Schedule
+from models.schedules_repo import firing_clause
 
 
 def live_run_clause(schedule_id: uuid.UUID | SQLColumnExpression[uuid.UUID | None]) -> Exists:
@@ -48,8 +49,9 @@ def has_waiting_run(session: Session, schedule_id: uuid.UUID) -> bool:
 
 
 def load_schedules(session: Session, ids: Iterable[uuid.UUID] | None = None) -> list[Schedule]:
-    """Every schedule (or the given ones), detached-safe: callers only read plain columns."""
-    query = select(Schedule)
+    """Every schedule that may fire (or the given ones), detached-safe: callers only read plain
+    columns. A deleted schedule, or one of a deleted source, is left out: the mirror drops it."""
+    query = select(Schedule).where(firing_clause())
     if ids is not None:
         query = query.where(Schedule.id.in_(list(ids)))
     return list(session.scalars(query))
@@ -59,8 +61,8 @@ def lock_schedule(session: Session, schedule_id: uuid.UUID) -> Schedule | None:
     """Re-read a schedule under a row lock, so fires of one schedule never interleave."""
     return session.scalar(
         select(Schedule)
-        .where(Schedule.id == schedule_id)
-        .with_for_update()
+        .where(Schedule.id == schedule_id, firing_clause())
+        .with_for_update(of=Schedule)
         .execution_options(populate_existing=True)
     )
 

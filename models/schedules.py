@@ -57,3 +57,5 @@ class Schedule(Base):
     created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+    #: soft delete: set by DELETE, cleared by restore; a deleted schedule never fires
+    deleted_at: Mapped[datetime | None]

@@ -4,6 +4,10 @@ Every create, change or delete sends `NOTIFY schedules, '<id>'` in the same tran
 scheduler's mirror of the table is told exactly when the change becomes visible (on commit) and
 never acts on a rolled-back edit. `next_run_at` is computed here without jitter: it is the slot
 the scheduler will fire, and jitter only delays the enqueue (NOTES.md, APScheduler).
+
+Delete is soft (`deleted_at`, undone by `restore_schedule`): a deleted schedule, or one whose
+data source is deleted, is left out of what the scheduler loads and locks (`firing_clause`), so
+it stops firing from the commit on; its past jobs keep their `schedule_id`.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.base import found
 from models.notify import pg_notify
 from models.schedule_timing import TriggerSpec, build_trigger, next_slot_after, utc_now
 from models.schedules import Schedule
+from models.sources import DataSource
 
 #: columns a caller may set; everything else is maintained by the scheduler
 WRITABLE = (
@@ -63,20 +68,30 @@ def create_schedule(
     return get_schedule(session, schedule_id, domain_id)
 
 
-def get_schedule(session: Session, schedule_id: uuid.UUID, domain_id: uuid.UUID) -> Schedule:
-    return found(
-        session.scalar(
-            select(Schedule).where(Schedule.id == schedule_id, Schedule.domain_id == domain_id)
-        ),
-        "schedule",
-        schedule_id,
+def firing_clause() -> ColumnElement[bool]:
+    """Schedules the scheduler may fire: not deleted, and neither is their data source."""
+    return and_(
+        Schedule.deleted_at.is_(None),
+        exists().where(DataSource.id == Schedule.data_source_id, DataSource.deleted_at.is_(None)),
     )
 
 
+def get_schedule(
+    session: Session, schedule_id: uuid.UUID, domain_id: uuid.UUID, *, include_deleted: bool = False
+) -> Schedule:
+    """The domain's schedule; a deleted one is not found unless `include_deleted`."""
+    query = select(Schedule).where(Schedule.id == schedule_id, Schedule.domain_id == domain_id)
+    if not include_deleted:
+        query = query.where(Schedule.deleted_at.is_(None))
+    return found(session.scalar(query), "schedule", schedule_id)
+
+
 def list_schedules_query(
-    domain_id: uuid.UUID, *, data_source_id: uuid.UUID | None = None
+    domain_id: uuid.UUID, *, data_source_id: uuid.UUID | None = None, include_deleted: bool = False
 ) -> Select[Schedule]:
     query = select(Schedule).where(Schedule.domain_id == domain_id)
+    if not include_deleted:
+        query = query.where(Schedule.deleted_at.is_(None))
     if data_source_id is not None:
         query = query.where(Schedule.data_source_id == data_source_id)
     return query
@@ -99,8 +114,22 @@ def update_schedule(session: Session, schedule: Schedule, values: dict[str, Any]
 
 
 def delete_schedule(session: Session, schedule_id: uuid.UUID, domain_id: uuid.UUID) -> None:
+    """Soft-delete: the scheduler drops it on the NOTIFY (and skips it if it fires meanwhile)."""
     get_schedule(session, schedule_id, domain_id)
     session.execute(
-        delete(Schedule).where(Schedule.id == schedule_id, Schedule.domain_id == domain_id)
+        update(Schedule).where(Schedule.id == schedule_id).values(deleted_at=func.now())
     )
     pg_notify(session, "schedules", str(schedule_id))
+
+
+def restore_schedule(session: Session, schedule_id: uuid.UUID, domain_id: uuid.UUID) -> Schedule:
+    """Undo `delete_schedule`. Slots missed while deleted are not fired after the fact: the
+    next run is computed from now."""
+    schedule = get_schedule(session, schedule_id, domain_id, include_deleted=True)
+    if schedule.deleted_at is not None:
+        schedule.deleted_at = None
+        schedule.next_run_at = next_run_at(schedule_values(schedule), schedule.created_at)
+        session.flush()
+        pg_notify(session, "schedules", str(schedule_id))
+    session.refresh(schedule)
+    return schedule

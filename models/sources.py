@@ -50,6 +50,8 @@ class DataSource(Base):
     created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+    #: soft delete: set by DELETE, cleared by restore; a deleted source starts no job
+    deleted_at: Mapped[datetime | None]
 
 
 class Upload(Base):

@@ -27,4 +27,5 @@ ROUTERS: list[str] = [
     "erasures",
     "data_policy",
     "credits",
+    "audit",
 ]

@@ -10,7 +10,8 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from api import security
+from api import audit, security
+from api.audit import AuditedRoute
 from api.deps import CurrentUser, ReaderDep, SessionDep
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
@@ -19,7 +20,7 @@ from models import tenancy_repo
 from models.tenancy import ApiKey
 from runtime.errors import PermissionDenied
 
-router = APIRouter(prefix="/api-keys", tags=["api keys"])
+router = APIRouter(prefix="/api-keys", tags=["api keys"], route_class=AuditedRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 422))
@@ -64,4 +65,7 @@ def list_api_keys(caller: CurrentUser, session: SessionDep, page: PageParamsDep)
 )
 def revoke_api_key(key_id: uuid.UUID, caller: CurrentUser, session: SessionDep) -> None:
     """Revoke one of the caller's keys (platform admins: anyone's)."""
-    tenancy_repo.revoke_api_key(session, key_id, None if caller.is_admin else caller.user_id)
+    domain_id = tenancy_repo.revoke_api_key(
+        session, key_id, None if caller.is_admin else caller.user_id
+    )
+    audit.note(session, domain_id=domain_id)

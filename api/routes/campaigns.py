@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from api.audit import AuditedIdempotentRoute
 from api.deps import ReaderDep, SessionDep, WriterDep
-from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.campaigns import CampaignCreate, CampaignOut, CampaignStatus, CampaignUpdate
@@ -17,7 +17,7 @@ from models import campaigns_repo
 from models.campaigns import Campaign
 from runtime.errors import FieldError, ValidationFailed
 
-router = APIRouter(prefix="/campaigns", tags=["campaigns"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/campaigns", tags=["campaigns"], route_class=AuditedIdempotentRoute)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 422))

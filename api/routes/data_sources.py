@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from api import domain_proof, source_checks, source_configs, uploads
+from api.audit import AuditedIdempotentRoute
 from api.db_threads import sessions
 from api.deps import ManagerDep, ReaderDep, SessionDep, SettingsDep, WriterDep
-from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_response, problem_responses
 from api.schemas.data_sources import (
@@ -36,7 +36,9 @@ from runtime.errors import FieldError, PermissionDenied, ValidationFailed
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/data-sources", tags=["data sources"], route_class=IdempotentRoute)
+router = APIRouter(
+    prefix="/data-sources", tags=["data sources"], route_class=AuditedIdempotentRoute
+)
 
 SORTABLE = {"created_at": DataSource.created_at, "name": DataSource.name}
 JOB_SORTABLE = {"created_at": Job.created_at}
@@ -104,11 +106,16 @@ def list_data_sources(
     principal: ReaderDep,
     page: PageParamsDep,
     type: Annotated[str | None, Query(description="Only sources of this connector type")] = None,
+    include_deleted: Annotated[bool, Query(description="Also deleted sources (managers)")] = False,
 ) -> Page[DataSourceOut]:
     """The domain's data sources with their metrics (secrets omitted)."""
+    if include_deleted and not principal.has_role("manager"):
+        raise PermissionDenied("listing deleted data sources requires the role manager")
     rows = paginate(
         session,
-        sources_repo.list_sources_query(principal.domain_id, type_=type),
+        sources_repo.list_sources_query(
+            principal.domain_id, type_=type, include_deleted=include_deleted
+        ),
         page,
         sortable=SORTABLE,
         id_column=DataSource.id,
@@ -157,9 +164,19 @@ def update_data_source(
 def delete_data_source(
     source_id: uuid.UUID, session: SessionDep, principal: ManagerDep
 ) -> Response:
-    """Delete a data source (managers only)."""
+    """Delete a data source (managers only; `POST .../restore` undoes it). It starts no more jobs
+    and its schedules stop firing; its pending and paused jobs are cancelled, and while a job is
+    queued or running on it the answer is 409 (cancel that job first)."""
     sources_repo.delete_source(session, source_id, principal.domain_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{source_id}/restore", responses=problem_responses(403, 404))
+def restore_data_source(
+    source_id: uuid.UUID, session: SessionDep, principal: ManagerDep
+) -> DataSourceOut:
+    """Bring a deleted data source back (its schedules fire again; cancelled jobs stay so)."""
+    return _out(sources_repo.restore_source(session, source_id, principal.domain_id))
 
 
 @router.post("/{source_id}/test", responses=problem_responses(403, 404))

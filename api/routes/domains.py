@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, status
 from sqlalchemy.orm import Session
 
 from api import domain_proof, security
+from api.audit import AuditedRoute
 from api.deps import (
     CurrentUser,
     DomainManagerDep,
@@ -42,7 +43,7 @@ from models.tenancy import Domain, Membership, User
 from runtime.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from runtime.settings import Settings
 
-router = APIRouter(prefix="/domains", tags=["domains"])
+router = APIRouter(prefix="/domains", tags=["domains"], route_class=AuditedRoute)
 
 
 def _free_lapsed_name(session: Session, settings: Settings, domain_name: str) -> None:

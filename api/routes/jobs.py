@@ -19,9 +19,9 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from api import job_inputs
+from api.audit import AuditedIdempotentRoute
 from api.db_threads import sessions
 from api.deps import ReaderDep, SessionDep, WriterDep
-from api.idempotency import IdempotentRoute
 from api.job_moves import enqueue_after_commit
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
@@ -32,7 +32,7 @@ from models.job_statuses import JOB_STATUSES
 from models.jobs import Job
 from runtime.logging import get_logger
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=AuditedIdempotentRoute)
 log = get_logger(__name__)
 
 SORTABLE = {"created_at": Job.created_at, "updated_at": Job.updated_at}
@@ -99,7 +99,9 @@ def _move(
     session: Session,
     domain_id: uuid.UUID,
 ) -> JobOut:
-    jobs_repo.get_job(session, job_id, domain_id)  # another domain's job is not found
+    job = jobs_repo.get_job(session, job_id, domain_id)  # another domain's job is not found
+    if move in (job_states.start, job_states.resume):
+        job_inputs.require_live_source(session, job.data_source_id, domain_id)
     enqueue_after_commit(session, move(session, job_id))
     session.expire_all()
     return JobOut.build(jobs_repo.get_job(session, job_id, domain_id))

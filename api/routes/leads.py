@@ -17,6 +17,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api import audit
+from api.audit import AuditedIdempotentRoute
 from api.deps import (
     ManagerDep,
     ReaderDep,
@@ -25,7 +27,6 @@ from api.deps import (
     WriterDep,
     scope_of,
 )
-from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate_rows
 from api.problems import problem_responses
 from api.schemas.leads import (
@@ -51,7 +52,7 @@ from models.leads_repo import LeadFilter, LeadScope
 from runtime.db import get_engine
 from runtime.errors import PermissionDenied
 
-router = APIRouter(prefix="/leads", tags=["leads"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/leads", tags=["leads"], route_class=AuditedIdempotentRoute)
 
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
 
@@ -162,6 +163,9 @@ def bulk(body: BulkIn, principal: WriterDep, session: SessionDep) -> BulkOut:
         results += leads_bulk.bulk_update(session, scope, leads, changes)
     items = [BulkItemOut(id=r.id, ok=r.ok, code=r.code, message=r.message) for r in results]
     succeeded = sum(1 for r in results if r.ok)
+    # one audit row for the request, with how many leads it changed (not one per lead)
+    changed = list(body.update.model_fields_set) if body.update else []
+    audit.note(session, action=f"bulk_{body.action}", count=succeeded, fields=sorted(changed))
     return BulkOut(
         action=body.action, succeeded=succeeded, failed=len(results) - succeeded, results=items
     )

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
 
+from api.audit import AuditedIdempotentRoute
 from api.deps import ReaderDep, SessionDep, WriterDep
-from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.analytics import GroupBy, LinkAnalyticsOut, PeriodOut, Range, TimeZone
@@ -22,7 +22,7 @@ from models import campaigns_repo, links_repo
 from models.campaigns import Link, LinkClick
 from runtime.errors import FieldError, ValidationFailed
 
-router = APIRouter(tags=["links"], route_class=IdempotentRoute)
+router = APIRouter(tags=["links"], route_class=AuditedIdempotentRoute)
 REQUIRED = ("destination_url", "utm_source", "utm_medium", "utm_campaign")
 
 

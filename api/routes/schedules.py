@@ -8,14 +8,14 @@ transaction (`models.schedules_repo`), so the scheduler reloads exactly the comm
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 from api import job_inputs
+from api.audit import AuditedIdempotentRoute
 from api.deps import ManagerDep, ReaderDep, SessionDep, WriterDep
-from api.idempotency import IdempotentRoute
 from api.job_moves import enqueue_after_commit
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
@@ -23,8 +23,9 @@ from api.schemas.jobs import JobOut
 from api.schemas.schedules import ScheduleCreate, ScheduleOut, ScheduleUpdate, check_timing
 from models import job_states, jobs_repo, schedules_repo
 from models.schedules import Schedule
+from runtime.errors import PermissionDenied
 
-router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=AuditedIdempotentRoute)
 
 SORTABLE = {"created_at": Schedule.created_at}
 
@@ -56,9 +57,16 @@ def list_schedules(
     principal: ReaderDep,
     page: PageParamsDep,
     data_source_id: uuid.UUID | None = None,
+    include_deleted: Annotated[
+        bool, Query(description="Also deleted schedules (managers)")
+    ] = False,
 ) -> Page[ScheduleOut]:
     """The domain's schedules, a page at a time."""
-    query = schedules_repo.list_schedules_query(principal.domain_id, data_source_id=data_source_id)
+    if include_deleted and not principal.has_role("manager"):
+        raise PermissionDenied("listing deleted schedules requires the role manager")
+    query = schedules_repo.list_schedules_query(
+        principal.domain_id, data_source_id=data_source_id, include_deleted=include_deleted
+    )
     rows = paginate(session, query, page, sortable=SORTABLE, id_column=Schedule.id)
     return rows.to_page([ScheduleOut.build(s) for s in rows.rows])
 
@@ -86,9 +94,20 @@ def update_schedule(
     responses=problem_responses(403, 404),
 )
 def delete_schedule(schedule_id: uuid.UUID, session: SessionDep, principal: ManagerDep) -> Response:
-    """Delete a schedule: it fires no more."""
+    """Delete a schedule: it fires no more (`POST .../restore` undoes it)."""
     schedules_repo.delete_schedule(session, schedule_id, principal.domain_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{schedule_id}/restore", responses=problem_responses(403, 404))
+def restore_schedule(
+    schedule_id: uuid.UUID, session: SessionDep, principal: ManagerDep
+) -> ScheduleOut:
+    """Bring a deleted schedule back; it fires from its next slot after now (missed slots are
+    not made up). A schedule whose data source is deleted stays silent until that is restored."""
+    return ScheduleOut.build(
+        schedules_repo.restore_schedule(session, schedule_id, principal.domain_id)
+    )
 
 
 @router.post(
@@ -99,6 +118,7 @@ def delete_schedule(schedule_id: uuid.UUID, session: SessionDep, principal: Mana
 def run_schedule_now(schedule_id: uuid.UUID, session: SessionDep, principal: WriterDep) -> JobOut:
     """Create a job from the schedule now (outside its slots) and queue it."""
     schedule = schedules_repo.get_schedule(session, schedule_id, principal.domain_id)
+    job_inputs.require_live_source(session, schedule.data_source_id, principal.domain_id)
     job = jobs_repo.create_job(
         session,
         domain_id=principal.domain_id,

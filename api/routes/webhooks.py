@@ -11,8 +11,8 @@ import uuid
 
 from fastapi import APIRouter, status
 
+from api.audit import AuditedIdempotentRoute
 from api.deps import ManagerDep, SessionDep, SettingsDep
-from api.idempotency import IdempotentRoute
 from api.pagination import Page, PageParamsDep, paginate, paginate_rows
 from api.problems import problem_responses
 from api.schemas.webhooks import (
@@ -30,7 +30,7 @@ from models.webhooks import Webhook, WebhookDelivery, webhook_message_id
 from runtime.errors import FieldError, ValidationFailed
 from runtime.settings import Settings
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=AuditedIdempotentRoute)
 
 
 def _checked_url(url: str, settings: Settings) -> str:

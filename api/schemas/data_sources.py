@@ -97,6 +97,8 @@ class DataSourceOut(BaseModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    #: set when deleted (listed only with `?include_deleted=true`); `POST .../restore` clears it
+    deleted_at: datetime | None = None
 
     @classmethod
     def build(cls, source: DataSource, secrets_set: list[str]) -> DataSourceOut:
@@ -120,6 +122,7 @@ class DataSourceOut(BaseModel):
             created_by=source.created_by,
             created_at=source.created_at,
             updated_at=source.updated_at,
+            deleted_at=source.deleted_at,
         )
 
 

@@ -151,6 +151,8 @@ class ScheduleOut(BaseModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    #: set when deleted (listed only with `?include_deleted=true`); `POST .../restore` clears it
+    deleted_at: datetime | None = None
 
     @classmethod
     def build(cls, schedule: Schedule, now: datetime | None = None) -> ScheduleOut:
