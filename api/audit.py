@@ -141,6 +141,7 @@ def _record(
     caller: AuthenticatedUser,
     target: Target,
     arguments: dict[str, Any],
+    bodies: Sequence[str],
     result: object,
 ) -> None:
     said = session.info.pop(_NOTE_KEY, None) or Note()
@@ -159,8 +160,8 @@ def _record(
     )
     fields = said.fields
     if fields is None:
-        bodies = [v for v in arguments.values() if isinstance(v, BaseModel)]
-        fields = [name for body in bodies for name in field_names(body)]
+        models = [arguments[n] for n in bodies if isinstance(arguments.get(n), BaseModel)]
+        fields = [name for body in models for name in field_names(body)]
     count = said.count if said.count is not None else len(result) if isinstance(result, list) else 1
     audit.record(
         session,
@@ -194,6 +195,10 @@ def audited(endpoint: Callable[..., Any], target: Target) -> Callable[..., Any]:
         inspect.Parameter(_CALLER_ARG, inspect.Parameter.KEYWORD_ONLY, annotation=CurrentUser),
     ]
 
+    #: names of the request-body parameters, filled in by `AuditedRoute` once FastAPI has
+    #: analysed the route (other pydantic arguments, such as the settings, are not bodies)
+    bodies: list[str] = []
+
     @wraps(endpoint)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         session: Session = kwargs.pop(_SESSION_ARG)
@@ -201,19 +206,19 @@ def audited(endpoint: Callable[..., Any], target: Target) -> Callable[..., Any]:
         session.info.pop(_NOTE_KEY, None)
         result = endpoint(*args, **kwargs)
         if not (isinstance(result, Response) and result.status_code >= 400):
-            _record(session, caller, target, kwargs, result)
+            _record(session, caller, target, kwargs, bodies, result)
         return result
 
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*signature.parameters.values(), *extra],
         return_annotation=get_typed_return_annotation(endpoint) or inspect.Signature.empty,
     )
-    wrapper.__audited__ = True  # type: ignore[attr-defined]
+    wrapper.__audited__ = bodies  # type: ignore[attr-defined]
     return wrapper
 
 
 def _wrap(path: str, endpoint: Callable[..., Any], kwargs: dict[str, Any]) -> Callable[..., Any]:
-    if getattr(endpoint, "__audited__", False) or inspect.iscoroutinefunction(endpoint):
+    if hasattr(endpoint, "__audited__") or inspect.iscoroutinefunction(endpoint):
         return endpoint  # already wrapped (a parent router re-creates routes), or async
     for method in kwargs.get("methods") or ():
         target = target_of(path, str(method).upper())
@@ -227,6 +232,9 @@ class AuditedRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, _wrap(path, endpoint, kwargs), **kwargs)
+        bodies = getattr(self.endpoint, "__audited__", None)
+        if bodies is not None:
+            bodies[:] = [param.name for param in self.dependant.body_params]
 
 
 class AuditedIdempotentRoute(AuditedRoute, IdempotentRoute):
