@@ -136,6 +136,14 @@ def _uuid(value: object) -> uuid.UUID | None:
     return value if isinstance(value, uuid.UUID) else None
 
 
+def _count(result: object) -> int:
+    """Rows a request changed, from its answer: a list, or a bulk answer's `succeeded`."""
+    if isinstance(result, list):
+        return len(result)
+    succeeded = getattr(result, "succeeded", None)
+    return succeeded if isinstance(succeeded, int) else 1
+
+
 def _record(
     session: Session,
     caller: AuthenticatedUser,
@@ -162,7 +170,11 @@ def _record(
     if fields is None:
         models = [arguments[n] for n in bodies if isinstance(arguments.get(n), BaseModel)]
         fields = [name for body in models for name in field_names(body)]
-    count = said.count if said.count is not None else len(result) if isinstance(result, list) else 1
+    count = said.count if said.count is not None else _count(result)
+    action = said.action or target.action
+    if action == "bulk":  # `{action: update|delete, ...}` bodies: say which
+        kind = next((getattr(arguments.get(n), "action", None) for n in bodies), None)
+        action = f"bulk_{kind}" if isinstance(kind, str) else action
     audit.record(
         session,
         audit.Actor(
@@ -175,7 +187,7 @@ def _record(
             domain_id=domain_id,
             entity_type=target.entity_type,
             entity_id=entity_id,
-            action=said.action or target.action,
+            action=action,
             fields=fields,
             count=count,
         ),

@@ -48,7 +48,10 @@ def actions_for(status: str) -> list[str]:
 
 
 def _source_names(session: Session, domain_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    return {s.id: s.name for s in session.scalars(sources_repo.list_sources_query(domain_id))}
+    return {
+        s.id: s.name
+        for s in session.scalars(sources_repo.list_sources_query(domain_id, include_deleted=True))
+    }
 
 
 def _job_context(session: Session, user: ConsoleUser) -> dict[str, Any]:
