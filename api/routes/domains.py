@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, status
 from sqlalchemy.orm import Session
 
-from api import domain_proof, security
+from api import audit, domain_proof, security
 from api.audit import AuditedRoute
 from api.deps import (
     CurrentUser,
@@ -311,6 +311,7 @@ def invite(
         ),
         domain_id=domain.id,
     )
+    audit.note(session, entity_id=invitation.id)
     return InvitationResult(invitation=InvitationOut.model_validate(invitation), token=secret.value)
 
 

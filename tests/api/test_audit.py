@@ -237,3 +237,22 @@ def test_a_new_domain_is_audited_in_that_domain(api_client: TestClient, manager:
     assert [(r["entity_type"], r["action"], r["entity_id"]) for r in rows] == [
         ("domain", "create", domain_id)
     ]
+
+
+def test_an_invitation_is_audited_without_its_email_or_token(
+    api_client: TestClient, manager: ApiUser, engine: Engine
+) -> None:
+    email = f"invitee-{uuid.uuid4().hex[:6]}@{manager.domain_name}"
+    invited = api_client.post(
+        f"{API}/domains/{manager.domain_id}/invitations",
+        json={"email": email, "role": "member"},
+        headers=manager.headers,
+    )
+    assert invited.status_code == 201, invited.text
+    [row] = _audit(api_client, manager, entity="invitation")
+    assert (row["action"], row["entity_id"]) == ("create", invited.json()["invitation"]["id"])
+    assert row["fields"] == ["email", "role"]
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT string_agg(audit_log::text, '') FROM audit_log"))
+        everything = stored.scalar_one()
+    assert email not in everything and invited.json()["token"] not in everything

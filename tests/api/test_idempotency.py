@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from api import job_moves
+from api import job_inputs, job_moves
 from models import idempotency
 from models.idempotency import IdempotencyKey
 from models.jobs import Job
@@ -113,13 +113,17 @@ def test_a_request_still_in_flight_answers_409_then_the_first_answer_replays(
     body = {"data_source_id": source["id"], "start": True}
     in_route, release = threading.Event(), threading.Event()
 
-    def slow_enqueue(_job_id: uuid.UUID, _queue: str) -> None:
+    checked = job_inputs.validate_params
+
+    def slow_check(*args: Any) -> Any:
         in_route.set()
         assert release.wait(30)
+        return checked(*args)
 
-    monkeypatch.setattr(job_moves, "enqueue_job", slow_enqueue)
+    # (not a slow enqueue: that now runs after the commit, when the answer is already kept)
+    monkeypatch.setattr(job_inputs, "validate_params", slow_check)
     with ThreadPoolExecutor(1) as pool:
-        # Given a first request that has created its job and is still working
+        # Given a first request that is still working (checking its params)
         first = pool.submit(_post, api_client, user, "slow", body)
         assert in_route.wait(30)
         # When the client retries with the same key

@@ -44,7 +44,11 @@ PUBLIC = {("GET", "/r/{code}")}
 #: answered by a single-use token alone, whoever asks (an invitation link): tests/api/test_mail.py
 TOKEN_ONLY = {("GET", f"{API}/auth/invitation")}
 #: collections only managers read (webhook URLs often carry credentials): 403 for a member
-MANAGER_READS = {("GET", f"{API}/webhooks"), ("GET", f"{API}/erasures")}
+MANAGER_READS = {
+    ("GET", f"{API}/webhooks"),
+    ("GET", f"{API}/erasures"),
+    ("GET", f"{API}/audit"),
+}
 
 
 @dataclass
@@ -409,6 +413,7 @@ def _a_snapshot(api_client: TestClient, a: DomainA) -> dict[str, Any]:
         "suppressions": get("/suppressions"),
         "erasures": get("/erasures"),
         "data_policy": get("/data-policy"),
+        "audit": get("/audit"),
     }
 
 
