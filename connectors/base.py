@@ -127,6 +127,11 @@ class RunContext(Protocol):
         enriched, and the sink rejects them anyway."""
         ...
 
+    def report_balance(self, remaining: int) -> None:
+        """The provider's credits left, as its usage headers say: stored on the data source as
+        the last known balance."""
+        ...
+
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
         """Store config fields the connector renewed itself (a refreshed OAuth token) on the data
         source: secret fields encrypted with its credentials, the others merged into its config.

@@ -63,6 +63,8 @@ class LocalRunContext:
     #: normalised identity keys (`email:…`, `li:…`, `ext:<provider>:…`) or `domain:…` keys
     #: the domain suppresses
     suppress: set[str] = field(default_factory=set)
+    #: balances reported by usage headers, oldest first
+    balances: list[int] = field(default_factory=list)
 
     def heartbeat(self) -> None:
         self.heartbeats += 1
@@ -90,6 +92,9 @@ class LocalRunContext:
 
     def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
         return [bool(self.suppress & set(suppression_keys(r, provider))) for r in records]
+
+    def report_balance(self, remaining: int) -> None:
+        self.balances.append(remaining)
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
         """Recorded in `saved_config`, newest last (a job's context stores them on the source)."""

@@ -56,6 +56,8 @@ from records.normalize import normalize_record
 
 BASE_URL = "https://api.zoominfo.com"
 MAX_RECORDS = 1000
+#: ZoomInfo's record credits left on the contract, on every answer
+USAGE_HEADER = "X-Usage-Record-Limit-Remaining"
 ENRICH_BATCH = 25
 MANAGEMENT_LEVELS = ("C Level Exec", "VP Level Exec", "Director", "Manager", "Non Manager")
 EMPLOYEE_BUCKETS: tuple[Range, ...] = (
@@ -202,6 +204,7 @@ class _Session:
         self.limiter: RateLimiter | None = None
         self.auth_limiter: RateLimiter | None = None
         self.enrich_refused = False
+        self.balance: int | None = None
         self.counts_warned = False  # counts that fit no reading are reported once per job
         if ctx is not None:
             window = config.limit_window_s
@@ -219,7 +222,7 @@ class _Session:
         timeout, a 5xx, a cut-off body) be sent again? Searches yes, paid enrichment never."""
 
         def send() -> httpx.Response:
-            return http.request(
+            response = http.request(
                 self.client,
                 "POST",
                 path,
@@ -230,8 +233,21 @@ class _Session:
                 idempotent=idempotent,
                 **kwargs,
             )
+            self._report_balance(response)
+            return response
 
         return json_call(send, provider="zoominfo", path=path, ctx=self.ctx, idempotent=idempotent)
+
+    def _report_balance(self, response: httpx.Response) -> None:
+        """`X-Usage-Record-Limit-Remaining`: the record credits the contract has left, kept on
+        the data source as its last known balance (when it changes)."""
+        value = response.headers.get(USAGE_HEADER, "")
+        if self.ctx is None or not value.strip().isdigit():
+            return
+        remaining = int(value)
+        if remaining != self.balance:
+            self.balance = remaining
+            self.ctx.report_balance(remaining)
 
     def call(self, path: str, body: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
         token = self.auth.token()

@@ -141,3 +141,11 @@ def set_budgets(
 
 
 BUDGET_FIELDS = ("monthly_credit_budget", "job_credit_budget")
+
+
+def set_balance(session: Session, data_source_id: uuid.UUID, remaining: int) -> None:
+    session.execute(
+        update(DataSource)
+        .where(DataSource.id == data_source_id)
+        .values(credit_balance=remaining, credit_balance_at=func.now())
+    )

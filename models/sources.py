@@ -43,6 +43,9 @@ class DataSource(Base):
     #: credit budgets (issue 19): per calendar month (UTC) over all jobs, and per job; None: none
     monthly_credit_budget: Mapped[int | None] = mapped_column(Integer)
     job_credit_budget: Mapped[int | None] = mapped_column(Integer)
+    #: the provider's credits left as its usage headers last said, and when
+    credit_balance: Mapped[int | None] = mapped_column(BigInteger)
+    credit_balance_at: Mapped[datetime | None]
     #: the last finished job's warnings (`jobs.warnings`), shown with the source's health
     last_warnings: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONB, server_default=text("'[]'::jsonb")

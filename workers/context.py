@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from connectors.base import JobLogger, RateLimiter
 from connectors.errors import ConfigError
 from connectors.ratelimit import RedisRateLimiter, rate_limit_key
-from models import job_states, suppressions, upload_reader
+from models import credits, job_states, suppressions, upload_reader
 from models.job_statuses import STOPPING_STATUSES
 from records import LeadRecord
 from records.normalize import suppression_keys
@@ -122,6 +122,12 @@ class JobContext:
                 session, self._domain_id, [k for found in keys for k in found]
             )
         return [not hit.isdisjoint(found) for found in keys]
+
+    def report_balance(self, remaining: int) -> None:
+        if self._done.is_set():  # an abandoned fetching thread writes nothing
+            return
+        with Session(self._engine) as session, session.begin():
+            credits.set_balance(session, self._source_uuid, remaining)
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
         if self._done.is_set():  # an abandoned fetching thread writes nothing

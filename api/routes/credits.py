@@ -64,6 +64,8 @@ def _budget(session: SessionDep, source_id: uuid.UUID, domain_id: uuid.UUID) -> 
         monthly_credit_budget=source.monthly_credit_budget,
         job_credit_budget=source.job_credit_budget,
         month_spent=credits.month_spent(session, source.id),
+        balance=source.credit_balance,
+        balance_at=source.credit_balance_at,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,3 +42,6 @@ class CreditBudgetOut(BaseModel):
     job_credit_budget: int | None
     #: credits the source spent this calendar month (UTC)
     month_spent: int
+    #: the provider's credits left, as its usage headers last said (ZoomInfo), and when
+    balance: int | None = None
+    balance_at: datetime | None = None

@@ -60,6 +60,8 @@ def test_budgets_and_the_ledger_by_source_and_day(
         "monthly_credit_budget": 100,
         "job_credit_budget": 50,
         "month_spent": 30,
+        "balance": None,
+        "balance_at": None,
     }
     cleared = api_client.patch(url, json={"job_credit_budget": None}, headers=manager.headers)
     assert cleared.json()["job_credit_budget"] is None

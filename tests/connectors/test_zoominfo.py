@@ -272,3 +272,16 @@ def test_four_concurrent_jobs_share_one_limit(
     assert emu.violations == 0 and emu.tokens_issued == 1
     searches = len(emu.stats.requests_to(SEARCH))
     assert searches == 28 and elapsed >= (searches - 8) / 8
+
+
+@pytest.mark.parametrize("zoominfo_emulator", [{"people": 60, "record_limit": 100}], indirect=True)
+def test_the_usage_header_is_reported_as_the_last_known_balance(
+    zoominfo_emulator: ZoomInfoEmulator,
+) -> None:
+    # Given a contract with 100 record credits, when a job enriches 60 contacts
+    ctx = LocalRunContext()
+    run(config(zoominfo_emulator, enrich=True), ZoomInfoParams(rpp=50), ctx=ctx)
+    # Then the balance was reported as the headers said it fell (each change once), ending at 40
+    assert ctx.balances[0] == 100
+    assert ctx.balances[-1] == 40 == 100 - zoominfo_emulator.records_used
+    assert ctx.balances == sorted(set(ctx.balances), reverse=True)

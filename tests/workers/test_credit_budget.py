@@ -9,15 +9,18 @@ what was spent, in the page transactions that spent it.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from connectors import zoominfo
 from connectors.sandbox.apollo import ApolloEmulator
+from connectors.sandbox.zoominfo import ZoomInfoEmulator
 from models import DataSource, Lead, Notification, job_states
 from models.credits import CreditEntry
 from tests.factories import make_job
 from tests.workers.conftest import World
-from tests.workers.test_enrichment_park import APOLLO, get_job, paid_ids, provider_job
+from tests.workers.test_enrichment_park import APOLLO, ZOOMINFO, get_job, paid_ids, provider_job
 from workers.runner import Runner
 
 
@@ -101,3 +104,17 @@ def test_a_monthly_budget_counts_every_job_of_the_source(world: World, runner: R
         assert get_job(world, second).credits_used == 20
         assert get_job(world, second).pause_reason == "budget_exhausted"
     assert _ledger(world) == 60
+
+
+def test_zoominfo_usage_header_lands_on_the_data_source(
+    world: World, runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(zoominfo._Tokens, "cache", {})
+    monkeypatch.setattr(zoominfo._Tokens, "next_auth", {})
+    with ZoomInfoEmulator(people=30, seed=4, record_limit=500) as emu:  # type: ignore[call-arg]
+        job_id = provider_job(world, ZOOMINFO, emu)
+        assert runner.run(job_id) == "completed"
+    with Session(world.engine) as session:
+        source = session.get(DataSource, get_job(world, job_id).data_source_id)
+        assert source is not None
+        assert source.credit_balance == 470 and source.credit_balance_at is not None
