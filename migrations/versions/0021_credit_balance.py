@@ -1,7 +1,7 @@
 """data sources: the provider's last known credit balance (usage headers)
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-04 21:35:00
 
 Issue 19: ZoomInfo answers `X-Usage-Record-Limit-Remaining` on every call; the connector reports
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020"
-down_revision: str | None = "0019"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
