@@ -22,6 +22,7 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorParams,
+    Estimate,
     Page,
     RateLimiter,
     RunContext,
@@ -306,6 +307,23 @@ class ApolloConnector(Connector):
                 session.close()
 
         return check_search(probe, to_lead, "people")
+
+    def estimate(self, config: ApolloConfig, params: ApolloParams) -> Estimate:
+        """One search call of one record (searches cost no credits): its match count, and at
+        most one credit per match when the source enriches (capped by `max_credits`)."""
+        base = {
+            **config.default_filters.model_dump(exclude_none=True),
+            **params.model_dump(include=set(ApolloFilters.model_fields), exclude_none=True),
+        }
+        session = _Session(config, None, max_attempts=2)
+        try:
+            total = session.search(base, 1, 1).total
+        finally:
+            session.close()
+        credits = total if config.enrich else 0
+        if params.max_credits is not None:
+            credits = min(credits, params.max_credits)
+        return Estimate(matches=total, credits=credits)
 
     def pages(
         self,

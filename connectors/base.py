@@ -64,6 +64,17 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a job would fetch and spend, found without spending (`POST /jobs` with
+    `"estimate": true`). `matches` None: the connector cannot count without reading it all."""
+
+    matches: int | None
+    #: the most credits the job could spend (people without an email on record cost nothing,
+    #: so the real figure may be lower)
+    credits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     ok: bool
     reason: CheckReason | None = None
@@ -170,6 +181,10 @@ class Connector(ABC):
     def pages(
         self, config: Any, params: Any, checkpoint: dict[str, Any] | None, ctx: RunContext
     ) -> Iterator[Page]: ...
+
+    def estimate(self, config: Any, params: Any) -> Estimate:
+        """Matches and credits of a job, from free calls only. Default: unknown, nothing paid."""
+        return Estimate(matches=None, credits=0)
 
 
 def secret_field_names(model: type[BaseModel]) -> set[str]:

@@ -26,6 +26,7 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorParams,
+    Estimate,
     Page,
     RateLimiter,
     RunContext,
@@ -343,6 +344,23 @@ class ZoomInfoConnector(Connector):
                 session.close()
 
         return check_search(probe, to_lead, "contacts")
+
+    def estimate(self, config: ZoomInfoConfig, params: ZoomInfoParams) -> Estimate:
+        """One search call of one record (searches cost no credits): its match count, and at
+        most one credit per match when the source enriches (capped by `max_credits`)."""
+        base = {
+            **config.default_filters.model_dump(exclude_none=True),
+            **params.model_dump(include=set(ZoomInfoFilters.model_fields), exclude_none=True),
+        }
+        session = _Session(config, None, max_attempts=2, transport=self._transport)
+        try:
+            total = session.search(base, 1, 1).total
+        finally:
+            session.close()
+        credits = total if config.enrich else 0
+        if params.max_credits is not None:
+            credits = min(credits, params.max_credits)
+        return Estimate(matches=total, credits=credits)
 
     def pages(
         self,

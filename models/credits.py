@@ -90,6 +90,19 @@ def monthly_budget_spent(session: Session, data_source_id: uuid.UUID) -> bool:
     return budget is not None and month_spent(session, data_source_id) >= budget
 
 
+def new_job_allowance(session: Session, data_source_id: uuid.UUID) -> int | None:
+    """What a new job of the source may spend under its budgets (None: no budget)."""
+    row = session.execute(
+        select(DataSource.monthly_credit_budget, DataSource.job_credit_budget).where(
+            DataSource.id == data_source_id
+        )
+    ).one()
+    limits = [] if row.job_credit_budget is None else [int(row.job_credit_budget)]
+    if row.monthly_credit_budget is not None:
+        limits.append(max(0, int(row.monthly_credit_budget) - month_spent(session, data_source_id)))
+    return min(limits) if limits else None
+
+
 def job_budget(session: Session, job_id: uuid.UUID) -> int | None:
     """Credits the job may have spent in total by its end: the source's per-job budget and what
     its monthly budget leaves (plus what the job itself spent already); None: no budget."""

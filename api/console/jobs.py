@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api.console.auth import ConsoleUser, ConsoleUserDep, WriterUserDep
@@ -127,6 +127,7 @@ def create_job(
         )
     except DashinError as exc:
         return refused(request, exc)
+    assert not isinstance(job, JSONResponse)  # no estimate was asked for
     if not request.headers.get("HX-Request"):
         return RedirectResponse(f"/console/jobs/{job.id}", status_code=303)
     return flash(request, 201, f"Job {job.id} started.", job_id=str(job.id))

@@ -15,17 +15,17 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from api import job_inputs
+from api import job_estimates, job_inputs
 from api.audit import AuditedIdempotentRoute
 from api.db_threads import sessions
 from api.deps import ReaderDep, SessionDep, WriterDep
 from api.job_moves import enqueue_after_commit
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
-from api.schemas.jobs import JobCreate, JobOut, RecordErrorOut, RecordErrorPage
+from api.schemas.jobs import JobCreate, JobEstimateOut, JobOut, RecordErrorOut, RecordErrorPage
 from models import job_states, jobs_query, jobs_repo
 from models.job_states import Moved
 from models.job_statuses import JOB_STATUSES
@@ -44,13 +44,25 @@ else:
 ERROR_COLUMNS = ("record", "line", "field", "code", "message", "raw")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 404, 422))
-def create_job(body: JobCreate, session: SessionDep, principal: WriterDep) -> JobOut:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobOut,
+    responses={
+        200: {"model": JobEstimateOut, "description": "`estimate: true`: the dry run"},
+        **problem_responses(403, 404, 422),
+    },
+)
+def create_job(body: JobCreate, session: SessionDep, principal: WriterDep) -> JobOut | JSONResponse:
     """Create a job on a data source; `start: true` also queues it at once. Params are validated by
-    the connector."""
+    the connector. `estimate: true` creates nothing: 200 with the matches and the credits the job
+    would spend (one free search call to the provider)."""
     source = job_inputs.resolve_source(session, body.data_source_id, principal.domain_id)
     job_inputs.check_campaign(session, body.campaign_id, principal.domain_id)
     params = job_inputs.validate_params(session, source, body.params)
+    if body.estimate:
+        found = job_estimates.estimate(session, source, params)
+        return JSONResponse(found.model_dump(mode="json"))
     job = jobs_repo.create_job(
         session,
         domain_id=principal.domain_id,

@@ -32,6 +32,21 @@ class JobCreate(BaseModel):
     params: JsonObject = Field(default_factory=dict)
     #: queue the job at once instead of leaving it pending
     start: bool = False
+    #: a dry run: create nothing, answer the matches and the credits the job would spend
+    estimate: bool = False
+
+
+class JobEstimateOut(BaseModel):
+    """`POST /jobs` with `"estimate": true`: nothing was created or spent."""
+
+    data_source_id: uuid.UUID
+    #: matches of the search (None: this kind of source cannot count without reading it all)
+    matches: int | None
+    #: the most credits the job could spend: one per match when the source enriches, capped by
+    #: `max_credits` and the source's budgets (people without an email cost nothing)
+    credits: int
+    #: what the source's budgets leave for a new job (None: no budget)
+    budget_left: int | None
 
 
 class JobCounters(BaseModel):
