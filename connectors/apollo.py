@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors import http
 from connectors.base import (
+    Checkpoint,
     CheckResult,
     Connector,
     ConnectorConfig,
@@ -326,11 +327,7 @@ class ApolloConnector(Connector):
         return Estimate(matches=total, credits=credits)
 
     def pages(
-        self,
-        config: ApolloConfig,
-        params: ApolloParams,
-        checkpoint: dict[str, Any] | None,
-        ctx: RunContext,
+        self, config: ApolloConfig, params: ApolloParams, checkpoint: Checkpoint, ctx: RunContext
     ) -> Iterator[Page]:
         base = {
             **config.default_filters.model_dump(exclude_none=True),

@@ -40,6 +40,10 @@ __all__ = [
     "split_secrets",
 ]
 
+#: where a job resumes: small JSON (a page number, a cursor, a byte offset), never records;
+#: None on a first run
+Checkpoint = dict[str, Any] | None
+
 CheckReason = Literal["bad_credentials", "forbidden", "unreachable", "bad_config"]
 
 
@@ -179,7 +183,7 @@ class Connector(ABC):
 
     @abstractmethod
     def pages(
-        self, config: Any, params: Any, checkpoint: dict[str, Any] | None, ctx: RunContext
+        self, config: Any, params: Any, checkpoint: Checkpoint, ctx: RunContext
     ) -> Iterator[Page]: ...
 
     def estimate(self, config: Any, params: Any) -> Estimate:

@@ -23,6 +23,7 @@ from typing import IO, Any
 from pydantic import Field, ValidationInfo, field_validator
 
 from connectors.base import (
+    Checkpoint,
     CheckResult,
     Connector,
     ConnectorConfig,
@@ -152,11 +153,7 @@ class CsvConnector(Connector):
         )
 
     def pages(
-        self,
-        config: CsvConfig,
-        params: CsvParams,
-        checkpoint: dict[str, Any] | None,
-        ctx: RunContext,
+        self, config: CsvConfig, params: CsvParams, checkpoint: Checkpoint, ctx: RunContext
     ) -> Iterator[Page]:
         page_size = params.page_size or config.page_size
         with ExitStack() as stack:

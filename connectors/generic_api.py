@@ -24,7 +24,15 @@ from typing import Any
 import httpx
 
 from connectors import http
-from connectors.base import CheckResult, Connector, Page, Progress, RateLimiter, RunContext
+from connectors.base import (
+    Checkpoint,
+    CheckResult,
+    Connector,
+    Page,
+    Progress,
+    RateLimiter,
+    RunContext,
+)
 from connectors.errors import ConfigError, ConnectorError, TransientError
 from connectors.generic_api_config import CursorPagination as CursorPagination
 from connectors.generic_api_config import GenericApiConfig as GenericApiConfig
@@ -97,7 +105,7 @@ class GenericApiConnector(Connector):
         self,
         config: GenericApiConfig,
         params: GenericApiParams,
-        checkpoint: dict[str, Any] | None,
+        checkpoint: Checkpoint,
         ctx: RunContext,
     ) -> Iterator[Page]:
         state = dict(checkpoint) if checkpoint and "position" in checkpoint else None

@@ -34,6 +34,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from connectors import http
 from connectors.base import (
+    Checkpoint,
     CheckResult,
     Connector,
     ConnectorConfig,
@@ -159,7 +160,7 @@ class LinkedInConnector(Connector):
         self,
         config: LinkedInConfig,
         params: LinkedInParams,
-        checkpoint: dict[str, Any] | None,
+        checkpoint: Checkpoint,
         ctx: RunContext,
     ) -> Iterator[Page]:
         state = _start_state(config, params, checkpoint, ctx.sync_state, self._now_ms())

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from pydantic import Field
 
 from connectors.base import (
+    Checkpoint,
     CheckResult,
     Connector,
     ConnectorConfig,
@@ -73,7 +73,7 @@ class SyntheticConnector(Connector):
         self,
         config: SyntheticConfig,
         params: SyntheticParams,
-        checkpoint: dict[str, Any] | None,
+        checkpoint: Checkpoint,
         ctx: RunContext,
     ) -> Iterator[Page]:
         total = params.total if params.total is not None else config.total

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors import http
 from connectors.base import (
+    Checkpoint,
     CheckResult,
     Connector,
     ConnectorConfig,
@@ -366,7 +367,7 @@ class ZoomInfoConnector(Connector):
         self,
         config: ZoomInfoConfig,
         params: ZoomInfoParams,
-        checkpoint: dict[str, Any] | None,
+        checkpoint: Checkpoint,
         ctx: RunContext,
     ) -> Iterator[Page]:
         base = {

@@ -150,13 +150,6 @@ def _with_request(fields: dict[str, Any] | None) -> dict[str, Any]:
     return {**(fields or {}), "request_id": request_id}
 
 
-def _must(moved: Moved | None, session: Session, job_id: uuid.UUID, move: str) -> Moved:
-    """A user's move that matched no row is refused with the job's current status."""
-    if moved is None:
-        raise _refuse(session, job_id, move)
-    return moved
-
-
 def _back_to_queue() -> dict[str, Any]:
     """The columns every move back to `queued` resets (start, resume, resume at resume_at)."""
     return {
@@ -203,50 +196,34 @@ def _now() -> Any:
 
 def start(session: Session, job_id: uuid.UUID) -> Moved:
     """pending, failed → queued (the caller enqueues after commit)."""
-    moved = _cas(
-        session,
-        job_id,
-        "start",
-        {**_back_to_queue(), "error": None, "error_code": None, "warnings": []},
-        message="job queued",
-    )
-    return _must(moved, session, job_id, "start")
+    reset = {**_back_to_queue(), "error": None, "error_code": None, "warnings": []}
+    return _user_move(session, job_id, "start", reset, "job queued")
 
 
 def pause(session: Session, job_id: uuid.UUID) -> Moved:
     """queued → paused at once; running → pausing (the runner pauses after the current page)."""
-    moved = _cas(
-        session,
-        job_id,
-        "pause",
-        {"pause_reason": "user"},
-        message="pause requested",
-    )
-    return _must(moved, session, job_id, "pause")
+    return _user_move(session, job_id, "pause", {"pause_reason": "user"}, "pause requested")
 
 
 def resume(session: Session, job_id: uuid.UUID) -> Moved:
     """paused → queued (the caller enqueues after commit)."""
-    moved = _cas(
-        session,
-        job_id,
-        "resume",
-        _back_to_queue(),
-        message="job resumed",
-    )
-    return _must(moved, session, job_id, "resume")
+    return _user_move(session, job_id, "resume", _back_to_queue(), "job resumed")
 
 
 def cancel(session: Session, job_id: uuid.UUID) -> Moved:
     """pending, queued, paused → cancelled; running, pausing → cancelling."""
-    moved = _cas(
-        session,
-        job_id,
-        "cancel",
-        {},
-        message="cancel requested",
-    )
-    return _must(moved, session, job_id, "cancel")
+    return _user_move(session, job_id, "cancel", {}, "cancel requested")
+
+
+def _user_move(
+    session: Session, job_id: uuid.UUID, move: str, values: dict[str, Any], message: str
+) -> Moved:
+    """A move an operator asked for: refused with the job's current status when it matches no
+    row (the API answers 409 with it)."""
+    moved = _cas(session, job_id, move, values, message=message)
+    if moved is None:
+        raise _refuse(session, job_id, move)
+    return moved
 
 
 # ---- moves made by the runner (fenced by the lease; None = fenced out) -------------------------

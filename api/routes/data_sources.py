@@ -230,14 +230,7 @@ async def upload_file(
         return _too_large(limit)
     finally:
         await _run(session.close)
-    return UploadOut(
-        id=upload.id,
-        filename=upload.filename,
-        size=upload.size,
-        sha256=upload.sha256,
-        content_type=upload.content_type,
-        created_at=upload.created_at,
-    )
+    return UploadOut.build(upload)
 
 
 @router.get("/{source_id}/jobs", responses=problem_responses(404, 422))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from api.schemas.common import JsonObject, example
+from api.schemas.common import JsonObject, RowOut, example
 from api.schemas.jobs import JobWarning
 from connectors.base import CheckResult
 from connectors.errors import ConnectorError
@@ -161,7 +161,7 @@ class CheckOut(BaseModel):
         )
 
 
-class UploadOut(BaseModel):
+class UploadOut(RowOut):
     id: uuid.UUID
     filename: str
     size: int
