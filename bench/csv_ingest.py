@@ -32,6 +32,7 @@ included) so that ratios are ratios of time on the same input.
     python bench/csv_ingest.py --rows 1000000 --rounds 1
     python bench/csv_ingest.py --rows 5000000 --only-e2e --rounds 1   # RSS flatness
     python bench/csv_ingest.py --rows 300000 --rounds 3 --steps e2e,r   # issue 16's ratio
+    python bench/csv_ingest.py --rows 300000 --rounds 1 --steps e2e,r --existing 1000000
     python bench/csv_ingest.py --json
 """
 
@@ -438,6 +439,41 @@ def run_e2e(db_url: str, engine: Any, world: dict[str, uuid.UUID]) -> dict[str, 
     return result
 
 
+_SEED_EXISTING = """
+WITH l AS (
+    INSERT INTO leads (domain_id, first_name, last_name, email, company_name, score)
+    SELECT %(d)s, 'Old', 'Lead' || g, 'old' || g || '@seed.example', 'Seed Co', 22
+    FROM generate_series(1, %(n)s) g
+    RETURNING id, email
+), k AS (
+    INSERT INTO lead_keys (domain_id, key, lead_id) SELECT %(d)s, 'email:' || email, id FROM l
+)
+INSERT INTO lead_sources (domain_id, lead_id) SELECT %(d)s, id FROM l
+"""
+_SEED_REF = """
+INSERT INTO bench_ref_leads (domain_id, first_name, last_name, email, company_name, email_norm)
+SELECT %(d)s, 'Old', 'Lead' || g, 'old' || g || '@seed.example', 'Seed Co',
+       'old' || g || '@seed.example'
+FROM generate_series(1, %(n)s) g
+"""
+
+
+def seed_existing(db_url: str, domain_id: uuid.UUID, ref_domain: uuid.UUID, n: int) -> None:
+    """`n` leads (with a key and a provenance row each) in the end-to-end domain, and `n` rows
+    in (r)'s table for its domain, vacuumed: the domain's size before the run (not timed)."""
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(db_url) as conn:
+        conn.execute(_SEED_EXISTING, {"d": domain_id, "n": n})
+        conn.execute(_R_SETUP)
+        conn.execute(_SEED_REF, {"d": ref_domain, "n": n})
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE leads, lead_keys, lead_sources, bench_ref_leads")
+    print(f"seeded {n:,} existing leads in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+
+
 def new_world(engine: Any, path: Path) -> dict[str, uuid.UUID]:
     from tests.factories import make_domain, make_source, make_user
 
@@ -456,6 +492,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--orm-rows", type=int, default=10_000, help="rows for (c), per pass")
     parser.add_argument("--only-e2e", action="store_true", help="end to end only (RSS runs)")
+    parser.add_argument(
+        "--existing",
+        type=int,
+        default=0,
+        help="leads already in the domain (end to end and (r)) before each round: growth curve",
+    )
     parser.add_argument(
         "--steps",
         default="e2e,b,a,r,c",
@@ -495,6 +537,8 @@ def main() -> None:
             for r in range(args.rounds):
                 we, wb, wc = new_world(engine, path), new_world(engine, path), None
                 ref_domain = uuid.uuid4()  # (r)'s table has no foreign keys: any id will do
+                if args.existing:
+                    seed_existing(db_url, we["domain"], ref_domain, args.existing)
                 steps: list[tuple[str, Any]] = [
                     ("e2e_new", lambda we=we: run_e2e(db_url, engine, we)),
                     ("b_new", lambda wb=wb: run_b(db_url, path, wb["domain"], wb["source"])),

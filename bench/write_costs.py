@@ -32,7 +32,13 @@ PAGE = 5000
 #: variant → statements run (inside the rolled-back transaction) before the COPYs
 VARIANTS: dict[str, list[str]] = {
     "as is": [],
-    "- score trigger": ["ALTER TABLE leads DISABLE TRIGGER trg_leads_score"],
+    # trg_leads_score before migration 0018, trg_leads_score_insert after: the sink now gives
+    # the score, which skips the trigger like this
+    "- score trigger": [
+        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trg_leads_score') "
+        "THEN ALTER TABLE leads DISABLE TRIGGER trg_leads_score; "
+        "ELSE ALTER TABLE leads DISABLE TRIGGER trg_leads_score_insert; END IF; END $$"
+    ],
     "- metrics+stats triggers": [
         "ALTER TABLE leads DISABLE TRIGGER trg_leads_metrics_insert",
         "ALTER TABLE leads DISABLE TRIGGER trg_leads_stats_insert",
