@@ -80,20 +80,22 @@ def export_once(base: str, token: str, fmt: str, pid: int) -> dict[str, Any]:
     sampler.start()
     lines = size = 0
     started = time.perf_counter()
-    with httpx.stream(
-        "GET",
-        base + "/api/v1/leads/export",
-        params={"format": fmt},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=600,
-    ) as response:
-        response.raise_for_status()
-        for chunk in response.iter_bytes():
-            lines += chunk.count(b"\n")
-            size += len(chunk)
-    seconds = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    try:
+        with httpx.stream(
+            "GET",
+            base + "/api/v1/leads/export",
+            params={"format": fmt},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=600,
+        ) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                lines += chunk.count(b"\n")
+                size += len(chunk)
+        seconds = time.perf_counter() - started
+    finally:
+        done.set()
+        sampler.join()
     rows = lines - 1 if fmt == "csv" else lines
     return {
         "rows": rows,

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     api_statement_timeout_s: float = Field(
         15.0, ge=0, validation_alias="DASHIN_API_STATEMENT_TIMEOUT_S"
     )
+    #: bound of one `GET /leads/export` (a single `COPY … TO STDOUT` statement, so the API's
+    #: statement timeout above would cut off any export that streams longer than it)
+    export_timeout_s: float = Field(3600.0, gt=0, validation_alias="DASHIN_EXPORT_TIMEOUT_S")
     #: the API answers 503 `request_timeout` when a request has not started its response by
     #: then (streams are exempt once they started); 0: no deadline
     request_timeout_s: float = Field(30.0, ge=0, validation_alias="DASHIN_REQUEST_TIMEOUT_S")

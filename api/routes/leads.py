@@ -127,18 +127,18 @@ def export_leads(
     engine = get_engine(settings.require_database_url())
     filename = f"leads.{format}"
     return StreamingResponse(
-        _copy_stream(engine, scope_of(principal), filters, format),
+        _copy_stream(engine, scope_of(principal), filters, format, settings.export_timeout_s),
         media_type=leads_bulk.EXPORT_FORMATS[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
 def _copy_stream(
-    engine: Engine, scope: LeadScope, filters: LeadFilter, fmt: str
+    engine: Engine, scope: LeadScope, filters: LeadFilter, fmt: str, timeout_s: float
 ) -> Iterator[bytes]:
     """Its own connection: the response outlives the request's session."""
     with engine.connect() as conn, conn.begin():
-        yield from leads_bulk.export_copy(conn, scope, filters, fmt)
+        yield from leads_bulk.export_copy(conn, scope, filters, fmt, timeout_s=timeout_s)
 
 
 @router.post("/bulk", responses=problem_responses(403, 422))

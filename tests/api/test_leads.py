@@ -502,3 +502,30 @@ def test_export_as_json_lines_keeps_every_value_exactly(
     assert datetime.fromisoformat(csv_rows[0]["created_at"]) == datetime.fromisoformat(
         made["created_at"]
     )
+
+
+def test_an_export_is_bounded_by_its_own_timeout_not_the_statement_timeout(
+    manager: ApiUser, engine: Engine
+) -> None:
+    """The export is one COPY statement: the API connections' statement_timeout (15 s) would
+    cut a big export off mid-stream; the export sets its own bound for its transaction."""
+    from models.leads_bulk import export_copy
+    from models.leads_repo import LeadFilter, LeadScope
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO leads (domain_id, email) "
+                "SELECT :d, 'e' || g || '@x.example' FROM generate_series(1, 20000) g"
+            ),
+            {"d": manager.domain_id},
+        )
+    scope = LeadScope(manager.domain_id, manager.user_id)
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL statement_timeout = 1"))  # 1 ms: far too short for 20k
+        body = b"".join(export_copy(conn, scope, LeadFilter(), "jsonl", timeout_s=120))
+    assert body.count(b"\n") == 20000
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL statement_timeout = 1"))
+        with pytest.raises(Exception, match="statement timeout"):
+            b"".join(export_copy(conn, scope, LeadFilter(), "jsonl"))
