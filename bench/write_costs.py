@@ -28,17 +28,20 @@ import csv_ingest
 from records import LEAD_FIELDS
 
 PAGE = 5000
+#: marker in a variant: COPY a score column (and disable the pre-0018 trigger that would
+#: overwrite it)
+GIVE_SCORE = "give score"
+_DISABLE_OLD_SCORE = (
+    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trg_leads_score') "
+    "THEN ALTER TABLE leads DISABLE TRIGGER trg_leads_score; END IF; END $$"
+)
 
 #: variant → statements run (inside the rolled-back transaction) before the COPYs
 VARIANTS: dict[str, list[str]] = {
     "as is": [],
-    # trg_leads_score before migration 0018, trg_leads_score_insert after: the sink now gives
-    # the score, which skips the trigger like this
-    "- score trigger": [
-        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trg_leads_score') "
-        "THEN ALTER TABLE leads DISABLE TRIGGER trg_leads_score; "
-        "ELSE ALTER TABLE leads DISABLE TRIGGER trg_leads_score_insert; END IF; END $$"
-    ],
+    # before migration 0018 the trigger scored every row; since, a row that comes with a score
+    # (as the sink's do) skips it: this variant disables it before, gives the score after
+    "- score trigger (score given)": [GIVE_SCORE],
     "- metrics+stats triggers": [
         "ALTER TABLE leads DISABLE TRIGGER trg_leads_metrics_insert",
         "ALTER TABLE leads DISABLE TRIGGER trg_leads_stats_insert",
@@ -73,17 +76,19 @@ def run_variant(
 ) -> float:
     import psycopg
 
-    columns = ", ".join(("id", "domain_id", *LEAD_FIELDS))
+    give = GIVE_SCORE in setup
+    columns = ", ".join(("id", "domain_id", *(["score"] if give else []), *LEAD_FIELDS))
+    score = [30] if give else []
     with psycopg.connect(db_url) as conn:
         with conn.cursor() as cur:
             for statement in setup:
-                cur.execute(statement)
+                cur.execute(_DISABLE_OLD_SCORE if statement == GIVE_SCORE else statement)
             busy = 0.0
             for page in pages:
                 started = time.perf_counter()
                 with cur.copy(f"COPY leads ({columns}) FROM STDIN") as copy:
                     for values in page:
-                        copy.write_row((uuid.uuid4(), domain_id, *values))
+                        copy.write_row((uuid.uuid4(), domain_id, *score, *values))
                 busy += time.perf_counter() - started
         conn.rollback()
         # the rolled-back rows stay in the heap and in the GIN pending list until vacuumed:
@@ -129,6 +134,7 @@ def main() -> None:
             variants["pk only, no triggers"] = [
                 *everything,
                 "ALTER TABLE leads DISABLE TRIGGER USER",
+                GIVE_SCORE,
             ]
             names.append("pk only, no triggers")
             for r in range(args.rounds):
