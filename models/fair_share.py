@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from models.job_statuses import HELD_STATUSES
 from models.jobs import Job
 
 #: statuses whose job holds a worker thread
-HOLDING = ("running", "pausing", "cancelling")
+HOLDING = HELD_STATUSES
 
 
 def _running(domain_id: Any) -> ColumnElement[int]:

@@ -25,12 +25,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.job_statuses import MOVES
 from models.jobs import Job, JobRecordError
 
 ALL_RECORDS_REJECTED = "all_records_rejected"
 RECORDS_REJECTED = "records_rejected"
 MATCHES_MISSED = "matches_missed"
-_FINISHABLE = ("running", "pausing", "cancelling")
+_FINISHABLE = MOVES["finish"].sources
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from api.console.auth import ConsoleUser
 from api.problems import dashin_error_response
+from models.job_statuses import LIVE_STATUSES
 from runtime.errors import DashinError
 
 HERE = Path(__file__).parent
@@ -47,6 +48,8 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.globals["duration"] = duration
 templates.env.globals["NAV"] = NAV
+#: the statuses whose rows console.js keeps re-reading, from the declaration (models.job_statuses)
+templates.env.globals["LIVE_STATUSES"] = list(LIVE_STATUSES)
 
 
 def page(

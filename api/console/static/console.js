@@ -10,7 +10,8 @@
  */
 (function () {
   "use strict";
-  const LIVE = ["queued", "running", "pausing", "cancelling"];
+  // the job statuses that still change on their own, as the server declares them
+  const LIVE = JSON.parse(document.body.dataset.liveStatuses || "[]");
   const csrf = () => {
     const h = document.body.getAttribute("hx-headers");
     try { return h ? JSON.parse(h)["X-CSRF-Token"] : ""; } catch (e) { return ""; }
