@@ -1,12 +1,12 @@
-"""The lead search index, kept off the page transaction (issue 16; migration 0018).
+"""The lead search index, kept off the page transaction (issue 16; migrations 0018, 0022).
 
 `ix_leads_search_trgm` (trigram GIN over the searched columns) was the dearest thing a lead
 cost to write: merging ~100 trigram entries per row into the tree inside the page halved the
-COPY rate into `leads`. The index now keeps a large pending list (`fastupdate`, 256 MB): a page
+COPY rate into `leads`. The index now keeps a large pending list (`fastupdate`, 64 MB): a page
 only appends its entries to that list, which every search scans as it is, so a lead is
-findable the moment its page commits. Merging the list into the tree — the expensive part,
-done in sorted batches — is `merge_pending`, run after commits by `workers.search_merge`, so
-the list (and the search time it adds) stays small. If no merger runs, the list still merges
+findable the moment its page commits. Merging the list into the tree (the expensive part,
+done in sorted batches) is `merge_pending`, run after commits by `workers.search_merge`, so
+the list, and the search time it adds, stays small. If no merger runs, the list still merges
 when it reaches its ceiling (inside some page, as before) or at the next (auto)vacuum.
 """
 

@@ -50,13 +50,12 @@ class Lead(Base):
         CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),
         Index("ix_leads_domain_created", "domain_id", "created_at", "id"),
         Index("ix_leads_domain_status", "domain_id", "status"),
-        Index("ix_leads_domain_priority", "domain_id", "priority"),
         # keyset sorts: (sort column, id) after the domain (migration 0002)
         Index("ix_leads_domain_score_id", "domain_id", "score", "id"),
         Index("ix_leads_domain_updated", "domain_id", "updated_at", "id"),
         Index("ix_leads_campaign_created", "campaign_id", "created_at"),
         Index("ix_leads_assigned_to", "assigned_to"),
-        # partial (migration 0018): untagged leads, i.e. every imported one, write no entry
+        # partial (migrations 0018, 0022): untagged leads, i.e. every imported one, write no entry
         Index("ix_leads_tags", "tags", postgresql_using="gin", postgresql_where=text(TAGGED)),
     )
 
@@ -115,7 +114,7 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"search_text": "gin_trgm_ops"},
     # merged after commit by the worker's search merger, not in the page (migration 0018)
-    postgresql_with={"fastupdate": "on", "gin_pending_list_limit": 262144},
+    postgresql_with={"fastupdate": "on", "gin_pending_list_limit": 65536},
     _table=Lead.__table__,  # type: ignore[arg-type]  # a declarative __table__ is a Table
 )
 
