@@ -176,6 +176,14 @@ def domain_a(
     )
     assert erased.status_code == 200, erased.text
 
+    signed_in = api_client.post(
+        f"{API}/auth/login", json={"email": manager.email, "password": manager.password}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    sessions = api_client.get(f"{API}/me/sessions", headers=manager.auth)
+    assert sessions.status_code == 200, sessions.text
+    (sign_in,) = sessions.json()["items"]
+
     a.code = link.json()["short_code"]
     a.ids = {
         "campaign": campaign.json()["id"],
@@ -192,6 +200,7 @@ def domain_a(
         "webhook": hook.json()["id"],
         "delivery": str(delivery_id),
         "suppression": suppression["id"],
+        "sign_in_session": sign_in["id"],
         "erasure": erased.json()["id"],
         "domain": str(manager.domain_id),
         "manager": str(manager.user_id),
@@ -240,6 +249,7 @@ def _path_ids(a: DomainA) -> dict[str, str]:
         "webhook_id": a.ids["webhook"],
         "delivery_id": a.ids["delivery"],
         "suppression_id": a.ids["suppression"],
+        "session_id": a.ids["sign_in_session"],
     }
 
 
@@ -414,6 +424,7 @@ def _a_snapshot(api_client: TestClient, a: DomainA) -> dict[str, Any]:
         "erasures": get("/erasures"),
         "data_policy": get("/data-policy"),
         "audit": get("/audit"),
+        "sign_in_sessions": sorted(s["id"] for s in get("/me/sessions")["items"]),
     }
 
 
