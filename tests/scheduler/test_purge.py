@@ -10,13 +10,14 @@ import threading
 import uuid
 
 import psycopg
+import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from models import job_states
 from models.job_logs import LogLine
 from models.job_states import append_log as append
-from scheduler.purge import purge
+from scheduler.purge import BATCH_ROWS, purge
 from tests.factories import make_domain, make_job, make_source, make_user
 
 OLD = "now() - interval '200 days'"
@@ -142,14 +143,18 @@ def test_finished_jobs_go_whole_and_their_leads_stay(engine: Engine) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [60_000, pytest.param(1_000_000, marks=pytest.mark.slow, id="1M")],
+)
 def test_a_purge_never_makes_a_running_jobs_commit_wait_100_ms_for_a_lock(
-    engine: Engine, db_url: str
+    engine: Engine, db_url: str, lines: int
 ) -> None:
-    # Given 60,000 old log lines and a job writing pages (the runner's statements) meanwhile,
-    # on a connection where any lock wait over 100 ms is an error
+    # Given old log lines (1M in the slow run) and a job writing pages (the runner's
+    # statements) meanwhile, on a connection where any lock wait over 100 ms is an error
     domain = make_domain(engine)
     source = make_source(engine, domain)
-    _old_job(engine, domain, source, lines=60_000)
+    _old_job(engine, domain, source, lines=lines)
     running = _running_job(engine, domain, source)
     finished = threading.Event()
     errors: list[BaseException] = []
@@ -182,15 +187,15 @@ def test_a_purge_never_makes_a_running_jobs_commit_wait_100_ms_for_a_lock(
     writer.start()
     # When the purge removes them in its batches
     try:
-        report = purge(engine, batch_rows=2000)
+        report = purge(engine)  # the scheduler's batch size
     finally:
         finished.set()
         writer.join(timeout=60)
     # Then every page commit went through without a lock wait of 100 ms, and pages were
     # committed while the purge ran (not only after it)
     assert errors == []
-    assert report.rows[(_name(engine, domain), "job_logs")] == 60_000
-    assert report.batches >= 30
+    assert report.rows[(_name(engine, domain), "job_logs")] == lines
+    assert report.batches >= lines // BATCH_ROWS
     assert commits >= 3
     page_lines = "SELECT count(*) FROM job_logs WHERE job_id = :j AND event = 'page.committed'"
     assert _count(engine, page_lines, j=running) == commits
