@@ -65,6 +65,7 @@ class LocalServer:
         self.requests: list[Seen] = []
         self._replies: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
@@ -92,9 +93,20 @@ class LocalServer:
         with self._lock:
             return [r for r in self.requests if path is None or r.path.split("?")[0] == path]
 
+    def wait_seen(self, path: str, count: int, timeout: float = 10.0) -> list[Seen]:
+        """The requests to `path` once `count` have arrived: a client may give up on a request
+        (read timeout) before a loaded machine has scheduled the server's handler."""
+        with self._arrived:
+            self._arrived.wait_for(
+                lambda: sum(r.path.split("?")[0] == path for r in self.requests) >= count,
+                timeout=timeout,
+            )
+        return self.seen(path)
+
     def take(self, seen: Seen) -> Reply:
         with self._lock:
             self.requests.append(seen)
+            self._arrived.notify_all()
             queue = self._replies.get(seen.path.split("?")[0])
             return queue.popleft() if queue else Reply()
 
@@ -370,7 +382,7 @@ def test_post_read_timeout_is_not_sent_again(server: LocalServer, ctx: Recording
     ):
         http.request(client, "POST", "/people/match", ctx=ctx, json={"id": 1})
     assert "ReadTimeout" in str(exc.value)
-    assert len(server.seen("/people/match")) == 1
+    assert len(server.wait_seen("/people/match", 1)) == 1
     assert retries(ctx) == [] and ctx.waits == []
     assert [e for _, e, _ in ctx.log.lines] == ["http.not_retried"]
 

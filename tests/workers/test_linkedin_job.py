@@ -74,7 +74,11 @@ def test_345_responses_with_38_repeat_submissions_yield_307_leads(
     # Then 307 leads exist, every response was fetched and none rejected
     job = load(engine, Job, job_id)
     assert (job.fetched, job.inserted, job.rejected) == (345, 307, 0)
-    assert (job.updated, job.unchanged, job.pages) == (38, 0, 4) and job.error is None
+    # (a repeat read in a later transaction adds its response id to the lead: `updated`; pages
+    # already fetched commit together, and a repeat folded into its first submission in the
+    # same write is `unchanged`: which one depends on how far the prefetcher got)
+    assert job.updated + job.unchanged == 38
+    assert job.pages == 4 and job.error is None
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Lead)) == 307
     # And the questions were read from GET /rest/leadForms/{id}, once for the whole job

@@ -75,6 +75,11 @@ def add_webhook(engine: Engine, world: World, url: str, events: list[str]) -> tu
         return created.webhook.id, created.secret
 
 
+def _statuses(engine: Engine) -> set[str]:
+    with Session(engine) as session:
+        return set(session.scalars(select(WebhookMessage.status)))
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -161,6 +166,8 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_back(
         sweeper.start()
         try:
             receiver.wait_for(lambda: len(receiver.verified) == 6, 90, "all six events")
+            # (the worker records an attempt after the receiver has answered it)
+            wait_until(lambda: _statuses(engine) == {"done"}, 60, "six messages settled")
         finally:
             stop.set()
             sweeper.join(5)
