@@ -19,6 +19,9 @@ change always has its row. What the row says is read off the route and the reque
                 platform admin acting as support)
     where from  the request id (`X-Request-ID`, `api.request_context`)
 
+Lead, campaign and data source changes also become one event each in the domain's live feed
+(`api.change_events`), in the same transaction.
+
 A route that knows better (a bulk request's count and action, a domain the path does not name)
 says so with `note(session, ...)` before it returns. Routes that change nothing (`.../test`) are
 not audited; async routes are not wrapped (`data-sources/{id}/files` streams an upload in its own
@@ -40,6 +43,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from api import change_events
 from api.deps import AuthenticatedUser, CurrentUser, Principal, SessionDep
 from api.idempotency import IdempotentRoute
 from models import audit
@@ -175,6 +179,14 @@ def _record(
     if action == "bulk":  # `{action: update|delete, ...}` bodies: say which
         kind = next((getattr(arguments.get(n), "action", None) for n in bodies), None)
         action = f"bulk_{kind}" if isinstance(kind, str) else action
+    change = audit.Change(
+        domain_id=domain_id,
+        entity_type=target.entity_type,
+        entity_id=entity_id,
+        action=action,
+        fields=fields,
+        count=count,
+    )
     audit.record(
         session,
         audit.Actor(
@@ -183,16 +195,10 @@ def _record(
             role=principal.role if principal else None,
             is_admin=caller.is_admin,
         ),
-        audit.Change(
-            domain_id=domain_id,
-            entity_type=target.entity_type,
-            entity_id=entity_id,
-            action=action,
-            fields=fields,
-            count=count,
-        ),
+        change,
         current_request_id(),
     )
+    change_events.publish(session, change, result)  # last: see models.domain_events
 
 
 def audited(endpoint: Callable[..., Any], target: Target) -> Callable[..., Any]:

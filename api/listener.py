@@ -1,9 +1,10 @@
 """One LISTEN connection per API process, fanned out to the open Server-Sent-Event streams.
 
 Why one: a LISTEN connection per client would cost one PostgreSQL backend per open browser tab.
-Instead a single `psycopg.AsyncConnection` listens on `job_logs`, `job_status` and
-`notifications`, and hands each notification to the subscriptions interested in it (by channel and
-by the id before the `:` of the payload: a job id or a user id). Payloads carry ids only
+Instead a single `psycopg.AsyncConnection` listens on `job_logs`, `job_status`, `notifications`,
+`domain_events` and `campaign_metrics`, and hands each notification to the subscriptions
+interested in it (by channel and by the id before the `:` of the payload: a job, user, domain or
+campaign id). Payloads carry ids only
 (ARCHITECTURE §8): a stream treats a notice as a doorbell and re-reads the tables.
 
 The connection starts lazily with the first subscription and reconnects when it drops. While it is
@@ -32,7 +33,7 @@ from runtime.settings import get_settings, libpq_url
 
 log = get_logger(__name__)
 
-CHANNELS = ("job_logs", "job_status", "notifications")
+CHANNELS = ("job_logs", "job_status", "notifications", "domain_events", "campaign_metrics")
 #: a subscription's backlog; beyond it the oldest notices are dropped and RESYNC is sent
 QUEUE_SIZE = 1000
 #: how long the connection may sit idle before we prove it is alive with a query

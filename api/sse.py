@@ -1,4 +1,4 @@
-"""The two Server-Sent-Event streams: one job's log lines, and a user's live events.
+"""The two Server-Sent-Event streams: one job's log lines, and a domain's live feed (`api.live`).
 
 Both follow one rule: a notification is only a doorbell, the database is the truth. A log stream
 subscribes first, waits for LISTEN to be active, then reads lines after its cursor; each wake-up
@@ -27,10 +27,12 @@ from functools import partial
 from sqlalchemy.orm import Session
 from sse_starlette import ServerSentEvent
 
+from api import live
 from api.db_threads import run_db
-from api.listener import RESYNC, Notice, get_listener
+from api.listener import get_listener
+from api.live import LiveEvent
 from api.schemas.logs import LogLineOut
-from models import job_logs, jobs_query, notifications_query
+from models import job_logs, jobs_query
 from models.job_statuses import TERMINAL_STATUSES
 from runtime.errors import NotFound
 
@@ -134,86 +136,14 @@ def _read_job_logs(
     return _LogRead(status, [LogLineOut.build(line) for line in lines])
 
 
-def _read_events(
-    session: Session,
-    *,
-    notices: list[Notice],
-    user_id: uuid.UUID,
-    domain_id: uuid.UUID,
-    allowed: AccessCheck,
-) -> list[ServerSentEvent] | None:
-    """Turn doorbells into events the caller may see: jobs of their domain, their notifications.
-    None: the caller lost access (checked first, in the same transaction)."""
-    if not allowed(session):
-        return None
-    if not notices:
-        return []
-    job_ids = [j for n in notices if n.channel == "job_status" if (j := _uuid(n.key))]
-    note_ids = [i for n in notices if n.channel == "notifications" if (i := _uuid(n.value))]
-    jobs = {str(job.id): job for job in jobs_query.jobs_in_domain(session, job_ids, domain_id)}
-    notes = {
-        str(note.id): note
-        for note in notifications_query.for_user(session, note_ids, user_id)
-        if note.domain_id == domain_id
-    }
-    events: list[ServerSentEvent] = []
-    for notice in notices:
-        if notice == RESYNC:
-            events.append(ServerSentEvent(data="{}", event="resync"))
-        elif notice.channel == "job_status" and (job := jobs.get(notice.key)):
-            job_data = {
-                "job_id": str(job.id),
-                "status": notice.value,
-                "data_source_id": str(job.data_source_id),
-                "campaign_id": str(job.campaign_id) if job.campaign_id else None,
-                "schedule_id": str(job.schedule_id) if job.schedule_id else None,
-            }
-            events.append(ServerSentEvent(data=json.dumps(job_data), event="job_status"))
-        elif notice.channel == "notifications" and (note := notes.get(notice.value)):
-            note_data = {
-                "id": str(note.id),
-                "kind": note.kind,
-                "payload": note.payload,
-                "created_at": note.created_at.isoformat(),
-            }
-            events.append(ServerSentEvent(data=json.dumps(note_data), event="notification"))
-    return events
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
+def live_event(event: LiveEvent) -> ServerSentEvent:
+    """A live feed event as SSE; log events keep their `seq` as the SSE id (`Last-Event-ID`)."""
+    return ServerSentEvent(data=event.json_data(), event=event.event, id=event.id)
 
 
 async def domain_events(
-    user_id: uuid.UUID, domain_id: uuid.UUID, allowed: AccessCheck
+    user_id: uuid.UUID, domain_id: uuid.UUID, allowed: AccessCheck, after_seq: int | None
 ) -> AsyncIterator[ServerSentEvent]:
-    """Job status changes in the caller's domain and the caller's new notifications, live;
-    ends with `revoked` once the caller lost access.
-
-    Not resumable: after a `resync` event (the listener reconnected or the client fell behind)
-    a client re-fetches what it shows.
-    """
-    listener = get_listener()
-    topics = [("job_status", None), ("notifications", str(user_id))]
-    with listener.subscribe(topics) as sub:
-        ready = await listener.wait_ready(READY_TIMEOUT_S)
-        yield ServerSentEvent(data=json.dumps({"listening": ready}), event="ready")
-        while True:
-            notices = await sub.get(timeout=RECHECK_S)
-            events = await run_db(
-                partial(
-                    _read_events,
-                    notices=notices,
-                    user_id=user_id,
-                    domain_id=domain_id,
-                    allowed=allowed,
-                )
-            )
-            if events is None:
-                yield revoked_event()
-                return
-            for event in events:
-                yield event
+    """The domain's live feed (`api.live`) as Server-Sent Events."""
+    async for event in live.domain_feed(user_id, domain_id, allowed, after_seq):
+        yield live_event(event)

@@ -10,6 +10,7 @@ from models.base import Base
 from models.campaigns import Campaign, Link, LinkClick
 from models.console_sessions import ConsoleSession
 from models.credits import CreditEntry
+from models.domain_events import DomainEvent, DomainEventCounter
 from models.erasure import Erasure
 from models.idempotency import IdempotencyKey
 from models.jobs import Job, JobLog, JobRecordError
@@ -34,6 +35,8 @@ __all__ = [
     "CreditEntry",
     "DataSource",
     "Domain",
+    "DomainEvent",
+    "DomainEventCounter",
     "Erasure",
     "IdempotencyKey",
     "Invitation",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,3 +114,19 @@ def update_campaign(session: Session, campaign: Campaign, changes: dict[str, Any
 def soft_delete_campaign(session: Session, campaign: Campaign) -> None:
     campaign.deleted_at = datetime.now(UTC)
     session.flush()
+
+
+def ids_in_domain(
+    session: Session, campaign_ids: Sequence[uuid.UUID], domain_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """Those of `campaign_ids` that are live campaigns of `domain_id` (the live feed relays
+    `campaign_metrics` doorbells with this)."""
+    if not campaign_ids:
+        return set()
+    return set(
+        session.scalars(
+            campaigns_query(domain_id)
+            .with_only_columns(Campaign.id)
+            .where(Campaign.id.in_(campaign_ids))
+        )
+    )

@@ -49,6 +49,7 @@ class SinkResult:
     rejected: int = 0
     merge_candidates: int = 0
     errors: list[RecordError] = field(default_factory=list)
+    #: the leads the page inserted or changed (inserted first)
     lead_ids: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -270,6 +271,8 @@ def write_page(
                 },
             )
     result.merge_candidates = plan.merge_candidates
+    # what the page's event names (`models.domain_events`): new leads first, then filled ones
+    result.lead_ids = [lead_id for lead_id, _ in plan.new] + sorted(changed)
     # matched records beyond the first per lead fold into it: unchanged
     result.updated = len(changed)
     result.unchanged += plan.matched - result.updated

@@ -9,7 +9,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-CHANNELS = frozenset({"job_logs", "job_status", "notifications", "schedules", "campaign_metrics"})
+CHANNELS = frozenset(
+    {"job_logs", "job_status", "notifications", "schedules", "campaign_metrics", "domain_events"}
+)
 
 
 def pg_notify(session: Session, channel: str, payload: str) -> None:

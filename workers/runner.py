@@ -27,7 +27,15 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from connectors.base import Connector, Page
 from connectors.errors import BudgetExhausted, ConfigError, ConnectorError, RateLimited
 from connectors.registry import get_connector_class
-from models import credits, fair_share, job_states, jobs_repo, source_metrics, uploads_repo
+from models import (
+    credits,
+    domain_events,
+    fair_share,
+    job_states,
+    jobs_repo,
+    source_metrics,
+    uploads_repo,
+)
 from models import leads_sink as sink
 from models.job_logs import LogLine
 from models.job_statuses import STOPPING_STATUSES
@@ -435,6 +443,21 @@ class Runner:
                 job_id=moved.id,
                 credits=page.credits_used,
             )
+            if result.lead_ids:
+                # one event for the whole page, last: its counter lock lasts only the commit
+                domain_events.publish(
+                    session,
+                    moved.domain_id,
+                    "lead.batch",
+                    {
+                        "job_id": str(moved.id),
+                        "data_source_id": str(moved.data_source_id),
+                        "campaign_id": str(prepared.campaign_id) if prepared.campaign_id else None,
+                        "inserted": result.inserted,
+                        "updated": result.updated,
+                        **domain_events.ids_payload(result.lead_ids),
+                    },
+                )
         return status, result
 
     # ---- endings (each one fenced transaction) -------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api import sse
+from api import live, sse
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
     add_logs,
@@ -36,7 +36,7 @@ def _api_key(client: TestClient, user: ApiUser) -> tuple[str, dict[str, str]]:
 def test_events_stream_ends_at_the_next_event_once_its_key_is_revoked(
     api_client: TestClient, make_user: MakeUser, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sse, "RECHECK_S", 3600.0)  # only the event below may end the stream
+    monkeypatch.setattr(live, "RECHECK_S", 3600.0)  # only the event below may end the stream
     manager = make_user()
     source = create_source(api_client, manager)
     key_id, key_auth = _api_key(api_client, manager)

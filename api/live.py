@@ -1,0 +1,188 @@
+"""A domain's live feed, shared by `GET /events` (SSE) and `/ws` (WebSocket).
+
+What it carries, for the caller's domain:
+
+    lead.*, campaign.*, data_source.*   the domain's event log (`models.domain_events`): each
+                                        has an `id` (its `seq`), and a feed started after a
+                                        given id replays what came after it, then goes live
+    campaign_metrics                    a campaign's counts changed (re-read its metrics)
+    job_status, notification            as before: live only, re-read after `resync`
+
+A notification is only a doorbell, the database is the truth: each wake-up re-reads the log
+after the feed's cursor and looks the doorbells' ids up within the domain, in one transaction
+that first re-checks the caller's access (`allowed`). A lost LISTEN connection (`RESYNC`)
+re-reads the log too, so log events survive it; for the live-only kinds the feed says `resync`.
+A cursor older than the log keeps (a gap in the numbers) also gets `resync`, then the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.db_threads import run_db
+from api.listener import RESYNC, Notice, get_listener
+from models import campaigns_repo, domain_events, jobs_query, notifications_query
+
+#: log events read per query; a feed catching up reads batch after batch without waiting
+BATCH = 500
+#: how long a new feed waits for LISTEN before it relies on the re-checks alone
+READY_TIMEOUT_S = 5.0
+#: an idle feed re-checks its caller's access at least this often
+RECHECK_S = 5.0
+
+#: the channels a client may pick (the WebSocket subscribes by these)
+CHANNELS = (*domain_events.ENTITY_CHANNELS, "campaign_metrics", "job_status", "notification")
+
+#: whether the feed's caller may still read it, run in the transaction of each read
+AccessCheck = Callable[[Session], bool]
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One event of the feed. `channel` is "" for the feed's own `ready`, `resync`, `revoked`."""
+
+    channel: str
+    event: str
+    data: dict[str, Any]
+    id: str | None = None
+
+    def json_data(self) -> str:
+        return json.dumps(self.data)
+
+
+REVOKED = LiveEvent("", "revoked", {"reason": "access revoked"})
+
+
+@dataclass
+class _Read:
+    events: list[LiveEvent] = field(default_factory=list)
+    cursor: int = 0
+    more: bool = False  # the log has more after `cursor`: read again without waiting
+    revoked: bool = False
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def _read_log(session: Session, domain_id: uuid.UUID, cursor: int, read: _Read) -> None:
+    rows = domain_events.after(session, domain_id, cursor, BATCH)
+    if rows and rows[0].seq != cursor + 1:
+        read.events.append(LiveEvent("", "resync", {"reason": "events expired"}))
+    for row in rows:
+        data = {"seq": row.seq, "kind": row.kind, "at": row.created_at.isoformat(), **row.data}
+        channel = row.kind.partition(".")[0]
+        read.events.append(LiveEvent(channel, row.kind, data, id=str(row.seq)))
+        read.cursor = row.seq
+    read.more = len(rows) == BATCH
+
+
+def _read(
+    session: Session,
+    *,
+    notices: list[Notice],
+    user_id: uuid.UUID,
+    domain_id: uuid.UUID,
+    cursor: int | None,
+    read_log: bool,
+    allowed: AccessCheck,
+    starting: bool = False,
+) -> _Read:
+    """Access first, then the log after `cursor`, then the doorbells' rows within the domain."""
+    if not allowed(session):
+        return _Read(revoked=True)
+    if cursor is None or starting:
+        newest = domain_events.last_seq(session, domain_id)
+        if cursor is None:  # a new feed: live from the newest committed event
+            return _Read(cursor=newest)
+        if cursor > newest:  # not an id of this domain's log: start from what there is
+            return _Read([LiveEvent("", "resync", {"reason": "unknown event id"})], cursor=newest)
+    read = _Read(cursor=cursor)
+    if read_log or any(n.channel == "domain_events" or n == RESYNC for n in notices):
+        _read_log(session, domain_id, cursor, read)
+    job_ids = [j for n in notices if n.channel == "job_status" if (j := _uuid(n.key))]
+    note_ids = [i for n in notices if n.channel == "notifications" if (i := _uuid(n.value))]
+    campaign_ids = [c for n in notices if n.channel == "campaign_metrics" if (c := _uuid(n.key))]
+    jobs = {str(job.id): job for job in jobs_query.jobs_in_domain(session, job_ids, domain_id)}
+    notes = {
+        str(note.id): note
+        for note in notifications_query.for_user(session, note_ids, user_id)
+        if note.domain_id == domain_id
+    }
+    campaigns = {str(c) for c in campaigns_repo.ids_in_domain(session, campaign_ids, domain_id)}
+    relayed: set[str] = set()
+    for notice in notices:
+        if notice == RESYNC:
+            read.events.append(LiveEvent("", "resync", {}))
+        elif notice.channel == "job_status" and (job := jobs.get(notice.key)):
+            job_data = {
+                "job_id": str(job.id),
+                "status": notice.value,
+                "data_source_id": str(job.data_source_id),
+                "campaign_id": str(job.campaign_id) if job.campaign_id else None,
+                "schedule_id": str(job.schedule_id) if job.schedule_id else None,
+            }
+            read.events.append(LiveEvent("job_status", "job_status", job_data))
+        elif notice.channel == "notifications" and (note := notes.get(notice.value)):
+            note_data = {
+                "id": str(note.id),
+                "kind": note.kind,
+                "payload": note.payload,
+                "created_at": note.created_at.isoformat(),
+            }
+            read.events.append(LiveEvent("notification", "notification", note_data))
+        elif notice.channel == "campaign_metrics" and notice.key in campaigns - relayed:
+            relayed.add(notice.key)  # one per campaign per wake-up
+            data = {"campaign_id": notice.key}
+            read.events.append(LiveEvent("campaign_metrics", "campaign_metrics", data))
+    return read
+
+
+async def domain_feed(
+    user_id: uuid.UUID,
+    domain_id: uuid.UUID,
+    allowed: AccessCheck,
+    after_seq: int | None = None,
+) -> AsyncIterator[LiveEvent]:
+    """`ready` (its id: the cursor), then the log after `after_seq` (None: nothing old), then
+    live events; ends with `revoked` once the caller lost access."""
+    listener = get_listener()
+    topics = [
+        ("job_status", None),
+        ("notifications", str(user_id)),
+        ("domain_events", str(domain_id)),
+        ("campaign_metrics", None),
+    ]
+    with listener.subscribe(topics) as sub:
+        ready = await listener.wait_ready(READY_TIMEOUT_S)
+        read = partial(_read, user_id=user_id, domain_id=domain_id, allowed=allowed)
+        start = await run_db(
+            partial(read, notices=[], cursor=after_seq, read_log=True, starting=True)
+        )
+        if start.revoked:
+            yield REVOKED
+            return
+        cursor = start.cursor
+        yield LiveEvent("", "ready", {"listening": ready}, id=str(cursor))
+        for event in start.events:
+            yield event
+        more = start.more
+        while True:
+            notices = [] if more else await sub.get(timeout=RECHECK_S)
+            found = await run_db(partial(read, notices=notices, cursor=cursor, read_log=more))
+            if found.revoked:
+                yield REVOKED
+                return
+            for event in found.events:
+                yield event
+            cursor, more = found.cursor, found.more
