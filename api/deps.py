@@ -7,6 +7,7 @@
     ReaderDep / WriterDep / ManagerDep        the same, requiring any role / member+ / manager
     StreamAccessDep   ReaderDep for GET streams, which also accept the console's session
                       cookie, with the check an open stream repeats (revocation, membership)
+    token_access      the same from a bare token, for the WebSocket (`api.routes.ws`)
     DomainReaderDep / DomainManagerDep        the same for routes naming `{domain_id}` in the path
 
 A domain the caller is not a member of answers 404, exactly like a domain that does not exist,
@@ -392,6 +393,25 @@ async def stream_access(
         lambda session: _stream_caller(session, settings, credentials, cookie, dashin_domain),
     )
     return StreamAccess(_audited(principal, request), settings, credentials, cookie)
+
+
+def token_access(
+    session: Session, settings: Settings, token: str, domain_ref: str | None, path: str
+) -> StreamAccess:
+    """A stream's caller from a bare bearer token (a WebSocket's header or first message), with
+    the same repeated check as `stream_access`; never a cookie (a browser sends it on a
+    cross-site WebSocket too). Raises like a request would: 401, or 404 for the domain."""
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    principal = _stream_caller(session, settings, credentials, None, domain_ref)
+    if principal.role == "admin":
+        log.info(
+            "admin.domain_access",
+            user_id=str(principal.user_id),
+            domain_id=str(principal.domain_id),
+            method="WEBSOCKET",
+            path=path,
+        )
+    return StreamAccess(principal, settings, credentials, None)
 
 
 ReaderDep = Annotated[Principal, Depends(require_reader)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -55,6 +55,12 @@ class LiveEvent:
 
     def json_data(self) -> str:
         return json.dumps(self.data)
+
+
+def resume_after(last_event_id: str | None) -> int | None:
+    """The log `seq` a reconnecting client saw last (None: none, or not one of ours)."""
+    text = (last_event_id or "").strip()
+    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 REVOKED = LiveEvent("", "revoked", {"reason": "access revoked"})
@@ -153,7 +159,7 @@ async def domain_feed(
     domain_id: uuid.UUID,
     allowed: AccessCheck,
     after_seq: int | None = None,
-) -> AsyncIterator[LiveEvent]:
+) -> AsyncGenerator[LiveEvent, None]:
     """`ready` (its id: the cursor), then the log after `after_seq` (None: nothing old), then
     live events; ends with `revoked` once the caller lost access."""
     listener = get_listener()
@@ -173,7 +179,9 @@ async def domain_feed(
             yield REVOKED
             return
         cursor = start.cursor
-        yield LiveEvent("", "ready", {"listening": ready}, id=str(cursor))
+        # the position the events that follow start from (a replay's first comes after it)
+        begin = cursor if after_seq is None or after_seq > cursor else after_seq
+        yield LiveEvent("", "ready", {"listening": ready}, id=str(begin))
         for event in start.events:
             yield event
         more = start.more

@@ -19,6 +19,7 @@ ROUTERS: list[str] = [
     "schedules",
     "notifications",
     "events",
+    "ws",
     "leads",
     "links",
     "analytics",

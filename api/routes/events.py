@@ -11,17 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse
 
-from api import sse
+from api import live, sse
 from api.deps import StreamAccessDep
 from api.problems import problem_responses
 
 router = APIRouter(prefix="/events", tags=["events"])
-
-
-def resume_after(last_event_id: str | None) -> int | None:
-    """The log `seq` a reconnecting client saw last (None: none, or not one of ours)."""
-    text = (last_event_id or "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 @router.get(
@@ -52,7 +46,7 @@ async def stream_events(
             principal.user_id,
             principal.domain_id,
             access.still_allowed,
-            resume_after(last_event_id),
+            live.resume_after(last_event_id),
         ),
         ping=sse.KEEPALIVE_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
