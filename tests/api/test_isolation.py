@@ -10,6 +10,7 @@ so nobody can add an endpoint the sweep does not cover.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from api import job_moves
+from api import job_moves, live
 from models.job_logs import LogLine
 from models.job_states import append_log as append
 from models.jobs import JobRecordError
@@ -385,7 +386,7 @@ def test_domain_b_sees_nothing_of_domain_a(
     listed = api_client.get(f"{API}/data-sources", headers=b.headers).json()["items"]
     assert [s["id"] for s in listed] == [b_source["id"]]
     assert _a_snapshot(api_client, a) == before  # nothing of A changed either
-    _check_events_stream(api_client, engine, a, b, b_source["id"])
+    _check_events_stream(api_client, engine, a, b, b_manager, b_source["id"])
 
 
 def _body_ids(body: dict[str, Any] | None) -> set[str]:
@@ -428,23 +429,57 @@ def _a_snapshot(api_client: TestClient, a: DomainA) -> dict[str, Any]:
     }
 
 
+def _a_changes(api_client: TestClient, engine: Engine, a: DomainA) -> None:
+    """A job move and lead, campaign and data source changes in A (each one a live event)."""
+    move_job(engine, uuid.UUID(a.ids["job"]), "pause")
+    move_job(engine, uuid.UUID(a.ids["job"]), "resume")
+    h = a.manager.headers
+    for path, body in (
+        (f"/campaigns/{a.ids['campaign']}", {"objective": "moved"}),
+        (f"/leads/{a.ids['lead']}", {"priority": "low"}),
+        (f"/data-sources/{a.ids['source']}", {"name": "Alpha Source 2"}),
+    ):
+        assert api_client.patch(f"{API}{path}", json=body, headers=h).status_code == 200, path
+
+
 def _check_events_stream(
-    api_client: TestClient, engine: Engine, a: DomainA, b: ApiUser, b_source_id: str
+    api_client: TestClient,
+    engine: Engine,
+    a: DomainA,
+    b: ApiUser,
+    b_manager: ApiUser,
+    b_source_id: str,
 ) -> None:
-    """B's live feed carries B's job moves and nothing of A's, even when A moves first."""
+    """B's live feed (SSE and WebSocket) carries B's changes and nothing of A's, even when A
+    changes first; naming A's domain is a 404 on both."""
     claiming_a = {**b.auth, "Dashin-Domain": a.ids["domain"]}
     assert api_client.get(f"{API}/events", headers=claiming_a).status_code == 404
-    with api_client.stream("GET", f"{API}/events", headers=b.headers) as response:
+    with api_client.websocket_connect(f"{API}/ws?domain={a.ids['domain']}") as ws:
+        ws.send_json({"op": "auth", "token": b.token})
+        assert ws.receive_json()["code"] == "not_found"
+    with (
+        api_client.stream("GET", f"{API}/events", headers=b.headers) as response,
+        api_client.websocket_connect(f"{API}/ws", headers=b.headers) as ws,
+    ):
         events = read_events(response)
         take_until(events, lambda e: e.event == "ready")
-        move_job(engine, uuid.UUID(a.ids["job"]), "pause")
-        move_job(engine, uuid.UUID(a.ids["job"]), "resume")
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json({"op": "subscribe", "channels": list(live.CHANNELS)})
+        assert ws.receive_json()["type"] == "subscribed"
+        _a_changes(api_client, engine, a)
         b_job = create_job(engine, b.domain_id, b_source_id, moves=("start",))
-        seen = take_until(events, lambda e: e.event == "job_status" and str(b_job) in e.data)
-    for event in seen:
+        renamed = api_client.patch(
+            f"{API}/data-sources/{b_source_id}", json={"name": "Beta"}, headers=b_manager.headers
+        )
+        assert renamed.status_code == 200
+        seen = take_until(events, lambda e: e.event == "data_source.updated")
+        socket_seen = [ws.receive_json(), ws.receive_json()]
+    for data in [e.data for e in seen] + [json.dumps(m) for m in socket_seen]:
         for leaked in a.all_ids():
-            assert leaked not in event.data, f"/events leaked {leaked}"
-    assert [e.event for e in seen] == ["job_status"]
+            assert leaked not in data, f"the live feed leaked {leaked}"
+    assert [e.event for e in seen] == ["job_status", "data_source.updated"]
+    assert str(b_job) in seen[0].data and b_source_id in seen[1].data
+    assert [m["event"] for m in socket_seen] == ["job_status", "data_source.updated"]
 
 
 def _check_public_redirect(api_client: TestClient, a: DomainA, headers: dict[str, str]) -> None:
