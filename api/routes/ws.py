@@ -73,7 +73,8 @@ class _Socket:
 
     async def close(self, code: int, reason: str = "") -> None:
         async with self._lock:
-            if self.websocket.application_state != WebSocketState.DISCONNECTED:
+            states = (self.websocket.application_state, self.websocket.client_state)
+            if WebSocketState.DISCONNECTED not in states:
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await self.websocket.close(code, reason)
 

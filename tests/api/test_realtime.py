@@ -182,7 +182,7 @@ def _events_until(ws: WebSocketTestSession, kind: str) -> Iterator[dict[str, Any
 
 
 def test_websocket_subscribes_by_channel_with_a_token_in_the_first_message(
-    api_client: TestClient, make_user: MakeUser
+    api_client: TestClient, make_user: MakeUser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     manager = make_user()
     with api_client.websocket_connect(f"{API}/ws?domain={manager.domain_id}") as ws:
@@ -211,6 +211,26 @@ def test_websocket_subscribes_by_channel_with_a_token_in_the_first_message(
         seen = list(_events_until(ws, "lead.created"))  # ... so the lead comes next
     assert [m["event"] for m in seen] == ["lead.created"]
     assert seen[0]["data"]["ids"] == [lead] and int(seen[0]["id"]) == int(first["id"]) + 2
+    logged = capsys.readouterr()
+    assert manager.token not in logged.out + logged.err  # the token is never logged
+
+
+def test_websocket_answers_bad_messages_and_closes_on_oversized_ones(
+    api_client: TestClient, make_user: MakeUser
+) -> None:
+    manager = make_user()
+    with api_client.websocket_connect(f"{API}/ws", headers=manager.headers) as ws:
+        _receive(ws, "ready")
+        for bad in ("not json", '{"op": "subscribe", "channels": "lead"}', '{"op": "jump"}'):
+            ws.send_text(bad)
+            assert ws.receive_json()["code"] == "bad_message", bad
+        ws.send_json({"op": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+        ws.send_text("x" * 5000)
+        assert ws.receive_json()["code"] == "too_large"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4400
 
 
 def test_websocket_with_a_header_resumes_after_last_event_id(
