@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,7 +37,10 @@ from api.db_threads import run_db
 from api.deps import StreamAccess, token_access
 from api.problems import NotAuthenticated
 from runtime.errors import NotFound, PermissionDenied
+from runtime.logging import get_logger
 from runtime.settings import get_settings
+
+log = get_logger(__name__)
 
 router = APIRouter(tags=["events"])
 
@@ -251,6 +255,23 @@ async def live_socket(websocket: WebSocket) -> None:
         return
     last = websocket.headers.get("last-event-id") or websocket.query_params.get("last_event_id")
     session = _Session(socket, access, live.resume_after(last))
+    opened = time.monotonic()
+    try:
+        await _serve(session)
+    finally:
+        # the access line a WebSocket does not get from the request middleware (no token in it)
+        log.info(
+            "ws.closed",
+            user_id=str(access.principal.user_id),
+            domain_id=str(access.principal.domain_id),
+            channels=sorted(session.channels),
+            duration_s=round(time.monotonic() - opened, 3),
+        )
+
+
+async def _serve(session: _Session) -> None:
+    """The pump and the client's requests until either ends."""
+    socket = session.socket
     async with anyio.create_task_group() as tasks:
 
         async def pump_then_stop() -> None:

@@ -73,7 +73,7 @@ def test_every_prune_every_th_event_drops_events_past_retention(
 
 def test_only_entity_kinds_are_published(engine: Engine) -> None:
     domain = make_domain(engine)
-    with Session(engine) as session, pytest.raises(ValueError, match="job.moved"):
+    with Session(engine) as session, pytest.raises(ValueError, match=r"job\.moved"):
         domain_events.publish(session, domain, "job.moved", {})
 
 
