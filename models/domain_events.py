@@ -13,7 +13,8 @@ skips nothing. The counter is taken as the last write of a transaction (callers 
 before they commit), so the lock is held for the commit only and waits on nothing.
 
 Retention: rows older than `RETENTION` are pruned by the writer every `PRUNE_EVERY` events of a
-domain; a reader that resumes past the oldest row kept finds a gap in the numbers and resyncs.
+domain (a bounded delete, see `_PRUNE`); a reader that resumes from before the oldest row kept
+finds a gap in the numbers and resyncs.
 """
 
 from __future__ import annotations
@@ -78,8 +79,19 @@ RETURNING seq
 """
 )
 
+# Bounded: looks at the domain's oldest `2 * PRUNE_EVERY` rows only (they are the old ones), so
+# a prune costs the same however long the log is, and a backlog still shrinks turn by turn.
 _PRUNE = text(
-    "DELETE FROM domain_events WHERE domain_id = :domain_id AND created_at < now() - :keep"
+    """
+DELETE FROM domain_events
+WHERE domain_id = :domain_id AND seq IN (
+    SELECT seq FROM (
+        SELECT seq, created_at FROM domain_events WHERE domain_id = :domain_id
+        ORDER BY seq LIMIT :batch
+    ) oldest
+    WHERE created_at < now() - :keep
+)
+"""
 )
 
 
@@ -102,7 +114,8 @@ def publish(session: Session, domain_id: uuid.UUID, kind: str, data: dict[str, A
         ).scalar_one()
     )
     if seq % PRUNE_EVERY == 0:
-        session.execute(_PRUNE, {"domain_id": domain_id, "keep": RETENTION})
+        params = {"domain_id": domain_id, "keep": RETENTION, "batch": 2 * PRUNE_EVERY}
+        session.execute(_PRUNE, params)
     pg_notify(session, "domain_events", f"{domain_id}:{seq}")
     return seq
 
