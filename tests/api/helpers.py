@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import Field, SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from connectors import registry
@@ -162,3 +162,17 @@ def field_names(response: Any) -> set[str]:
     """The `field` of every error in a 422 problem."""
     assert response.status_code == 422, response.text
     return {e["field"] for e in response.json()["errors"]}
+
+
+def listener_backends(engine: Engine) -> list[int]:
+    """The PostgreSQL backends of the API's LISTEN connections (`api.listener`) on this database."""
+    with engine.connect() as conn:
+        return list(
+            conn.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE application_name = 'dashin-api-listener'"
+                    " AND datname = current_database()"
+                )
+            )
+        )

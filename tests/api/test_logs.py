@@ -21,6 +21,7 @@ from tests.api.helpers import (
     create_job,
     create_source,
     field_names,
+    listener_backends,
     move_job,
 )
 from tests.api.sse_client import Event, read_events, take_until
@@ -182,19 +183,6 @@ def test_stream_sends_keep_alive_comments_while_idle(
     assert [e.event for e in tail] == ["log", "end"]
 
 
-def _listener_backends(engine: Engine) -> list[int]:
-    with engine.connect() as conn:
-        return list(
-            conn.scalars(
-                text(
-                    "SELECT pid FROM pg_stat_activity"
-                    " WHERE application_name = 'dashin-api-listener'"
-                    " AND datname = current_database()"
-                )
-            )
-        )
-
-
 @pytest.mark.timeout(60)
 def test_streams_share_one_listen_connection_that_reconnects(
     api_client: TestClient,
@@ -214,7 +202,7 @@ def test_streams_share_one_listen_connection_that_reconnects(
         streams = [read_events(r) for r in (one, two, three)]
         for events in streams:
             take_until(events, lambda e: e.id == "2")
-        backends = _listener_backends(engine)
+        backends = listener_backends(engine)
         assert len(backends) == 1  # three streams, one LISTEN connection
 
         # When the listener's connection is killed and lines are written meanwhile
@@ -224,7 +212,7 @@ def test_streams_share_one_listen_connection_that_reconnects(
         # Then every stream still gets them (the listener reconnects and streams re-read)
         for events in streams:
             assert _seqs(take_until(events, lambda e: e.id == "4"))[-2:] == [3, 4]
-        new_backends = _listener_backends(engine)
+        new_backends = listener_backends(engine)
         assert len(new_backends) == 1 and new_backends != backends
         add_logs(engine, running_job, 1)  # seq 5: notifications flow again
         for events in streams:

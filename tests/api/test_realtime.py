@@ -14,16 +14,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from api import live
 from models.domain_events import DomainEvent
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
     connectors_registry,  # noqa: F401  (fixture)
     create_source,
+    listener_backends,
 )
 from tests.api.sse_client import Event, read_events, take_until
 
@@ -158,6 +160,42 @@ def test_expired_events_make_a_resumed_stream_resync_first(
         take_until(events, lambda e: e.event == "ready")
         seen = take_until(events, _entity)
     assert [(e.event, e.id) for e in seen] == [("resync", None), ("campaign.created", "3")]
+
+
+def test_a_long_replay_comes_in_batches_in_order(
+    api_client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "BATCH", 2)
+    manager = make_user()
+    made = [_campaign(api_client, manager, f"c{n}") for n in range(5)]
+    headers = {**manager.headers, "Last-Event-ID": "0"}
+    with api_client.stream("GET", f"{API}/events", headers=headers) as response:
+        events = read_events(response)
+        take_until(events, lambda e: e.event == "ready")
+        replayed = [take_until(events, _entity)[-1] for _ in made]
+    assert [(e.id, e.json()["id"]) for e in replayed] == [
+        (str(n), made[n - 1]) for n in range(1, 6)
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_log_events_committed_while_the_listener_reconnects_still_arrive(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    manager = make_user()
+    with api_client.stream("GET", f"{API}/events", headers=manager.headers) as response:
+        events = read_events(response)
+        take_until(events, lambda e: e.event == "ready")
+        (backend,) = listener_backends(engine)
+        # When the LISTEN connection dies and a change commits meanwhile
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        campaign = _campaign(api_client, manager)
+        # Then the stream gets it all the same: by its NOTIFY if LISTEN was back in time,
+        # else by the log re-read that the reconnect's resync triggers
+        seen = take_until(events, _entity)
+    assert seen[-1].event == "campaign.created" and seen[-1].json()["id"] == campaign
+    assert seen[-1].id == "1"
 
 
 # --- WebSocket ---------------------------------------------------------------------------------
