@@ -20,6 +20,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from api import live
+from api.listener import RESYNC
 from models.domain_events import DomainEvent
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
@@ -196,6 +197,25 @@ def test_log_events_committed_while_the_listener_reconnects_still_arrive(
         seen = take_until(events, _entity)
     assert seen[-1].event == "campaign.created" and seen[-1].json()["id"] == campaign
     assert seen[-1].id == "1"
+
+
+def test_a_resync_doorbell_rereads_the_log_after_the_cursor(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    manager = make_user()
+    made = [_campaign(api_client, manager, name) for name in ("a", "b")]
+    with Session(engine) as session:
+        read = live._read(
+            session,
+            notices=[RESYNC],
+            user_id=manager.user_id,
+            domain_id=manager.domain_id,
+            cursor=1,
+            read_log=False,
+            allowed=lambda _session: True,
+        )
+    assert [(e.event, e.id) for e in read.events] == [("campaign.created", "2"), ("resync", None)]
+    assert read.events[0].data["id"] == made[1] and read.cursor == 2
 
 
 # --- WebSocket ---------------------------------------------------------------------------------
