@@ -1,11 +1,11 @@
-"""One LISTEN connection per API process, fanned out to the open Server-Sent-Event streams.
+"""One LISTEN connection per API process, fanned out to the open SSE streams and WebSockets.
 
 Why one: a LISTEN connection per client would cost one PostgreSQL backend per open browser tab.
 Instead a single `psycopg.AsyncConnection` listens on `job_logs`, `job_status`, `notifications`,
 `domain_events` and `campaign_metrics`, and hands each notification to the subscriptions
 interested in it (by channel and by the id before the `:` of the payload: a job, user, domain or
-campaign id). Payloads carry ids only
-(ARCHITECTURE §8): a stream treats a notice as a doorbell and re-reads the tables.
+campaign id). Payloads carry ids only (ARCHITECTURE §8): a stream treats a notice as a doorbell
+and re-reads the tables.
 
 The connection starts lazily with the first subscription and reconnects when it drops. While it is
 down notifications are lost, so every subscription gets a `RESYNC` notice when the connection comes
