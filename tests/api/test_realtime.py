@@ -230,6 +230,13 @@ def _receive(ws: WebSocketTestSession, type_: str) -> dict[str, Any]:
         assert message["type"] == "event", message
 
 
+def _close_code(ws: WebSocketTestSession) -> int:
+    """The code the server closes the socket with, as the next thing it does."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    return int(closed.value.code)
+
+
 def _events_until(ws: WebSocketTestSession, kind: str) -> Iterator[dict[str, Any]]:
     while True:
         message: dict[str, Any] = ws.receive_json()
@@ -286,9 +293,7 @@ def test_websocket_answers_bad_messages_and_closes_on_oversized_ones(
         assert ws.receive_json() == {"type": "pong"}
         ws.send_text("x" * 5000)
         assert ws.receive_json()["code"] == "too_large"
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_json()
-    assert closed.value.code == 4400
+        assert _close_code(ws) == 4400
 
 
 def test_websocket_with_a_header_resumes_after_last_event_id(
@@ -321,9 +326,7 @@ def test_websocket_refuses_without_valid_credentials(
         error = ws.receive_json()
         assert error["type"] == "error" and error["code"] == code
         assert "dsk_not-a-key" not in error["message"]  # the token is never echoed
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_json()
-    assert closed.value.code == 4401
+        assert _close_code(ws) == 4401
 
 
 def test_websocket_ends_with_revoked_once_its_key_is_revoked(
@@ -341,9 +344,7 @@ def test_websocket_ends_with_revoked_once_its_key_is_revoked(
         assert revoked.status_code == 204
         _campaign(api_client, manager)  # the next event finds the key revoked
         assert _receive(ws, "revoked") == {"type": "revoked", "reason": "access revoked"}
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_json()
-    assert closed.value.code == 4403
+        assert _close_code(ws) == 4403
 
 
 def test_one_event_per_api_request_and_bulk_request(
