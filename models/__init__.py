@@ -7,6 +7,7 @@ from models.audit import AuditEntry
 from models.auth_sessions import AuthSession, RefreshToken
 from models.backups import Backup
 from models.base import Base
+from models.clients import Client
 from models.campaigns import Campaign, Link, LinkClick
 from models.console_sessions import ConsoleSession
 from models.credits import CreditEntry
@@ -31,6 +32,7 @@ __all__ = [
     "Backup",
     "Base",
     "Campaign",
+    "Client",
     "ConsoleSession",
     "CreditEntry",
     "DataSource",

@@ -39,6 +39,11 @@ class Campaign(Base):
     objective: Mapped[str | None] = mapped_column(Text)
     targeting_criteria: Mapped[dict[str, Any]] = jsonb_default()
     status: Mapped[str] = mapped_column(String(16), server_default="active")
+    #: the agency's client this campaign is for (None: none); a client with live campaigns
+    #: cannot be deleted (409), so SET NULL only ever touches deleted campaigns
+    client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="SET NULL"), index=True
+    )
     created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, domain_fk, enum_check, updated_at, uuid_pk
@@ -78,7 +79,12 @@ class User(Base):
 
 class Membership(Base):
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("domain_id", "user_id"), enum_check("role", ROLES))
+    __table_args__ = (
+        UniqueConstraint("domain_id", "user_id"),
+        enum_check("role", ROLES),
+        # only a viewer can be limited to clients: writers' scope is their campaigns
+        CheckConstraint("client_ids IS NULL OR role = 'viewer'", name="client_ids_viewer_only"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     domain_id: Mapped[uuid.UUID] = domain_fk()
@@ -86,6 +92,9 @@ class Membership(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[str] = mapped_column(String(16))
+    #: a viewer limited to these clients (their campaigns, leads, links, analytics); None: not
+    #: limited. No foreign key can check array elements: deleting a client removes its id here.
+    client_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
