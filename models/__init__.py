@@ -7,8 +7,8 @@ from models.audit import AuditEntry
 from models.auth_sessions import AuthSession, RefreshToken
 from models.backups import Backup
 from models.base import Base
-from models.clients import Client
 from models.campaigns import Campaign, Link, LinkClick
+from models.clients import Client
 from models.console_sessions import ConsoleSession
 from models.credits import CreditEntry
 from models.domain_events import DomainEvent, DomainEventCounter

@@ -19,8 +19,9 @@ answer is therefore exactly the `leads` count, in any time zone.
 
 A member's numbers (`scope.restricted`: own campaigns and assigned leads) cannot come from the
 aggregates, which know nothing of assignment, so they are counted from `leads` with
-`leads_repo.visible`; a member's leads are few. Campaign totals come from the trigger-maintained
-`campaign_metrics` row.
+`leads_repo.visible`; a member's leads are few. A scope of clients (a limited viewer, or a
+`?client_id=` filter) keeps to the aggregates: they are per campaign. Campaign totals come
+from the trigger-maintained `campaign_metrics` row.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from models.campaigns import Campaign, CampaignMetrics, Link, LinkClick
+from models.clients_repo import ClientScope, campaign_ids_of
 from models.jobs import Job
 from models.lead_stats import GRAINS, STAT_COLUMNS, LeadStats
 from models.leads import LEAD_STATUSES, Lead
@@ -258,6 +260,10 @@ def _cohort(
         where = [LeadStats.domain_id == scope.domain_id, _stats_rows(p)]
         if campaign_id is not None:
             where.append(LeadStats.campaign_id == campaign_id)
+        if scope.client_ids is not None:  # the aggregates are per campaign: still exact
+            where.append(
+                LeadStats.campaign_id.in_(campaign_ids_of(scope.domain_id, scope.client_ids))
+            )
         arms.append(
             select(
                 *key_of(LeadStats.bucket, LeadStats.campaign_id),
@@ -385,13 +391,21 @@ def qualification_distribution(
 
 
 def jobs_counts(
-    session: Session, domain_id: uuid.UUID, start: datetime, end: datetime
+    session: Session,
+    domain_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    clients: ClientScope = None,
 ) -> dict[str, int]:
+    """Jobs run and failed in [start, end); with `clients`, those filing into their campaigns."""
+    where = [Job.domain_id == domain_id, Job.created_at >= start, Job.created_at < end]
+    if clients is not None:
+        where.append(Job.campaign_id.in_(campaign_ids_of(domain_id, clients)))
     row = session.execute(
         select(
             func.count().filter(Job.started_at.is_not(None)),
             func.count().filter(Job.status == "failed"),
-        ).where(Job.domain_id == domain_id, Job.created_at >= start, Job.created_at < end)
+        ).where(*where)
     ).one()
     return {"jobs_run": int(row[0]), "jobs_failed": int(row[1])}
 

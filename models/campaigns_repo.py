@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, any_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.base import found
 from models.campaigns import Campaign
+from models.clients_repo import ClientScope, id_array
 from runtime.errors import Conflict
 
 _SLUG_ATTEMPTS = 5
@@ -59,6 +60,7 @@ def create_campaign(
     objective: str | None = None,
     targeting_criteria: dict[str, Any] | None = None,
     status: str = "active",
+    client_id: uuid.UUID | None = None,
 ) -> Campaign:
     """Insert a campaign; a concurrent insert taking the same slug makes us pick the next one."""
     base = slugify(name)
@@ -71,6 +73,7 @@ def create_campaign(
             objective=objective,
             targeting_criteria=targeting_criteria or {},
             status=status,
+            client_id=client_id,
             created_by=created_by,
         )
         try:
@@ -85,9 +88,16 @@ def create_campaign(
 
 
 def campaigns_query(
-    domain_id: uuid.UUID, *, status: str | None = None, q: str | None = None
+    domain_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    q: str | None = None,
+    clients: ClientScope = None,
 ) -> Select[Campaign]:
+    """Live campaigns of the domain; with `clients`, only those of these clients."""
     query = select(Campaign).where(Campaign.domain_id == domain_id, Campaign.deleted_at.is_(None))
+    if clients is not None:
+        query = query.where(Campaign.client_id == any_(id_array(clients)))
     if status is not None:
         query = query.where(Campaign.status == status)
     if q:
@@ -95,9 +105,17 @@ def campaigns_query(
     return query
 
 
-def get_campaign(session: Session, domain_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign:
+def get_campaign(
+    session: Session,
+    domain_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    *,
+    clients: ClientScope = None,
+) -> Campaign:
     return found(
-        session.scalar(campaigns_query(domain_id).where(Campaign.id == campaign_id)),
+        session.scalar(
+            campaigns_query(domain_id, clients=clients).where(Campaign.id == campaign_id)
+        ),
         "campaign",
         campaign_id,
     )

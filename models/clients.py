@@ -20,7 +20,9 @@ class Client(Base):
     __tablename__ = "clients"
     __table_args__ = (
         # one name per domain, whatever its case: "Acme" and "ACME" are the same client
-        Index("uq_clients_domain_id_name_lower", "domain_id", func.lower(text("name")), unique=True),
+        Index(
+            "uq_clients_domain_id_name_lower", "domain_id", func.lower(text("name")), unique=True
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

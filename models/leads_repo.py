@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
 from models.campaigns import Campaign
+from models.clients_repo import ClientScope, campaign_ids_of
 from models.leads import TAGGED, Lead, LeadKey, LeadSource, lead_search_text
 from models.leads_sink import write_page
 from models.notifications_repo import notify_users
@@ -60,11 +61,13 @@ NEXT_STATUSES: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class LeadScope:
-    """Whose leads: a domain, and for members (`restricted`) only their own."""
+    """Whose leads: a domain, for members (`restricted`) only their own, and for a viewer
+    limited to clients (or a `?client_id=` filter) only those of these clients' campaigns."""
 
     domain_id: uuid.UUID
     user_id: uuid.UUID
     restricted: bool = False
+    client_ids: ClientScope = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class LeadFilter:
 def visible(scope: LeadScope) -> ColumnElement[bool]:
     """Live leads of the domain; for a member, those of own campaigns or assigned to them."""
     clause = and_(Lead.domain_id == scope.domain_id, Lead.deleted_at.is_(None))
+    if scope.client_ids is not None:
+        of_clients = campaign_ids_of(scope.domain_id, scope.client_ids)
+        clause = and_(clause, Lead.campaign_id.in_(of_clients))
     if not scope.restricted:
         return clause
     own_campaigns = select(Campaign.id).where(
@@ -151,7 +157,10 @@ def list_query(
     given = tuple(name for name in _BOUND_FILTERS if getattr(f, name) is not None)
     binds = {f"filter_{name}": getattr(f, name) for name in given}
     binds["scope_domain_id"], binds["scope_user_id"] = scope.domain_id, scope.user_id
-    return _list_statement(scope.restricted, given, columns), binds
+    limited = scope.client_ids is not None
+    if limited:
+        binds["scope_client_ids"] = list(scope.client_ids or ())
+    return _list_statement(scope.restricted, limited, given, columns), binds
 
 
 #: Filters compared with one value each, so bindable once per shape.
@@ -168,13 +177,14 @@ _BOUND_FILTERS = (
 
 @lru_cache(maxsize=256)
 def _list_statement(
-    restricted: bool, given: tuple[str, ...], columns: tuple[str, ...]
+    restricted: bool, limited: bool, given: tuple[str, ...], columns: tuple[str, ...]
 ) -> Select[*tuple[Any, ...]]:
     placeholder: Any = bindparam  # stands in for the values in LeadScope / LeadFilter
     scope = LeadScope(
         placeholder("scope_domain_id", type_=Uuid()),
         placeholder("scope_user_id", type_=Uuid()),
         restricted=restricted,
+        client_ids=placeholder("scope_client_ids", type_=ARRAY(Uuid())) if limited else None,
     )
     f = LeadFilter(**{name: placeholder(f"filter_{name}") for name in given})
     table = Lead.__table__

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from models.base import found
 from models.campaigns import Campaign, Link, LinkClick
+from models.clients_repo import ClientScope, campaign_ids_of
 from models.notify import pg_notify
 from runtime.errors import Conflict, FieldError, ValidationFailed
 
@@ -86,15 +87,23 @@ def create_link(
     raise Conflict("could not allocate a short code; retry")
 
 
-def links_query(domain_id: uuid.UUID, campaign_id: uuid.UUID | None = None) -> Select[Link]:
+def links_query(
+    domain_id: uuid.UUID, campaign_id: uuid.UUID | None = None, *, clients: ClientScope = None
+) -> Select[Link]:
+    """Live links of the domain (of one campaign); with `clients`, of these clients' campaigns."""
     query = select(Link).where(Link.domain_id == domain_id, Link.deleted_at.is_(None))
     if campaign_id is not None:
         query = query.where(Link.campaign_id == campaign_id)
+    if clients is not None:
+        query = query.where(Link.campaign_id.in_(campaign_ids_of(domain_id, clients)))
     return query
 
 
-def get_link(session: Session, domain_id: uuid.UUID, link_id: uuid.UUID) -> Link:
-    return found(session.scalar(links_query(domain_id).where(Link.id == link_id)), "link", link_id)
+def get_link(
+    session: Session, domain_id: uuid.UUID, link_id: uuid.UUID, *, clients: ClientScope = None
+) -> Link:
+    query = links_query(domain_id, clients=clients).where(Link.id == link_id)
+    return found(session.scalar(query), "link", link_id)
 
 
 def live_links(
