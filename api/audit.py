@@ -55,6 +55,7 @@ COLLECTIONS = {
     "members": "member",
     "invitations": "invitation",
     "api-keys": "api_key",
+    "clients": "client",
     "campaigns": "campaign",
     "links": "link",
     "leads": "lead",

@@ -37,7 +37,9 @@ from starlette.concurrency import run_in_threadpool
 from api import security, session_auth
 from api.db_threads import in_session
 from api.problems import NotAuthenticated
-from models import api_keys_repo, auth_repo
+from models import api_keys_repo, auth_repo, clients_repo
+from models.auth_repo import CallerRow, DomainRole
+from models.clients_repo import ClientScope
 from models.console_sessions import SessionCaller
 from models.leads_repo import LeadScope
 from runtime.db import get_engine, session_factory
@@ -127,6 +129,8 @@ class AuthenticatedUser:
     #: the sign-in session a JWT belongs to (None: an API key, a console session, or a token
     #: issued without one)
     session_id: uuid.UUID | None = None
+    #: the clients a viewer is limited to in the home domain (None: not limited)
+    home_client_ids: list[uuid.UUID] | None = None
 
 
 def current_user(
@@ -156,6 +160,7 @@ def current_user(
         home_domain_id=user.home_domain_id,
         home_role=user.home_role,
         session_id=claims.session_id,
+        home_client_ids=user.home_client_ids,
     )
 
 
@@ -173,6 +178,7 @@ def _user_from_api_key(session: Session, credential: str) -> AuthenticatedUser:
         key_domain_id=user.home_domain_id,
         home_domain_id=user.home_domain_id,
         home_role=user.home_role,
+        home_client_ids=user.home_client_ids,
     )
 
 
@@ -181,7 +187,11 @@ CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
 
 def user_from_session(found: SessionCaller) -> AuthenticatedUser:
     """The caller of a console session; one opened with an API key stays pinned to its domain."""
-    row = found.caller
+    return user_from_row(found.caller)
+
+
+def user_from_row(row: CallerRow) -> AuthenticatedUser:
+    """The caller a `CallerRow` reads; one with an API key stays pinned to the key's domain."""
     return AuthenticatedUser(
         user_id=row.user_id,
         email=row.email,
@@ -190,6 +200,7 @@ def user_from_session(found: SessionCaller) -> AuthenticatedUser:
         key_domain_id=row.home_domain_id if row.api_key_id is not None else None,
         home_domain_id=row.home_domain_id,
         home_role=row.home_role,
+        home_client_ids=row.home_client_ids,
     )
 
 
@@ -198,28 +209,64 @@ def user_from_session(found: SessionCaller) -> AuthenticatedUser:
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller acting in one domain with one role (`admin`: a platform admin, not a member)."""
+    """The caller acting in one domain with one role (`admin`: a platform admin, not a member).
+
+    `client_ids`: a viewer limited to these clients (None: not limited) reads only their
+    campaigns, those campaigns' leads, links and analytics, and nothing else (`LIMITED_PATHS`)."""
 
     user_id: uuid.UUID
     domain_id: uuid.UUID
     role: Role
     is_admin: bool
     api_key_id: uuid.UUID | None = None
+    client_ids: ClientScope = None
 
     def has_role(self, *roles: Role) -> bool:
         return self.is_admin or self.role in roles
 
 
-def scope_of(principal: Principal) -> LeadScope:
-    """The leads a principal sees: a member only those of their campaigns or assigned to them."""
-    return LeadScope(principal.domain_id, principal.user_id, restricted=principal.role == "member")
+def scope_of(principal: Principal, client_id: uuid.UUID | None = None) -> LeadScope:
+    """The leads a principal sees: a member only those of their campaigns or assigned to them,
+    a limited viewer those of their clients' campaigns; `client_id` narrows to one client."""
+    return LeadScope(
+        principal.domain_id,
+        principal.user_id,
+        restricted=principal.role == "member",
+        client_ids=clients_repo.narrowed(principal.client_ids, client_id),
+    )
 
 
-def _known_domain(
-    caller: AuthenticatedUser, domain_ref: str | None
-) -> tuple[uuid.UUID, str | None] | None:
-    """(domain, role) when the user query already answered it; None: ask the database."""
+def clients_of(principal: Principal, client_id: uuid.UUID | None = None) -> ClientScope:
+    """The clients whose campaigns the principal reads, narrowed by a `?client_id=` filter."""
+    return clients_repo.narrowed(principal.client_ids, client_id)
+
+
+#: What a viewer limited to clients may call (route path prefixes); everything else that acts
+#: in a domain answers 403, in this one place rather than route by route: jobs, sources,
+#: schedules, logs, webhooks, streams, audit, members have no client to scope them by.
+LIMITED_PATHS = tuple(
+    f"/api/v1/{name}" for name in ("campaigns", "leads", "links", "analytics", "clients")
+)
+
+
+def _within_client_limit(principal: Principal, request: Request) -> Principal:
+    if principal.client_ids is None:
+        return principal
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or request.url.path
+    if any(path == allowed or path.startswith(allowed + "/") for allowed in LIMITED_PATHS):
+        return principal
+    raise PermissionDenied(
+        "this account is limited to clients of the domain: it can read campaigns, leads, "
+        "links and analytics (and its clients), nothing else"
+    )
+
+
+def _known_domain(caller: AuthenticatedUser, domain_ref: str | None) -> DomainRole | None:
+    """(domain, role, clients) when the user query already answered it; None: ask the
+    database."""
     home = caller.home_domain_id
+    at_home = (home, caller.home_role, caller.home_client_ids)
     if domain_ref:
         if home is None or "\x00" in domain_ref:
             return None
@@ -227,12 +274,12 @@ def _known_domain(
             named = uuid.UUID(domain_ref)
         except ValueError:  # a domain name
             return None
-        return (home, caller.home_role) if named == home else None
+        return at_home if named == home else None  # type: ignore[return-value]
     if caller.key_domain_id is not None:
-        return caller.key_domain_id, caller.home_role
+        return caller.key_domain_id, caller.home_role, caller.home_client_ids
     # The sign-up domain while the user still belongs to it (admins always), else the oldest.
     if home is not None and (caller.is_admin or caller.home_role is not None):
-        return home, caller.home_role
+        return home, caller.home_role, caller.home_client_ids
     return None
 
 
@@ -247,12 +294,16 @@ def resolve_principal(
             found = auth_repo.domain_role(session, domain_ref, caller.user_id)
         else:
             found = auth_repo.first_membership(session, caller.user_id)
-    domain_id, role = found if found is not None else (None, None)
-    return _principal(caller, domain_ref, domain_id, role)
+    domain_id, role, client_ids = found if found is not None else (None, None, None)
+    return _principal(caller, domain_ref, domain_id, role, client_ids)
 
 
 def _principal(
-    caller: AuthenticatedUser, domain_ref: str | None, domain_id: uuid.UUID | None, role: str | None
+    caller: AuthenticatedUser,
+    domain_ref: str | None,
+    domain_id: uuid.UUID | None,
+    role: str | None,
+    client_ids: list[uuid.UUID] | None = None,
 ) -> Principal:
     # A key is pinned to its domain, except a platform admin's: admins act in every domain
     # (audited), and `dashin up`'s bootstrap key must reach the demo's domain (issue 21).
@@ -271,6 +322,8 @@ def _principal(
         role=role,  # type: ignore[arg-type]  # the CHECK constraint keeps it one of ROLES
         is_admin=caller.is_admin,
         api_key_id=caller.api_key_id,
+        # only a viewer's membership can hold clients (a CHECK); admins are never limited
+        client_ids=tuple(client_ids) if client_ids is not None and role == "viewer" else None,
     )
 
 
@@ -296,7 +349,8 @@ async def current_principal(
         Header(alias="Dashin-Domain", description="Domain id or name; default: sign-up domain."),
     ] = None,
 ) -> Principal:
-    return _audited(await _resolve_in_loop(session, caller, dashin_domain), request)
+    principal = await _resolve_in_loop(session, caller, dashin_domain)
+    return _within_client_limit(_audited(principal, request), request)
 
 
 async def _resolve_in_loop(
@@ -369,8 +423,10 @@ class StreamAccess:
             )
         except (NotAuthenticated, NotFound, PermissionDenied):
             return False
-        return now.domain_id == self.principal.domain_id and now.has_role(
-            "manager", "member", "viewer"
+        return (
+            now.domain_id == self.principal.domain_id
+            and now.has_role("manager", "member", "viewer")
+            and now.client_ids is None  # limited since: streams are not for limited viewers
         )
 
 
@@ -392,7 +448,8 @@ async def stream_access(
         in_session,
         lambda session: _stream_caller(session, settings, credentials, cookie, dashin_domain),
     )
-    return StreamAccess(_audited(principal, request), settings, credentials, cookie)
+    principal = _within_client_limit(_audited(principal, request), request)
+    return StreamAccess(principal, settings, credentials, cookie)
 
 
 def token_access(
@@ -423,7 +480,8 @@ ManagerDep = Annotated[Principal, Depends(require_manager)]
 async def path_domain_reader(
     domain_id: uuid.UUID, request: Request, session: SessionDep, caller: CurrentUser
 ) -> Principal:
-    return _audited(await _resolve_in_loop(session, caller, str(domain_id)), request)
+    principal = await _resolve_in_loop(session, caller, str(domain_id))
+    return _within_client_limit(_audited(principal, request), request)
 
 
 async def path_domain_manager(

@@ -35,13 +35,16 @@ class CallerRow:
     key_last_used_at: datetime | None = None
     #: for a token naming a sign-in session: that session, when it is still live (None: ended)
     session_id: uuid.UUID | None = None
+    #: a viewer limited to these clients in the home domain (None: not limited), read in the
+    #: same row as the role so that a limited viewer costs no extra query
+    home_client_ids: list[uuid.UUID] | None = None
 
 
 # Built once: constructing a select costs about as much CPU as executing a cached one.
 _USER_COLUMNS = (User.id, User.email, User.is_admin, User.is_active, User.password_hash)
 
 _BY_TOKEN = (
-    select(*_USER_COLUMNS, User.signup_domain_id, Membership.role)
+    select(*_USER_COLUMNS, User.signup_domain_id, Membership.role, Membership.client_ids)
     .outerjoin(
         Membership,
         and_(Membership.domain_id == User.signup_domain_id, Membership.user_id == User.id),
@@ -51,7 +54,13 @@ _BY_TOKEN = (
 
 # The same, with the token's sign-in session when it is live: logout is checked in the one query.
 _BY_TOKEN_SESSION = (
-    select(*_USER_COLUMNS, User.signup_domain_id, Membership.role, AuthSession.id)
+    select(
+        *_USER_COLUMNS,
+        User.signup_domain_id,
+        Membership.role,
+        AuthSession.id,
+        Membership.client_ids,
+    )
     .outerjoin(
         Membership,
         and_(Membership.domain_id == User.signup_domain_id, Membership.user_id == User.id),
@@ -68,7 +77,14 @@ _BY_TOKEN_SESSION = (
 )
 
 _BY_API_KEY = (
-    select(*_USER_COLUMNS, ApiKey.domain_id, Membership.role, ApiKey.id, ApiKey.last_used_at)
+    select(
+        *_USER_COLUMNS,
+        ApiKey.domain_id,
+        Membership.role,
+        ApiKey.id,
+        ApiKey.last_used_at,
+        Membership.client_ids,
+    )
     .join(User, User.id == ApiKey.user_id)
     .outerjoin(
         Membership,
@@ -77,7 +93,7 @@ _BY_API_KEY = (
     .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
 )
 
-_DOMAIN_ROLE = select(Domain.id, Membership.role).outerjoin(
+_DOMAIN_ROLE = select(Domain.id, Membership.role, Membership.client_ids).outerjoin(
     Membership,
     and_(Membership.domain_id == Domain.id, Membership.user_id == bindparam("user_id")),
 )
@@ -85,7 +101,7 @@ _DOMAIN_ROLE_BY_ID = _DOMAIN_ROLE.where(Domain.id == bindparam("ref_id"))
 _DOMAIN_ROLE_BY_NAME = _DOMAIN_ROLE.where(Domain.domain_name == bindparam("ref_name"))
 
 _FIRST_MEMBERSHIP = (
-    select(Membership.domain_id, Membership.role)
+    select(Membership.domain_id, Membership.role, Membership.client_ids)
     .where(Membership.user_id == bindparam("user_id"))
     .order_by(Membership.created_at, Membership.id)
     .limit(1)
@@ -99,24 +115,28 @@ def user_for_token(
     names a sign-in session) that session's id if it is still live."""
     if session_id is None:
         row = session.execute(_BY_TOKEN, {"user_id": user_id}).first()
-        return CallerRow(*row) if row is not None else None
+        return CallerRow(*row[:7], home_client_ids=row[7]) if row is not None else None
     found = session.execute(
         _BY_TOKEN_SESSION, {"user_id": user_id, "session_id": session_id}
     ).first()
-    return CallerRow(*found[:7], session_id=found[7]) if found is not None else None
+    if found is None:
+        return None
+    return CallerRow(*found[:7], session_id=found[7], home_client_ids=found[8])
 
 
 def user_for_api_key(session: Session, key_hash: str) -> CallerRow | None:
     """The owner of a live (unrevoked) key, with their role in the key's domain."""
     row = session.execute(_BY_API_KEY, {"key_hash": key_hash}).first()
-    return CallerRow(*row) if row is not None else None
+    return CallerRow(*row[:9], home_client_ids=row[9]) if row is not None else None
 
 
-def domain_role(
-    session: Session, ref: str, user_id: uuid.UUID
-) -> tuple[uuid.UUID, str | None] | None:
-    """The domain named by `ref` (id or name, as `Dashin-Domain` accepts) and the user's role
-    there (None: not a member); None when no such domain exists."""
+#: a domain, the user's role there (None: not a member) and the clients a viewer is limited to
+DomainRole = tuple[uuid.UUID, str | None, list[uuid.UUID] | None]
+
+
+def domain_role(session: Session, ref: str, user_id: uuid.UUID) -> DomainRole | None:
+    """The domain named by `ref` (id or name, as `Dashin-Domain` accepts), the user's role
+    there (None: not a member) and their clients; None when no such domain exists."""
     if "\x00" in ref:  # PostgreSQL text cannot hold NUL; no domain has it in its name
         return None
     params: dict[str, object] = {"user_id": user_id}
@@ -125,11 +145,11 @@ def domain_role(
     except ValueError:
         query, params["ref_name"] = _DOMAIN_ROLE_BY_NAME, ref.strip().lower()
     row = session.execute(query, params).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
-def first_membership(session: Session, user_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
-    """The user's oldest membership (domain, role): their default when not in their sign-up
-    domain any more."""
+def first_membership(session: Session, user_id: uuid.UUID) -> DomainRole | None:
+    """The user's oldest membership (domain, role, clients): their default when not in their
+    sign-up domain any more."""
     row = session.execute(_FIRST_MEMBERSHIP, {"user_id": user_id}).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None

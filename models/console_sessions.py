@@ -99,6 +99,7 @@ _BY_TOKEN = (
         Membership.role,
         ApiKey.id,
         ConsoleSession.api_key_id,
+        Membership.client_ids,
     )
     .join(User, User.id == ConsoleSession.user_id)
     .outerjoin(ApiKey, and_(ApiKey.id == ConsoleSession.api_key_id, ApiKey.revoked_at.is_(None)))
@@ -129,14 +130,22 @@ def live(session: Session, token_hash: str) -> SessionCaller | None:
     ).first()
     if row is None:
         return None
-    row = tuple(row)  # 13 columns: past what the typed Row tuples spell out
+    row = tuple(row)  # 14 columns: past what the typed Row tuples spell out
     session_key_id, live_key_id = row[12], row[11]
     if session_key_id is not None and live_key_id is None:
         return None  # the key was revoked
     home = row[9] if session_key_id is not None else row[8]  # the key's, else sign-up domain
     user_id, email, is_admin, is_active, password_hash = row[3:8]
     caller = CallerRow(
-        user_id, email, is_admin, is_active, password_hash, home, row[10], live_key_id
+        user_id,
+        email,
+        is_admin,
+        is_active,
+        password_hash,
+        home,
+        row[10],
+        live_key_id,
+        home_client_ids=row[13],
     )
     return SessionCaller(row[0], row[1], row[2], caller)
 

@@ -358,14 +358,34 @@ def _ensure_another_manager(session: Session, domain_id: uuid.UUID, user_id: uui
         raise Conflict("a domain keeps at least one manager: promote another member first")
 
 
+#: `change_role(..., client_ids=KEEP)`: leave a viewer's clients as they are
+KEEP: list[uuid.UUID] = []
+
+
 def change_role(
-    session: Session, domain_id: uuid.UUID, user_id: uuid.UUID, role: str
+    session: Session,
+    domain_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str | None,
+    *,
+    client_ids: list[uuid.UUID] | None = KEEP,
 ) -> Membership:
+    """Change a member's role (None: keep it) and the clients a viewer is limited to (None:
+    not limited). Only a viewer can be limited (422 on `client_ids`); a viewer given another
+    role stops being limited. The caller has checked that the ids are the domain's clients."""
     _lock_domain(session, domain_id)
     membership = get_membership(session, domain_id, user_id)
+    role = role or membership.role
+    if client_ids is not None and client_ids is not KEEP and role != "viewer":
+        message = "only a viewer can be limited to clients"
+        raise ValidationFailed(message, [FieldError("client_ids", "not_a_viewer", message)])
     if membership.role == "manager" and role != "manager":
         _ensure_another_manager(session, domain_id, user_id)
     membership.role = role
+    if role != "viewer":
+        membership.client_ids = None
+    elif client_ids is not KEEP:
+        membership.client_ids = list(dict.fromkeys(client_ids)) if client_ids is not None else None
     session.flush()
     return membership
 

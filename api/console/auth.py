@@ -29,9 +29,12 @@ from api.deps import (
     require_manager,
     require_writer,
     resolve_principal,
+    user_from_row,
     user_from_session,
 )
+from api.problems import NotAuthenticated
 from models import tenancy_repo
+from models.auth_repo import CallerRow
 from models.console_sessions import SessionCaller
 from models.tenancy import Domain
 from models.tenancy_repo import MembershipView
@@ -105,6 +108,22 @@ def _switchable(
     return mine
 
 
+#: why a viewer limited to clients cannot use the console (its pages show jobs, sources, ...)
+LIMITED_MESSAGE = (
+    "this account is limited to clients of its domain: the console is not open to it. "
+    "Read your campaigns, leads, links and analytics through the API (docs/api.md, Clients)."
+)
+
+
+def limited_to_clients(session: Session, row: CallerRow) -> bool:
+    """Whether a sign-in with this caller would act, in its default domain, as a viewer
+    limited to clients (a member of no domain is not: the console turns them away anyway)."""
+    try:
+        return resolve_principal(session, user_from_row(row), None).client_ids is not None
+    except (NotFound, NotAuthenticated):
+        return False
+
+
 def console_user(request: Request, session: SessionDep, settings: SettingsDep) -> ConsoleUser:
     token = request.cookies.get(session_auth.COOKIE_NAME)
     found = session_auth.live_session(session, token)
@@ -112,6 +131,8 @@ def console_user(request: Request, session: SessionDep, settings: SettingsDep) -
         raise SignInRequired()
     caller = user_from_session(found)
     principal = _principal(session, found, caller)
+    if principal.client_ids is not None:  # limited since signing in, or switched to such a domain
+        raise PermissionDenied(LIMITED_MESSAGE)
     via_key = found.caller.api_key_id is not None
     memberships = _switchable(session, caller, principal)
     return ConsoleUser(

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import credentials, ratelimit, session_auth
-from api.console.auth import CsrfUserDep
+from api.console.auth import LIMITED_MESSAGE, CsrfUserDep, limited_to_clients
 from api.console.templating import page
 from api.deps import ClientIp, RedisDep, SessionDep, SettingsDep, resolve_principal
 from api.problems import NotAuthenticated, TooManyRequests
-from models import console_sessions
+from models import auth_repo, console_sessions
 from runtime.errors import PermissionDenied
 
 router = APIRouter()
@@ -104,6 +104,9 @@ def login(
         return _login_form(request, next_url=next_url, error=exc.message, status_code=401)
     except TooManyRequests as exc:
         return _login_form(request, next_url=next_url, error=exc.message, status_code=429)
+    caller = row if key_id is not None else auth_repo.user_for_token(session, user_id)
+    if caller is not None and limited_to_clients(session, caller):
+        return _login_form(request, next_url=next_url, error=LIMITED_MESSAGE, status_code=403)
     opened = session_auth.open_session(
         session,
         settings,

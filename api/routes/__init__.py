@@ -11,6 +11,7 @@ ROUTERS: list[str] = [
     "sessions",
     "api_keys",
     "domains",
+    "clients",
     "campaigns",
     "connectors",
     "data_sources",

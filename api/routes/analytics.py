@@ -50,21 +50,31 @@ def _rates(counts: dict[str, int]) -> Rates:
     )
 
 
+ClientFilter = Annotated[uuid.UUID | None, Query(description="Only this client's campaigns")]
+
+
 @router.get("/overview", responses=problem_responses(422))
 def overview(
-    principal: ReaderDep, session: SessionDep, range: Range = "30d", tz: TimeZone = "UTC"
+    principal: ReaderDep,
+    session: SessionDep,
+    range: Range = "30d",
+    tz: TimeZone = "UTC",
+    client_id: ClientFilter = None,
 ) -> OverviewOut:
     """Domain totals for a range (`30d`, ...), each compared with the range before: leads, new
     leads, response / qualification / conversion rates, jobs; and the top 5 campaigns by new
-    leads (`GET /analytics/top-campaigns` ranks by other metrics)."""
-    scope = scope_of(principal)
+    leads (`GET /analytics/top-campaigns` ranks by other metrics). With `client_id` (and for a
+    viewer limited to clients) the numbers cover those clients' campaigns, jobs included."""
+    scope = scope_of(principal, client_id)
     p = ar.period(range, tz, datetime.now(UTC))
     now, before = (
         ar.lead_counts(session, scope, p.start, p.end),
         ar.lead_counts(session, scope, p.previous_start, p.start),
     )
-    jobs_now = ar.jobs_counts(session, principal.domain_id, p.start, p.end)
-    jobs_before = ar.jobs_counts(session, principal.domain_id, p.previous_start, p.start)
+    jobs_now = ar.jobs_counts(session, principal.domain_id, p.start, p.end, scope.client_ids)
+    jobs_before = ar.jobs_counts(
+        session, principal.domain_id, p.previous_start, p.start, scope.client_ids
+    )
     total = ar.leads_total(session, scope, p.end)
     metrics: dict[str, tuple[Any, Any]] = {
         "leads_total": (total, total - now["leads"]),
@@ -93,11 +103,13 @@ def top_campaigns(
     tz: TimeZone = "UTC",
     metric: TopMetric = "leads",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    client_id: ClientFilter = None,
 ) -> TopCampaignsOut:
     """The campaigns ranked by `metric` over the leads created in the range (ties: more leads,
     then name). Rates are over the campaign's cohort; campaigns with no lead in it are left out."""
     p = ar.period(range, tz, datetime.now(UTC))
-    items = ar.top_campaigns(session, scope_of(principal), p.start, p.end, limit, metric)
+    scope = scope_of(principal, client_id)
+    items = ar.top_campaigns(session, scope, p.start, p.end, limit, metric)
     return TopCampaignsOut(period=PeriodOut.of(p, range), metric=metric, items=items)
 
 
@@ -116,7 +128,9 @@ def campaign_analytics(
     tz: TimeZone = "UTC",
 ) -> CampaignAnalyticsOut:
     """One campaign's leads over a range, grouped by `group_by`, with the campaign's totals."""
-    campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+    campaign = campaigns_repo.get_campaign(
+        session, principal.domain_id, campaign_id, clients=principal.client_ids
+    )
     scope = scope_of(principal)
     p = ar.period(range, tz, datetime.now(UTC))
     counts = ar.lead_counts(session, scope, p.start, p.end, campaign_id)
@@ -153,12 +167,16 @@ def leads_analytics(
     group_by: GroupBy = "day",
     tz: TimeZone = "UTC",
     campaign_id: uuid.UUID | None = None,
+    client_id: ClientFilter = None,
 ) -> LeadsAnalyticsOut:
-    """New leads over a range grouped by `group_by`, for the domain or one campaign."""
-    scope = scope_of(principal)
+    """New leads over a range grouped by `group_by`, for the domain, one client or one
+    campaign."""
+    scope = scope_of(principal, client_id)
     p = ar.period(range, tz, datetime.now(UTC))
     if campaign_id is not None:
-        campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+        campaigns_repo.get_campaign(
+            session, principal.domain_id, campaign_id, clients=principal.client_ids
+        )
     counts = ar.lead_counts(session, scope, p.start, p.end, campaign_id)
     return LeadsAnalyticsOut(
         period=PeriodOut.of(p, range),

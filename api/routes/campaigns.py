@@ -1,4 +1,8 @@
-"""Campaigns: members and managers write, viewers read; delete is soft."""
+"""Campaigns: members and managers write, viewers read; delete is soft.
+
+A campaign may belong to one client (`client_id`); a viewer limited to clients sees only their
+campaigns (404 for the others).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.audit import AuditedIdempotentRoute
-from api.deps import ReaderDep, SessionDep, WriterDep
+from api.deps import ReaderDep, SessionDep, WriterDep, clients_of
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.campaigns import CampaignCreate, CampaignOut, CampaignStatus, CampaignUpdate
 from api.schemas.common import NO_NUL_PATTERN
-from models import campaigns_repo
+from models import campaigns_repo, clients_repo
 from models.campaigns import Campaign
 from runtime.errors import FieldError, ValidationFailed
 
@@ -23,6 +27,10 @@ router = APIRouter(prefix="/campaigns", tags=["campaigns"], route_class=AuditedI
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 422))
 def create_campaign(body: CampaignCreate, principal: WriterDep, session: SessionDep) -> CampaignOut:
     """Create a campaign; its slug is derived from the name, unique within the domain."""
+    if body.client_id is not None:
+        clients_repo.check_clients(
+            session, principal.domain_id, [body.client_id], field="client_id"
+        )
     campaign = campaigns_repo.create_campaign(
         session,
         domain_id=principal.domain_id,
@@ -41,11 +49,13 @@ def list_campaigns(
     q: Annotated[
         str | None, Query(max_length=200, pattern=NO_NUL_PATTERN, description="Part of the name")
     ] = None,
+    client_id: Annotated[uuid.UUID | None, Query(description="Only this client's")] = None,
 ) -> Page[CampaignOut]:
     """The domain's campaigns the caller may see, a page at a time (`cursor`)."""
+    clients = clients_of(principal, client_id)
     rows = paginate(
         session,
-        campaigns_repo.campaigns_query(principal.domain_id, status=status, q=q),
+        campaigns_repo.campaigns_query(principal.domain_id, status=status, q=q, clients=clients),
         page,
         sortable={
             "created_at": Campaign.created_at,
@@ -61,7 +71,9 @@ def list_campaigns(
 def get_campaign(campaign_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> CampaignOut:
     """One campaign with its targeting criteria and status."""
     return CampaignOut.model_validate(
-        campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+        campaigns_repo.get_campaign(
+            session, principal.domain_id, campaign_id, clients=principal.client_ids
+        )
     )
 
 
@@ -69,7 +81,8 @@ def get_campaign(campaign_id: uuid.UUID, principal: ReaderDep, session: SessionD
 def update_campaign(
     campaign_id: uuid.UUID, body: CampaignUpdate, principal: WriterDep, session: SessionDep
 ) -> CampaignOut:
-    """Change the fields sent. `name`, `status` and `targeting_criteria` cannot be null."""
+    """Change the fields sent. `name`, `status` and `targeting_criteria` cannot be null;
+    `client_id` null takes the campaign off its client."""
     changes = body.model_dump(exclude_unset=True)
     nulled = [
         f for f in ("name", "status", "targeting_criteria") if f in changes and changes[f] is None
@@ -80,6 +93,10 @@ def update_campaign(
             [FieldError(f, "null_not_allowed", "cannot be null") for f in nulled],
         )
     campaign = campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+    if changes.get("client_id") is not None:
+        clients_repo.check_clients(
+            session, principal.domain_id, [changes["client_id"]], field="client_id"
+        )
     return CampaignOut.model_validate(campaigns_repo.update_campaign(session, campaign, changes))
 
 

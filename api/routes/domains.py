@@ -38,7 +38,7 @@ from api.schemas.domains import (
     VerificationCheck,
     VerificationMailRequest,
 )
-from models import tenancy_repo
+from models import clients_repo, tenancy_repo
 from models.tenancy import Domain, Membership, User
 from runtime.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from runtime.settings import Settings
@@ -258,6 +258,7 @@ def _member_out(membership: Membership, user: User) -> MemberOut:
         email=user.email,
         full_name=user.full_name,
         role=membership.role,
+        client_ids=membership.client_ids,
         created_at=membership.created_at,
     )
 
@@ -319,8 +320,18 @@ def invite(
 def change_member_role(
     user_id: uuid.UUID, body: MemberUpdate, principal: DomainManagerDep, session: SessionDep
 ) -> MemberOut:
-    """Change a member's role; the last manager cannot be demoted (409)."""
-    membership = tenancy_repo.change_role(session, principal.domain_id, user_id, body.role)
+    """Change a member's role, and the clients a viewer is limited to (`client_ids`; null: not
+    limited; 422 for another role); the last manager cannot be demoted (409)."""
+    changes = body.model_dump(exclude_unset=True)
+    if "role" in changes and changes["role"] is None:
+        message = "cannot be null"
+        raise ValidationFailed(message, [FieldError("role", "null_not_allowed", message)])
+    client_ids = changes.get("client_ids", tenancy_repo.KEEP)
+    if client_ids:
+        clients_repo.check_clients(session, principal.domain_id, client_ids)
+    membership = tenancy_repo.change_role(
+        session, principal.domain_id, user_id, changes.get("role"), client_ids=client_ids
+    )
     users = tenancy_repo.users_by_id(session, [user_id])
     return _member_out(membership, users[user_id])
 

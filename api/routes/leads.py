@@ -76,6 +76,9 @@ async def lead_filter(
 
 
 FilterDep = Annotated[LeadFilter, Depends(lead_filter)]
+ClientFilter = Annotated[
+    uuid.UUID | None, Query(description="Only leads of this client's campaigns")
+]
 
 
 def _out(session: Session, lead: Lead) -> LeadOut:
@@ -84,10 +87,15 @@ def _out(session: Session, lead: Lead) -> LeadOut:
 
 @router.get("", response_model=Page[LeadOut], responses=problem_responses(422))
 def list_leads(
-    principal: ReaderDep, session: SessionDep, page: PageParamsDep, filters: FilterDep
+    principal: ReaderDep,
+    session: SessionDep,
+    page: PageParamsDep,
+    filters: FilterDep,
+    client_id: ClientFilter = None,
 ) -> Response:
     """Keyset pages over (sort column, id); sort by created_at, updated_at or score."""
-    query, binds = leads_repo.list_query(scope_of(principal), filters, ITEM_COLUMNS)
+    scope = scope_of(principal, client_id)
+    query, binds = leads_repo.list_query(scope, filters, ITEM_COLUMNS)
     rows = paginate_rows(session, query, page, sortable=SORTABLE, id_column=Lead.id, binds=binds)
     sources = leads_repo.sources_of(session, [row[0] for row in rows.rows])
     body: LeadsPage = {"items": lead_items(rows.rows, sources), "next_cursor": rows.next_cursor}
@@ -122,12 +130,14 @@ def export_leads(
     settings: SettingsDep,
     filters: FilterDep,
     format: Literal["csv", "jsonl"] = "csv",
+    client_id: ClientFilter = None,
 ) -> StreamingResponse:
     """The filtered leads as CSV or JSON lines, streamed by `COPY … TO STDOUT` (flat memory)."""
     engine = get_engine(settings.require_database_url())
     filename = f"leads.{format}"
+    scope = scope_of(principal, client_id)
     return StreamingResponse(
-        _copy_stream(engine, scope_of(principal), filters, format, settings.export_timeout_s),
+        _copy_stream(engine, scope, filters, format, settings.export_timeout_s),
         media_type=leads_bulk.EXPORT_FORMATS[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

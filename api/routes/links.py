@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 from api.audit import AuditedIdempotentRoute
-from api.deps import ReaderDep, SessionDep, WriterDep
-from api.pagination import Page, PageParamsDep, paginate
+from api.deps import ReaderDep, SessionDep, WriterDep, clients_of
+from api.pagination import Page, PageParams, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.analytics import GroupBy, LinkAnalyticsOut, PeriodOut, Range, TimeZone
 from api.schemas.leads import BulkItemOut, BulkOut
@@ -79,15 +82,10 @@ def bulk_create_links(
     ]
 
 
-@router.get("/campaigns/{campaign_id}/links", responses=problem_responses(404, 422))
-def list_links(
-    campaign_id: uuid.UUID, principal: ReaderDep, session: SessionDep, page: PageParamsDep
-) -> Page[LinkOut]:
-    """The campaign's links, a page at a time."""
-    campaigns_repo.get_campaign(session, principal.domain_id, campaign_id)
+def _page_of_links(session: Session, query: Select[Link], page: PageParams) -> Page[LinkOut]:
     rows = paginate(
         session,
-        links_repo.links_query(principal.domain_id, campaign_id),
+        query,
         page,
         sortable={"created_at": Link.created_at, "clicks": Link.clicks},
         id_column=Link.id,
@@ -95,10 +93,39 @@ def list_links(
     return rows.to_page([LinkOut.model_validate(link) for link in rows.rows])
 
 
+@router.get("/campaigns/{campaign_id}/links", responses=problem_responses(404, 422))
+def list_links(
+    campaign_id: uuid.UUID, principal: ReaderDep, session: SessionDep, page: PageParamsDep
+) -> Page[LinkOut]:
+    """The campaign's links, a page at a time."""
+    clients = principal.client_ids
+    campaigns_repo.get_campaign(session, principal.domain_id, campaign_id, clients=clients)
+    query = links_repo.links_query(principal.domain_id, campaign_id, clients=clients)
+    return _page_of_links(session, query, page)
+
+
+@router.get("/links", responses=problem_responses(422))
+def list_all_links(
+    principal: ReaderDep,
+    session: SessionDep,
+    page: PageParamsDep,
+    campaign_id: uuid.UUID | None = None,
+    client_id: Annotated[
+        uuid.UUID | None, Query(description="Only links of this client's campaigns")
+    ] = None,
+) -> Page[LinkOut]:
+    """The domain's links across campaigns (of one campaign, or of one client's campaigns)."""
+    clients = clients_of(principal, client_id)
+    query = links_repo.links_query(principal.domain_id, campaign_id, clients=clients)
+    return _page_of_links(session, query, page)
+
+
 @router.get("/links/{link_id}", responses=problem_responses(404))
 def get_link(link_id: uuid.UUID, principal: ReaderDep, session: SessionDep) -> LinkOut:
     """One link with its UTM fields and short code."""
-    return LinkOut.model_validate(links_repo.get_link(session, principal.domain_id, link_id))
+    return LinkOut.model_validate(
+        links_repo.get_link(session, principal.domain_id, link_id, clients=principal.client_ids)
+    )
 
 
 @router.patch("/links/{link_id}", responses=problem_responses(403, 404, 422))
@@ -157,7 +184,7 @@ def link_analytics(
     tz: TimeZone = "UTC",
 ) -> LinkAnalyticsOut:
     """Clicks over time, by country, browser family and referrer, in the period."""
-    link = links_repo.get_link(session, principal.domain_id, link_id)
+    link = links_repo.get_link(session, principal.domain_id, link_id, clients=principal.client_ids)
     p = ar.period(range, tz, datetime.now(UTC))
     where = (LinkClick.link_id == link.id, LinkClick.ts >= p.start, LinkClick.ts < p.end)
     timeline = ar.clicks_timeline(session, p, group_by, LinkClick.link_id == link.id)

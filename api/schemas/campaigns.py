@@ -30,6 +30,7 @@ class CampaignCreate(BaseModel):
     objective: Objective | None = None
     targeting_criteria: JsonObject = Field(default_factory=dict)
     status: CampaignStatus = "active"
+    client_id: uuid.UUID | None = Field(None, description="The client it is for (`/clients`).")
 
 
 class CampaignUpdate(BaseModel):
@@ -42,6 +43,7 @@ class CampaignUpdate(BaseModel):
     objective: Objective | None = None
     targeting_criteria: JsonObject | None = None
     status: CampaignStatus | None = None
+    client_id: uuid.UUID | None = Field(None, description="Another client; null: none.")
 
 
 class CampaignOut(BaseModel):
@@ -55,6 +57,7 @@ class CampaignOut(BaseModel):
     objective: str | None
     targeting_criteria: dict[str, Any]
     status: CampaignStatus
+    client_id: uuid.UUID | None
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

@@ -77,12 +77,25 @@ class MemberOut(BaseModel):
     email: str
     full_name: str | None
     role: MemberRole
+    client_ids: list[uuid.UUID] | None = Field(
+        None, description="The clients a viewer is limited to; null: not limited."
+    )
     created_at: datetime
 
 
 class MemberUpdate(BaseModel):
-    model_config = example({"role": "viewer"})
-    role: MemberRole
+    """Only the fields sent change."""
+
+    model_config = example(
+        {"role": "viewer", "client_ids": ["6f1c1f9e-1b7e-4c1a-9d3c-0d6c2f7e9a10"]}
+    )
+    role: MemberRole | None = None
+    client_ids: list[uuid.UUID] | None = Field(
+        None,
+        max_length=1_000,
+        description="Limit a viewer to these clients (their campaigns, leads, links and "
+        "analytics only); null: not limited. 422 for any role but viewer.",
+    )
 
 
 class InvitationCreate(BaseModel):
