@@ -74,8 +74,16 @@ def domain_a(
     a = DomainA(manager, member)
     h = manager.headers
 
+    client = api_client.post(
+        f"{API}/clients",
+        json={"name": "Alpha Client Globex", "contact": "alpha-contact", "notes": "alpha-notes"},
+        headers=h,
+    )
+    assert client.status_code == 201, client.text
     campaign = api_client.post(
-        f"{API}/campaigns", json={"name": "Alpha Secret Campaign"}, headers=h
+        f"{API}/campaigns",
+        json={"name": "Alpha Secret Campaign", "client_id": client.json()["id"]},
+        headers=h,
     )
     assert campaign.status_code == 201, campaign.text
     source = create_source(api_client, manager, name="Alpha Source")
@@ -188,6 +196,7 @@ def domain_a(
     a.code = link.json()["short_code"]
     a.ids = {
         "campaign": campaign.json()["id"],
+        "client": client.json()["id"],
         "source": source["id"],
         "csv_source": csv_source["id"],
         "upload": upload.json()["id"],
@@ -213,6 +222,9 @@ def domain_a(
         "Alpha Source",
         "Alpha CSV",
         "Alpha Secret Campaign",
+        "Alpha Client Globex",
+        "alpha-contact",
+        "alpha-notes",
         "Alpha Schedule",
         "Alpha Key",
         "alpha-leads.csv",
@@ -241,6 +253,7 @@ def _path_ids(a: DomainA) -> dict[str, str]:
         "schedule_id": a.ids["schedule"],
         "notification_id": a.ids["notification"],
         "campaign_id": a.ids["campaign"],
+        "client_id": a.ids["client"],
         "domain_id": a.ids["domain"],
         "user_id": a.ids["member"],
         "key_id": a.ids["api_key"],
@@ -258,6 +271,7 @@ def _query_ids(a: DomainA) -> dict[str, str]:
     return {
         "data_source_id": a.ids["source"],
         "campaign_id": a.ids["campaign"],
+        "client_id": a.ids["client"],
         "schedule_id": a.ids["schedule"],
         "job_id": a.ids["job"],
     }
@@ -271,6 +285,8 @@ def _probe_body(a: DomainA) -> dict[str, Any]:
         "config": {"api_key": "probe", "file_id": a.ids["upload"]},
         "data_source_id": a.ids["source"],
         "campaign_id": a.ids["campaign"],
+        "client_id": a.ids["client"],
+        "client_ids": [a.ids["client"]],
         "params": {"file_id": a.ids["upload"]},
         "start": True,
         "interval_seconds": 60,
@@ -416,6 +432,7 @@ def _a_snapshot(api_client: TestClient, a: DomainA) -> dict[str, Any]:
         "errors": get(f"/jobs/{a.ids['job']}/errors"),
         "schedule": get(f"/schedules/{a.ids['schedule']}"),
         "campaign": get(f"/campaigns/{a.ids['campaign']}"),
+        "client": get(f"/clients/{a.ids['client']}"),
         "notifications": get("/notifications"),
         "members": get(f"/domains/{a.ids['domain']}/members"),
         "keys": sorted(k["id"] for k in get("/api-keys")["items"]),
