@@ -252,8 +252,7 @@ LIMITED_PATHS = tuple(
 def _within_client_limit(principal: Principal, request: Request) -> Principal:
     if principal.client_ids is None:
         return principal
-    route = request.scope.get("route")
-    path = getattr(route, "path", None) or request.url.path
+    path = request.scope["path"]  # as routed: a path matches its route's prefix or no route
     if any(path == allowed or path.startswith(allowed + "/") for allowed in LIMITED_PATHS):
         return principal
     raise PermissionDenied(
