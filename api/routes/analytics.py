@@ -27,6 +27,7 @@ from api.schemas.analytics import (
     TopCampaignsOut,
     TopMetric,
 )
+from api.schemas.clients import ClientFilter
 from models import analytics_repo as ar
 from models import campaigns_repo
 from models.leads import LEAD_STATUSES
@@ -48,9 +49,6 @@ def _rates(counts: dict[str, int]) -> Rates:
         qualification_rate=ar.rate(counts["reached_qualified"], counts["leads"]),
         conversion_rate=ar.rate(counts["converted"], counts["leads"]),
     )
-
-
-ClientFilter = Annotated[uuid.UUID | None, Query(description="Only this client's campaigns")]
 
 
 @router.get("/overview", responses=problem_responses(422))

@@ -16,6 +16,7 @@ from api.deps import ReaderDep, SessionDep, WriterDep, clients_of
 from api.pagination import Page, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.campaigns import CampaignCreate, CampaignOut, CampaignStatus, CampaignUpdate
+from api.schemas.clients import ClientFilter
 from api.schemas.common import NO_NUL_PATTERN
 from models import campaigns_repo, clients_repo
 from models.campaigns import Campaign
@@ -49,7 +50,7 @@ def list_campaigns(
     q: Annotated[
         str | None, Query(max_length=200, pattern=NO_NUL_PATTERN, description="Part of the name")
     ] = None,
-    client_id: Annotated[uuid.UUID | None, Query(description="Only this client's")] = None,
+    client_id: ClientFilter = None,
 ) -> Page[CampaignOut]:
     """The domain's campaigns the caller may see, a page at a time (`cursor`)."""
     clients = clients_of(principal, client_id)

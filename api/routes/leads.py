@@ -29,6 +29,7 @@ from api.deps import (
 )
 from api.pagination import Page, PageParamsDep, paginate_rows
 from api.problems import problem_responses
+from api.schemas.clients import ClientFilter
 from api.schemas.leads import (
     ITEM_COLUMNS,
     LEADS_PAGE_JSON,
@@ -76,9 +77,6 @@ async def lead_filter(
 
 
 FilterDep = Annotated[LeadFilter, Depends(lead_filter)]
-ClientFilter = Annotated[
-    uuid.UUID | None, Query(description="Only leads of this client's campaigns")
-]
 
 
 def _out(session: Session, lead: Lead) -> LeadOut:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from api.deps import ReaderDep, SessionDep, WriterDep, clients_of
 from api.pagination import Page, PageParams, PageParamsDep, paginate
 from api.problems import problem_responses
 from api.schemas.analytics import GroupBy, LinkAnalyticsOut, PeriodOut, Range, TimeZone
+from api.schemas.clients import ClientFilter
 from api.schemas.leads import BulkItemOut, BulkOut
 from api.schemas.links import LinkBulkCreate, LinkBulkIn, LinkCreate, LinkOut, LinkUpdate
 from models import analytics_repo as ar
@@ -110,9 +110,7 @@ def list_all_links(
     session: SessionDep,
     page: PageParamsDep,
     campaign_id: uuid.UUID | None = None,
-    client_id: Annotated[
-        uuid.UUID | None, Query(description="Only links of this client's campaigns")
-    ] = None,
+    client_id: ClientFilter = None,
 ) -> Page[LinkOut]:
     """The domain's links across campaigns (of one campaign, or of one client's campaigns)."""
     clients = clients_of(principal, client_id)

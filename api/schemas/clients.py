@@ -6,12 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Query
 from pydantic import BaseModel, StringConstraints
 
 from api.schemas.common import FROM_ORM, NO_NUL_PATTERN, Name, example
 
 Contact = Annotated[str, StringConstraints(max_length=1_000, pattern=NO_NUL_PATTERN)]
 Notes = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_NUL_PATTERN)]
+#: the `?client_id=` filter of campaigns, leads, links and analytics
+ClientFilter = Annotated[
+    uuid.UUID | None, Query(description="Only what belongs to this client's campaigns")
+]
 
 
 class ClientCreate(BaseModel):
