@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from api import sse
 from tests.api.conftest import PASSWORD, ApiUser, MakeUser
+from tests.api.helpers import (
+    connectors_registry,  # noqa: F401  (fixture)
+    create_job,
+    create_source,
+)
+from tests.api.sse_client import read_events, take_until
 from tests.api.test_console import _csrf
 
 API = "/api/v1"
@@ -236,6 +244,9 @@ def test_a_limited_viewer_reads_only_their_clients(api_client: TestClient, agenc
         ):
             assert api_client.get(f"{API}{path}", headers=v).status_code == 404, path
     assert api_client.get(f"{API}/clients/{agency.initech}", headers=v).status_code == 404
+    # a text search builds its statement per request: the limit holds there too
+    searched = _ok(api_client.get(f"{API}/leads", params={"q": "lead"}, headers=v))
+    assert _ids(searched) == {agency.leads[mine]}
     overview = _ok(api_client.get(f"{API}/analytics/overview", headers=v))
     assert overview["new_leads"] == 1 and overview["leads_total"] == 1
     assert [c["id"] for c in overview["top_campaigns"]] == [agency.campaigns[mine]]
@@ -267,3 +278,43 @@ def test_the_console_refuses_a_limited_viewer(api_client: TestClient, agency: Ag
     )
     assert answer.status_code == 403 and "limited to clients" in answer.text
     assert "dashin_session" not in api_client.cookies
+
+
+def test_deleting_a_client_never_widens_a_viewers_sight(
+    api_client: TestClient, agency: Agency
+) -> None:
+    h, v = agency.manager.headers, agency.viewer.headers
+    campaign = f"{API}/campaigns/{agency.campaigns['globex']}"
+    _ok(api_client.patch(campaign, json={"client_id": agency.initech}, headers=h))
+    _ok(api_client.delete(f"{API}/clients/{agency.globex}", headers=h), 204)
+    members = _ok(api_client.get(f"{API}/domains/{agency.manager.domain_id}/members", headers=h))
+    (viewer,) = [m for m in members["items"] if m["user_id"] == str(agency.viewer.user_id)]
+    assert viewer["client_ids"] == []  # limited to nothing, not unlimited
+    assert _ok(api_client.get(f"{API}/campaigns", headers=v))["items"] == []
+    assert _ok(api_client.get(f"{API}/leads", headers=v))["items"] == []
+    assert _ok(api_client.get(f"{API}/analytics/overview", headers=v))["leads_total"] == 0
+
+
+@pytest.mark.usefixtures("connectors_registry")
+@pytest.mark.timeout(60)
+def test_an_open_stream_ends_once_its_viewer_is_limited(
+    api_client: TestClient, engine: Engine, agency: Agency, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sse, "RECHECK_S", 0.2)
+    monkeypatch.setattr(sse, "POLL_S", 3600.0)
+    h = agency.manager.headers
+    member_url = f"{API}/domains/{agency.manager.domain_id}/members/{agency.viewer.user_id}"
+    _ok(api_client.patch(member_url, json={"client_ids": None}, headers=h))
+    source = create_source(api_client, agency.manager)
+    job = create_job(engine, agency.manager.domain_id, source["id"], moves=("start", "acquire"))
+    url = f"{API}/jobs/{job}/logs/stream"
+    with api_client.stream("GET", url, headers=agency.viewer.headers) as response:
+        assert response.status_code == 200
+        events = read_events(response)
+        take_until(events, lambda e: e.id == "2")
+        # When the viewer is limited to a client while the stream is open
+        _ok(api_client.patch(member_url, json={"client_ids": [agency.globex]}, headers=h))
+        # Then the idle re-check ends it, as it would refuse a new one
+        tail = take_until(events, lambda e: e.event in ("revoked", "log"))
+        assert tail[-1].event == "revoked"
+    assert api_client.get(url, headers=agency.viewer.headers).status_code == 403
