@@ -265,7 +265,6 @@ def _known_domain(caller: AuthenticatedUser, domain_ref: str | None) -> DomainRo
     """(domain, role, clients) when the user query already answered it; None: ask the
     database."""
     home = caller.home_domain_id
-    at_home = (home, caller.home_role, caller.home_client_ids)
     if domain_ref:
         if home is None or "\x00" in domain_ref:
             return None
@@ -273,7 +272,7 @@ def _known_domain(caller: AuthenticatedUser, domain_ref: str | None) -> DomainRo
             named = uuid.UUID(domain_ref)
         except ValueError:  # a domain name
             return None
-        return at_home if named == home else None  # type: ignore[return-value]
+        return (home, caller.home_role, caller.home_client_ids) if named == home else None
     if caller.key_domain_id is not None:
         return caller.key_domain_id, caller.home_role, caller.home_client_ids
     # The sign-up domain while the user still belongs to it (admins always), else the oldest.
