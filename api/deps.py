@@ -249,16 +249,19 @@ LIMITED_PATHS = tuple(
 )
 
 
+LIMITED_REFUSAL = (
+    "this account is limited to clients of the domain: it can read campaigns, leads, "
+    "links and analytics (and its clients), nothing else"
+)
+
+
 def _within_client_limit(principal: Principal, request: Request) -> Principal:
     if principal.client_ids is None:
         return principal
     path = request.scope["path"]  # as routed: a path matches its route's prefix or no route
     if any(path == allowed or path.startswith(allowed + "/") for allowed in LIMITED_PATHS):
         return principal
-    raise PermissionDenied(
-        "this account is limited to clients of the domain: it can read campaigns, leads, "
-        "links and analytics (and its clients), nothing else"
-    )
+    raise PermissionDenied(LIMITED_REFUSAL)
 
 
 def _known_domain(caller: AuthenticatedUser, domain_ref: str | None) -> DomainRole | None:
@@ -458,6 +461,8 @@ def token_access(
     cross-site WebSocket too). Raises like a request would: 401, or 404 for the domain."""
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
     principal = _stream_caller(session, settings, credentials, None, domain_ref)
+    if principal.client_ids is not None:  # as `_within_client_limit` answers a stream request
+        raise PermissionDenied(LIMITED_REFUSAL)
     if principal.role == "admin":
         log.info(
             "admin.domain_access",

@@ -263,6 +263,10 @@ def test_a_limited_viewer_reads_only_their_clients(api_client: TestClient, agenc
         refused = api_client.get(f"{API}{path}", headers=v)
         assert refused.status_code == 403, path
         assert "limited to clients" in refused.json()["detail"], path
+    # the WebSocket carries the domain's events: refused like the SSE stream
+    with api_client.websocket_connect(f"{API}/ws", headers=v) as ws:
+        refusal = ws.receive_json()
+        assert refusal["type"] == "error" and "limited to clients" in refusal["message"]
     # the unlimited viewer of the same domain reads everything
     assert (
         len(_ok(api_client.get(f"{API}/campaigns", headers=agency.manager.headers))["items"]) == 3
