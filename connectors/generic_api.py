@@ -33,7 +33,7 @@ from connectors.base import (
     RateLimiter,
     RunContext,
 )
-from connectors.errors import ConfigError, ConnectorError, TransientError
+from connectors.errors import BudgetExhausted, ConfigError, ConnectorError, TransientError
 from connectors.generic_api_config import CursorPagination as CursorPagination
 from connectors.generic_api_config import GenericApiConfig as GenericApiConfig
 from connectors.generic_api_config import GenericApiParams as GenericApiParams
@@ -69,6 +69,7 @@ class _Answer:
     body: Any
     records: Any  # a list, or MISSING when records_path does not resolve
     next_link: str | None
+    requests: int = 1  # answered requests it took (a body that was not JSON is asked again)
 
 
 class GenericApiConnector(Connector):
@@ -117,10 +118,14 @@ class GenericApiConnector(Connector):
             rate = config.rate_limit
             limiter = ctx.rate_limiter("generic_api", rate.requests, rate.period_s)
         retries = 0
+        # credits of answers not yet in a yielded page (a short page asked again is paid too)
+        unbooked = 0
         with build_client(config, self._transport) as client:
             while not ctx.should_stop():
+                _within_budget(config, ctx, int(state.get("credits", 0)) + unbooked)
                 answer = _fetch(client, config, state["position"], state["since"], ctx, limiter)
                 records = [] if answer.records is MISSING else list(answer.records)
+                unbooked += _charged(config, answer, len(records))
                 total = get_path(answer.body, config.total_path) if config.total_path else None
                 total = total if isinstance(total, int) and not isinstance(total, bool) else None
                 if _incomplete(config, total, int(state["seen"]), len(records)):
@@ -136,15 +141,49 @@ class GenericApiConnector(Connector):
                 page, state = _page(config, state, records, answer)
                 if total is not None and state["seen"] >= total:
                     state["done"] = True
+                if config.billing is not None:
+                    state["credits"] = int(state.get("credits", 0)) + unbooked
                 yield Page(
                     records=page[0],
                     errors=page[1],
                     checkpoint=dict(state),
                     progress=Progress(done=state["seen"], total=total),
                     sync_state=_sync_state(config, state, ctx.sync_state),
+                    credits_used=unbooked,
                 )
+                unbooked = 0
                 if state["done"]:
                     return
+
+
+def _within_budget(config: GenericApiConfig, ctx: RunContext, spent: int) -> None:
+    """Before a paid request: past the job's credit budget the job pauses (`BudgetExhausted`,
+    resumed from this checkpoint once the budget is raised). Per-record charges are known only
+    from the answer, so a page may take the job over its budget by that page's records."""
+    billing, budget = config.billing, ctx.credit_budget
+    if billing is None or budget is None:
+        return
+    if spent + max(1, billing.credits_per_request) <= budget:
+        return
+    ctx.log.warning(
+        "generic_api.budget_exhausted",
+        message=f"credit budget of {budget} spent ({spent} used): the job pauses",
+        budget=budget,
+        spent=spent,
+    )
+    raise BudgetExhausted(f"generic_api: the credit budget of {budget} is spent ({spent} used)")
+
+
+def _charged(config: GenericApiConfig, answer: _Answer, records: int) -> int:
+    """What one answer cost: what it says it charged, else the configured prices."""
+    billing = config.billing
+    if billing is None:
+        return 0
+    if billing.credits_path:
+        said = get_path(answer.body, billing.credits_path, None)
+        if isinstance(said, int) and not isinstance(said, bool) and said >= 0:
+            return said
+    return billing.credits_per_request * answer.requests + billing.credits_per_record * records
 
 
 def _first_state(
@@ -248,7 +287,7 @@ def _fetch(
             raise ConfigError(
                 f"records_path {config.records_path!r} holds {type(records).__name__}, not a list"
             )
-        return _Answer(document, records, _next_link(response, url, config))
+        return _Answer(document, records, _next_link(response, url, config), attempt)
     raise TransientError(f"the API answered with a body that is not JSON ({attempt} tries)")
 
 

@@ -89,6 +89,32 @@ class Incremental(_Part):
     initial: str | None = None
 
 
+class Billing(_Part):
+    """What the API charges for an answer (issue 19): booked in the credit ledger with the page
+    it paid for, counted against the source's budgets. `credits_path` reads what the answer says
+    it charged (e.g. `meta.credits_charged`) and wins when it holds a whole number; otherwise a
+    page costs `credits_per_request` per answered request plus `credits_per_record` per record."""
+
+    credits_per_request: int = Field(0, ge=0, le=1_000_000)
+    credits_per_record: int = Field(0, ge=0, le=1_000_000)
+    credits_path: str | None = None
+
+    @field_validator("credits_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_path(value)
+        return value
+
+    @model_validator(mode="after")
+    def _charges_something(self) -> Billing:
+        if not (self.credits_per_request or self.credits_per_record or self.credits_path):
+            raise ValueError(
+                "billing needs credits_per_request, credits_per_record or credits_path"
+            )
+        return self
+
+
 class GenericApiConfig(ConnectorConfig):
     url: str = Field(description="absolute http(s) URL of the first page")
     method: Literal["GET", "POST"] = "GET"
@@ -116,6 +142,8 @@ class GenericApiConfig(ConnectorConfig):
     #: or short page before the end is asked for again instead of ending the run early)
     total_path: str | None = None
     rate_limit: RateLimit | None = None
+    #: the API is paid per call or per record: its credits go to the ledger and the budgets
+    billing: Billing | None = None
     incremental: Incremental | None = None
     timeout_s: float = Field(30.0, gt=0, le=300)
     idempotent: bool = Field(

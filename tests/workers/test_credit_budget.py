@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from connectors import zoominfo
 from connectors.sandbox.apollo import ApolloEmulator
+from connectors.sandbox.generic import GenericEmulator
 from connectors.sandbox.zoominfo import ZoomInfoEmulator
 from models import DataSource, Lead, Notification, job_states
 from models.credits import CreditEntry
-from tests.factories import make_job
+from tests.factories import make_job, make_source
 from tests.workers.conftest import World
 from tests.workers.test_enrichment_park import APOLLO, ZOOMINFO, get_job, paid_ids, provider_job
 from workers.runner import Runner
@@ -41,7 +42,7 @@ def test_a_50_credit_budget_pauses_at_50_and_raising_it_finishes_without_paying_
     world: World, runner: Runner
 ) -> None:
     people = 130
-    with ApolloEmulator(people=people, seed=4) as emu:  # type: ignore[call-arg]
+    with ApolloEmulator(people=people, seed=4) as emu:
         # Given an Apollo source that enriches, with a per-job budget of 50 credits
         job_id = provider_job(world, APOLLO, emu)
         job = get_job(world, job_id)
@@ -85,7 +86,7 @@ def test_a_50_credit_budget_pauses_at_50_and_raising_it_finishes_without_paying_
 
 
 def test_a_monthly_budget_counts_every_job_of_the_source(world: World, runner: Runner) -> None:
-    with ApolloEmulator(people=40, seed=4) as emu:  # type: ignore[call-arg]
+    with ApolloEmulator(people=40, seed=4) as emu:
         first = provider_job(world, APOLLO, emu)
         source_id = get_job(world, first).data_source_id
         with Session(world.engine) as session, session.begin():
@@ -111,10 +112,51 @@ def test_zoominfo_usage_header_lands_on_the_data_source(
 ) -> None:
     monkeypatch.setattr(zoominfo._Tokens, "cache", {})
     monkeypatch.setattr(zoominfo._Tokens, "next_auth", {})
-    with ZoomInfoEmulator(people=30, seed=4, record_limit=500) as emu:  # type: ignore[call-arg]
+    with ZoomInfoEmulator(people=30, seed=4, record_limit=500) as emu:
         job_id = provider_job(world, ZOOMINFO, emu)
         assert runner.run(job_id) == "completed"
     with Session(world.engine) as session:
         source = session.get(DataSource, get_job(world, job_id).data_source_id)
         assert source is not None
         assert source.credit_balance == 470 and source.credit_balance_at is not None
+
+
+@pytest.mark.parametrize("generic_emulator", [{"records": 60, "auth": "none"}], indirect=True)
+def test_a_billable_generic_api_pauses_at_its_budget_and_books_every_page_once(
+    world: World, runner: Runner, generic_emulator: GenericEmulator
+) -> None:
+    emu = generic_emulator
+    # Given a generic API charging a credit per record, on a source with a per-job budget of 25
+    config = {
+        "url": f"{emu.url}{emu.path}",
+        "records_path": "data.items",
+        "total_path": "meta.total",
+        "pagination": {"type": "page", "page_param": "page", "size_param": "size", "page_size": 10},
+        "field_map": {"email": "email", "first_name": "first_name"},
+        "billing": {"credits_per_record": 1},
+    }
+    source = make_source(world.engine, world.domain_id, "generic_api", config)
+    job_id = make_job(world.engine, world.domain_id, source, {}, world.user_id)
+    with Session(world.engine) as session, session.begin():
+        session.execute(
+            update(DataSource).where(DataSource.id == source).values(job_credit_budget=25)
+        )
+        job_states.start(session, job_id)
+    # When the job runs
+    assert runner.run(job_id) == "paused"
+    # Then it paused for its budget after the page that crossed it, every page booked
+    job = get_job(world, job_id)
+    assert (job.pause_reason, job.inserted) == ("budget_exhausted", 30)
+    assert job.credits_used == 30 == _ledger(world)
+    # When the budget is raised and the job resumed, it finishes; no page is asked for twice
+    with Session(world.engine) as session, session.begin():
+        session.execute(
+            update(DataSource).where(DataSource.id == source).values(job_credit_budget=1000)
+        )
+        job_states.resume(session, job_id)
+    assert runner.run(job_id) == "completed", get_job(world, job_id).error
+    job = get_job(world, job_id)
+    assert (job.fetched, job.inserted) == (60, 60)
+    assert job.credits_used == 60 == _ledger(world)
+    served = [r.query for r in emu.stats.requests_to(emu.path)]
+    assert len(served) == len(set(served))
