@@ -18,7 +18,7 @@ from models import job_states
 from models.job_logs import LogLine
 from models.job_states import append_log as append
 from scheduler.purge import BATCH_ROWS, purge
-from tests.factories import make_domain, make_job, make_source, make_user
+from tests.factories import make_domain, make_job, make_source, make_upload, make_user
 
 OLD = "now() - interval '200 days'"
 
@@ -206,3 +206,24 @@ def _name(engine: Engine, domain_id: uuid.UUID) -> str:
         return str(
             session.scalar(text("SELECT domain_name FROM domains WHERE id = :d"), {"d": domain_id})
         )
+
+
+def test_uploads_older_than_the_domains_retention_go_with_their_chunks(engine: Engine) -> None:
+    # Given a file uploaded 40 days ago and one of today (the default keeps uploads 30 days)
+    domain = make_domain(engine)
+    source = make_source(engine, domain, "csv", {})
+    old = make_upload(engine, domain, source, "email\nold@example.com\n")
+    fresh = make_upload(engine, domain, source, "email\nfresh@example.com\n")
+    with Session(engine) as session, session.begin():
+        session.execute(
+            text("UPDATE uploads SET created_at = now() - interval '40 days' WHERE id = :u"),
+            {"u": old},
+        )
+    # When the purge runs
+    report = purge(engine)
+    # Then the old file and its chunks are gone; today's file is whole
+    assert report.rows[(_name(engine, domain), "uploads")] == 1
+    chunks = "SELECT count(*) FROM upload_chunks WHERE upload_id = :u"
+    assert _count(engine, "SELECT count(*) FROM uploads WHERE id = :u", u=old) == 0
+    assert _count(engine, chunks, u=old) == 0
+    assert _count(engine, chunks, u=fresh) == 1
