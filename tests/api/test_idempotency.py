@@ -248,3 +248,57 @@ def test_a_retried_upload_stores_one_file(
     assert other.status_code == 422  # another size: another request
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Upload)) == 1
+
+
+#: every other creating POST: (path, body, list path), `{campaign}` / `{source}` filled in
+CREATES = [
+    ("/api/v1/leads", {"email": "once@example.com"}, "/api/v1/leads"),
+    ("/api/v1/data-sources", {"type": "csv", "name": "Once", "config": {}}, "/api/v1/data-sources"),
+    ("/api/v1/clients", {"name": "Once Ltd"}, "/api/v1/clients"),
+    (
+        "/api/v1/campaigns/{campaign}/links",
+        {
+            "destination_url": "https://example.com/once",
+            "utm_source": "once",
+            "utm_medium": "email",
+        },
+        "/api/v1/campaigns/{campaign}/links",
+    ),
+    (
+        "/api/v1/schedules",
+        {"data_source_id": "{source}", "cron": "0 7 * * *", "name": "Once"},
+        "/api/v1/schedules",
+    ),
+    (
+        "/api/v1/webhooks",
+        {"url": "http://127.0.0.1:9/once", "events": ["job.failed"]},
+        "/api/v1/webhooks",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "listed"), CREATES, ids=[c[0] for c in CREATES])
+def test_every_creating_post_replays_and_creates_once(
+    api_client: TestClient,
+    make_user: MakeUser,
+    path: str,
+    body: dict[str, Any],
+    listed: str,
+) -> None:
+    user = make_user()
+    campaign = api_client.post("/api/v1/campaigns", json={"name": "C"}, headers=user.headers)
+    source = create_source(api_client, user)
+    ids = {"campaign": campaign.json()["id"], "source": source["id"]}
+    path, listed = path.format(**ids), listed.format(**ids)
+    body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+    before = len(api_client.get(listed, headers=user.headers).json()["items"])
+    headers = {**user.headers, "Idempotency-Key": "create-once"}
+
+    first = api_client.post(path, json=body, headers=headers)
+    again = api_client.post(path, json=body, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    after = api_client.get(listed, headers=user.headers).json()["items"]
+    assert len(after) == before + 1
