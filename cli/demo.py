@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import typer
 from rich import box
@@ -47,6 +48,13 @@ APOLLO_SANDBOX = "Apollo sandbox"
 SLOW_SANDBOX = "Apollo sandbox (slow: try pause and resume)"
 LINKEDIN_SANDBOX = "LinkedIn sandbox"
 Emulators = dict[str, Any]
+
+
+def console_link(api_url: str, page: str | None = None) -> str:
+    """The console's sign-in page that starts the session in the demo's domain, then opens
+    `page`: `up`'s key is the platform admin's, whose own domain has nothing to show."""
+    query = {"domain": DEMO_DOMAIN, **({"next": page} if page else {})}
+    return f"{api_url}/console/login?{urlencode(query, safe='/')}"
 
 
 def demo_env() -> dict[str, str]:
@@ -350,10 +358,10 @@ def start_in_background(
             with ApiClient(api_url, None) as client:
                 run_demo(client, console, emus)
                 slow = start_slow_job(client, emus)
+            link = console_link(api_url, f"/console/jobs/{slow['id']}")
             console.print(
                 f"a slow sandbox job is running for a few minutes: follow it, pause and resume it "
-                f"at {api_url}/console/jobs/{slow['id']} (sign in with {DEMO_EMAIL} / "
-                f"{DEMO_PASSWORD!r}, or the API key below)",
+                f"at {link} (sign in with {DEMO_EMAIL} / {DEMO_PASSWORD!r}, or the API key below)",
                 soft_wrap=True,
             )
             console.print(

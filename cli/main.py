@@ -228,14 +228,16 @@ def _run_stack(
     import contextlib
     import functools
 
-    from cli.demo import demo_env, emulators, start_in_background, wait_ready_then
+    from cli.demo import console_link, demo_env, emulators, start_in_background, wait_ready_then
     from cli.procs import ProcessGroup, dashin_argv
     from cli.welcome import print_next_steps
 
     group = ProcessGroup(console)
     group.install_signal_handlers()
     env = demo_env() if demo else None
-    next_steps = functools.partial(print_next_steps, console, api_url, key)
+    # the key is the platform admin's, whose own domain is empty: the link opens the demo's
+    console_url = console_link(api_url) if demo else f"{api_url}/console"
+    next_steps = functools.partial(print_next_steps, console, api_url, key, console_url)
     with contextlib.ExitStack() as stack:
         # issue 21: the sandbox lives as long as the stack, so its sources keep working
         emus = stack.enter_context(emulators()) if demo else None

@@ -56,8 +56,11 @@ def remember_cli_settings(api_url: str, new_key: str | None) -> str | None:
     return os.environ.get("DASHIN_API_KEY") or read_env_file(env_file_path()).get("DASHIN_API_KEY")
 
 
-def print_next_steps(console: Console, api_url: str, key: str | None) -> None:
-    """The closing lines of `dashin up`: PATH, API key, console URL."""
+def print_next_steps(
+    console: Console, api_url: str, key: str | None, console_url: str | None = None
+) -> None:
+    """The closing lines of `dashin up`: PATH, API key, console URL (`console_url`: the one to
+    open, `up --demo`'s signs in to the demo's domain)."""
     if key:
         key_line = (
             f"export DASHIN_API_KEY={key}   "
@@ -68,5 +71,8 @@ def print_next_steps(console: Console, api_url: str, key: str | None) -> None:
     console.rule("[bold]next")
     console.print(f"  [bold]dashin on PATH[/]  {path_hint()}", soft_wrap=True)
     console.print(f"  [bold]API key[/]         {key_line}", soft_wrap=True)
-    console.print(f"  [bold]console[/]         {api_url}/console", soft_wrap=True)
+    hint = "   [dim](sign in with the API key above)[/]" if key else ""
+    console.print(
+        f"  [bold]console[/]         {console_url or api_url + '/console'}{hint}", soft_wrap=True
+    )
     console.print("  Ctrl-C stops the stack", style="dim")

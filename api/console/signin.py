@@ -1,5 +1,8 @@
 """Sign in, sign out and switch domain.
 
+`/console/login?domain=NAME` starts the session in that domain (when the user may act there),
+so `dashin up --demo` can print one address that opens the demo's domain with its key.
+
 The sign-in form is protected against login CSRF with a double-submit token: a random value in
 a cookie and in the form, which another site can neither read nor set. Attempts are counted by
 the API's login rate limiter (`api.ratelimit`), per email and per client address.
@@ -13,14 +16,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api import credentials, ratelimit, session_auth
 from api.console.auth import LIMITED_MESSAGE, CsrfUserDep, limited_to_clients
 from api.console.templating import page
-from api.deps import ClientIp, RedisDep, SessionDep, SettingsDep, resolve_principal
+from api.deps import (
+    ClientIp,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    resolve_principal,
+    user_from_session,
+)
 from api.problems import NotAuthenticated, TooManyRequests
 from models import auth_repo, console_sessions
-from runtime.errors import PermissionDenied
+from runtime.errors import NotFound, PermissionDenied
 
 router = APIRouter()
 
@@ -48,11 +59,23 @@ def _secure(request: Request) -> bool:
 
 
 def _login_form(
-    request: Request, *, next_url: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    *,
+    next_url: str,
+    domain: str = "",
+    error: str | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     token = request.cookies.get(session_auth.LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = page(
-        request, "login.html", None, status_code, csrf=token, next_url=next_url, error=error
+        request,
+        "login.html",
+        None,
+        status_code,
+        csrf=token,
+        next_url=next_url,
+        domain=domain,
+        error=error,
     )
     response.set_cookie(
         session_auth.LOGIN_CSRF_COOKIE,
@@ -67,8 +90,12 @@ def _login_form(
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return _login_form(request, next_url=safe_next(next))
+def login_page(
+    request: Request, next: str | None = None, domain: str | None = None
+) -> HTMLResponse:
+    """`domain` (a name or id): the session starts there, as `--domain` / `Dashin-Domain` do
+    for the CLI and the API, so a printed link can open another domain's page (the demo's)."""
+    return _login_form(request, next_url=safe_next(next), domain=(domain or "").strip())
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -83,12 +110,15 @@ def login(
     password: Annotated[str, Form()] = "",
     api_key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
+    domain: Annotated[str, Form()] = "",
 ) -> Response:
-    """Email + password, or an API key; either way the browser gets a session cookie."""
+    """Email + password, or an API key; either way the browser gets a session cookie, in
+    `domain` when one is given and the user may act there."""
     expected = request.cookies.get(session_auth.LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
         raise PermissionDenied("missing or invalid CSRF token: reload the sign-in page")
     next_url = safe_next(next)
+    domain = domain.strip()
     try:
         if api_key.strip():
             with ratelimit.login_attempt(redis, _limits(request), email="(api key)", ip=ip):
@@ -101,12 +131,18 @@ def login(
                 user = credentials.user_for_password(session, email.strip(), password)
             user_id, key_id, domain_id, password_hash = user.id, None, None, user.password_hash
     except NotAuthenticated as exc:
-        return _login_form(request, next_url=next_url, error=exc.message, status_code=401)
+        return _login_form(
+            request, next_url=next_url, domain=domain, error=exc.message, status_code=401
+        )
     except TooManyRequests as exc:
-        return _login_form(request, next_url=next_url, error=exc.message, status_code=429)
+        return _login_form(
+            request, next_url=next_url, domain=domain, error=exc.message, status_code=429
+        )
     caller = row if key_id is not None else auth_repo.user_for_token(session, user_id)
     if caller is not None and limited_to_clients(session, caller):
-        return _login_form(request, next_url=next_url, error=LIMITED_MESSAGE, status_code=403)
+        return _login_form(
+            request, next_url=next_url, domain=domain, error=LIMITED_MESSAGE, status_code=403
+        )
     opened = session_auth.open_session(
         session,
         settings,
@@ -115,6 +151,15 @@ def login(
         domain_id=domain_id,
         password_hash=password_hash,
     )
+    if domain and not _start_in(session, opened.token, domain):
+        session_auth.close_session(session, opened.token)
+        return _login_form(
+            request,
+            next_url=next_url,
+            domain=domain,
+            error=f"you cannot act in the domain {domain}",
+            status_code=403,
+        )
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         session_auth.COOKIE_NAME,
@@ -127,6 +172,19 @@ def login(
     )
     response.delete_cookie(session_auth.LOGIN_CSRF_COOKIE, path="/console")
     return response
+
+
+def _start_in(session: Session, token: str, domain: str) -> bool:
+    """Move the new session to `domain` by the header switcher's rule; False if not allowed."""
+    found = session_auth.live_session(session, token)
+    if found is None:
+        return False
+    try:
+        principal = resolve_principal(session, user_from_session(found), domain)
+    except (NotFound, NotAuthenticated):
+        return False
+    console_sessions.switch_domain(session, found.session_id, principal.domain_id)
+    return True
 
 
 @router.post("/logout")

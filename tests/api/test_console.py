@@ -341,3 +341,53 @@ def test_a_platform_admins_key_session_can_switch_to_any_domain(
     )
     assert switched.status_code == 200 and str(job) in switched.text
     assert 'data-action="start"' in switched.text  # an admin may act there
+
+
+def test_sign_in_with_a_domain_starts_the_session_there(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    """`dashin up --demo` prints `/console/login?domain=demo.dashin.dev&next=…` for its key."""
+    admin = make_user(role="admin")
+    elsewhere = make_user()
+    job = create_job(engine, elsewhere.domain_id, make_source(engine, elsewhere.domain_id))
+    form = api_client.get(
+        "/console/login",
+        params={"domain": elsewhere.domain_name, "next": f"/console/jobs/{job}"},
+    )
+    assert f'name="domain" value="{elsewhere.domain_name}"' in form.text
+    answer = api_client.post(
+        "/console/login",
+        data={
+            "csrf_token": _csrf(form.text),
+            "api_key": _api_key(engine, admin),
+            "domain": elsewhere.domain_name,
+            "next": f"/console/jobs/{job}",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == f"/console/jobs/{job}"
+    page = api_client.get(f"/console/jobs/{job}")
+    assert page.status_code == 200 and f'data-job-id="{job}"' in page.text
+    # the session stays there: the live streams follow it
+    assert f'<tr data-job-id="{job}"' in api_client.get("/console/jobs").text
+
+
+def test_sign_in_with_a_domain_one_may_not_act_in_is_refused(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    member = make_user()
+    other = make_user()
+    for fields in (
+        {"email": member.email, "password": PASSWORD},
+        {"api_key": _api_key(engine, member)},
+    ):
+        form = api_client.get("/console/login", params={"domain": other.domain_name})
+        answer = api_client.post(
+            "/console/login",
+            data={"csrf_token": _csrf(form.text), "domain": other.domain_name, **fields},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 403, fields
+        assert f"you cannot act in the domain {other.domain_name}" in answer.text
+        # no session was left open: the console still asks to sign in
+        assert api_client.get("/console/jobs", follow_redirects=False).status_code == 303

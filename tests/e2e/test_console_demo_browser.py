@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -55,11 +56,17 @@ class Printed:
     password: str
     output: str
 
+    @property
+    def base(self) -> str:
+        """The API's root (scheme, host and port of the console URL)."""
+        parts = urlsplit(self.console_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
 
 def read_printed(output: str) -> Printed:
-    console = re.search(r"^\s*console\s+(http://\S+/console)\s*$", output, re.MULTILINE)
+    console = re.search(r"^\s*console\s+(http://\S+/console\S*)\s*$", output, re.MULTILINE)
     key = re.search(r"export DASHIN_API_KEY=(dsk_[\w-]+)", output)
-    job = re.search(r"(http://\S+/console/jobs/[0-9a-f-]{36})", output)
+    job = re.search(r"(http://\S+/console/\S*jobs/[0-9a-f-]{36})", output)
     login = re.search(r"sign in with (\S+@\S+) / '([^']+)'", output)
     assert console and key and job and login, output
     return Printed(console[1], key[1], job[1], login[1], login[2], output)
@@ -167,31 +174,27 @@ def _shoot(driver: Any, folder: Path, name: str) -> None:
     driver.save_screenshot(str(folder / f"demo-{name}.png"))
 
 
-def _sign_in_with_key(driver: Any, printed: Printed) -> None:
-    """The printed console URL (sign-in first), the printed key in the "API key" field."""
-    driver.get(printed.console_url)
+def _sign_in(driver: Any, url: str, **fields: str) -> None:
+    """Open a printed address (not signed in: the sign-in form), fill it in, sign in."""
+    driver.get(url)
     _wait(driver, lambda d: "/console/login" in d.current_url, "the sign-in page")
-    _css(driver, 'input[name="api_key"]').send_keys(printed.api_key)
+    for name, value in fields.items():
+        _css(driver, f'input[name="{name}"]').send_keys(value)
     _css(driver, "#sign-in").click()
     _wait(driver, lambda d: "/console/login" not in d.current_url, "signed in")
     _wait(driver, _events_ready, "the live event stream")
 
 
-def _pick_demo_domain(driver: Any) -> None:
-    """The header's Domain switcher (a platform admin's key acts in every domain)."""
-    from selenium.webdriver.support.ui import Select
+def _sign_in_with_key(driver: Any, printed: Printed) -> None:
+    """The printed console URL, the printed key in the "API key" field: in the demo domain."""
+    _sign_in(driver, printed.console_url, api_key=printed.api_key)
+    assert _in_demo_domain(driver), _text(driver, "header .who")
 
-    options = _all(driver, "#domain-select option")
-    demo = [o.get_attribute("value") for o in options if o.text.startswith(f"{DEMO_DOMAIN} (")]
-    assert demo, [o.text for o in options]
-    Select(_css(driver, "#domain-select")).select_by_value(demo[0])
-    # the page the switch reloads marks the chosen domain `selected` (the attribute)
-    _wait(
-        driver,
-        lambda d: _text(d, "#domain-select option[selected]").startswith(f"{DEMO_DOMAIN} ("),
-        "the page in the demo domain",
-    )
-    _wait(driver, _events_ready, "the live event stream in the demo domain")
+
+def _in_demo_domain(driver: Any) -> bool:
+    """The header names the demo domain (a platform admin's switcher, or a member's label)."""
+    chosen = _text(driver, "#domain-select option[selected]") or _text(driver, "header .domain")
+    return chosen.startswith(f"{DEMO_DOMAIN} ")
 
 
 def _source_names(driver: Any) -> dict[str, str]:
@@ -211,22 +214,20 @@ def test_the_printed_console_shows_the_demo_and_its_slow_job_pauses_and_resumes(
 ) -> None:
     driver = chrome
     # Given what `./run` printed: the console URL and the bootstrap key
-    assert demo_stack.console_url.endswith("/console")
+    assert "/console" in demo_stack.console_url
+    # When the newcomer opens the console URL and signs in with the key
     _sign_in_with_key(driver, demo_stack)
+    # Then they are on the jobs page of the demo domain, with no other step
+    assert urlsplit(driver.current_url).path == "/console/jobs"
     _shoot(driver, screenshots, "1-signed-in-with-the-key")
-
-    # When the newcomer picks the demo domain and opens the jobs page
-    _pick_demo_domain(driver)
-    driver.get(f"{demo_stack.console_url}/jobs")
-    _wait(driver, _events_ready, "the live event stream")
-    # Then the demo's jobs are listed: one completed per demo source, and the slow one live
+    # and the demo's jobs are listed: one completed per demo source, and the slow one live
     sources = _source_names(driver)
     assert set(DEMO_SOURCES) | {SLOW_SANDBOX} <= set(sources), sources
     rows = {job_id: (source, status) for job_id, status, source in _rows(driver)}
     by_source = {name: status for name, status in rows.values()}
     for name in DEMO_SOURCES:
         assert by_source.get(name) == "completed", rows
-    slow_id = demo_stack.job_url.rsplit("/", 1)[1]
+    slow_id = demo_stack.job_url[-36:]
     assert rows[slow_id][0] == SLOW_SANDBOX, rows
     assert rows[slow_id][1] in ("queued", "running"), rows
     _shoot(driver, screenshots, "2-demo-jobs")
@@ -272,20 +273,22 @@ def test_the_printed_console_shows_the_demo_and_its_slow_job_pauses_and_resumes(
     _shoot(driver, screenshots, "5-slow-job-resumed")
 
 
-def test_the_printed_job_address_opens_the_slow_job_for_the_printed_demo_user(
-    demo_stack: Printed, chrome: Any, screenshots: Path
+@pytest.mark.parametrize("credentials", ["the key", "the demo password"])
+def test_the_printed_job_address_opens_the_slow_job_with_either_printed_credential(
+    demo_stack: Printed, chrome: Any, screenshots: Path, credentials: str
 ) -> None:
     driver = chrome
-    driver.get(demo_stack.job_url)  # not signed in: the sign-in page, then back to the job
-    _wait(driver, lambda d: "/console/login" in d.current_url, "the sign-in page")
-    _css(driver, 'input[name="email"]').send_keys(demo_stack.email)
-    _css(driver, 'input[name="password"]').send_keys(demo_stack.password)
-    _css(driver, "#sign-in").click()
-    slow_id = demo_stack.job_url.rsplit("/", 1)[1]
+    fields = (
+        {"api_key": demo_stack.api_key}
+        if credentials == "the key"
+        else {"email": demo_stack.email, "password": demo_stack.password}
+    )
+    _sign_in(driver, demo_stack.job_url, **fields)  # the sign-in page, then the job
+    slow_id = demo_stack.job_url[-36:]
     _wait(driver, lambda d: _all(d, f'#job-summary[data-job-id="{slow_id}"]'), "the slow job")
-    assert DEMO_DOMAIN in _text(driver, "header .who")
+    assert _in_demo_domain(driver), _text(driver, "header .who")
     _wait(driver, lambda d: _all(d, "#log li[data-seq]"), "its log")
-    _shoot(driver, screenshots, "6-job-link-demo-user")
+    _shoot(driver, screenshots, f"6-job-link-{credentials.replace(' ', '-')}")
 
 
 # --- console parts no other test asserts -----------------------------------------------------
@@ -298,8 +301,7 @@ def test_the_jobs_page_filters_by_status_and_by_source(
 
     driver = chrome
     _sign_in_with_key(driver, demo_stack)
-    _pick_demo_domain(driver)
-    driver.get(f"{demo_stack.console_url}/jobs")
+    driver.get(f"{demo_stack.base}/console/jobs")
     _wait(driver, _events_ready, "the live event stream")
     sources = _source_names(driver)
     assert len(_rows(driver)) >= 4
@@ -327,7 +329,7 @@ def test_the_jobs_page_filters_by_status_and_by_source(
         "the source filter applied",
     )
     _wait(driver, lambda d: {n for _, _, n in shown()} == {SLOW_SANDBOX}, "the slow job only")
-    slow_id = demo_stack.job_url.rsplit("/", 1)[1]
+    slow_id = demo_stack.job_url[-36:]
     assert slow_id in {job_id for job_id, _, _ in shown()}
     _shoot(driver, screenshots, "8-jobs-filter-source")
 
@@ -348,7 +350,7 @@ def test_the_schedules_page_describes_a_schedule_and_its_next_five_fire_times(
 ) -> None:
     driver = chrome
     api = httpx.Client(
-        base_url=demo_stack.console_url.removesuffix("/console") + "/api/v1",
+        base_url=f"{demo_stack.base}/api/v1",
         headers={"Authorization": f"Bearer {demo_stack.api_key}", "Dashin-Domain": DEMO_DOMAIN},
         timeout=30,
     )
@@ -367,8 +369,7 @@ def test_the_schedules_page_describes_a_schedule_and_its_next_five_fire_times(
         assert made.status_code == 201, made.text
         schedule = made.json()
     _sign_in_with_key(driver, demo_stack)
-    _pick_demo_domain(driver)
-    driver.get(f"{demo_stack.console_url}/schedules")
+    driver.get(f"{demo_stack.base}/console/schedules")
     row = f'tr[data-schedule-id="{schedule["id"]}"]'
     _wait(driver, lambda d: _all(d, row), "the schedule's row")
     text = _text(driver, row)
@@ -387,7 +388,6 @@ def test_the_log_level_filter_hides_the_lines_below_it(
 
     driver = chrome
     _sign_in_with_key(driver, demo_stack)
-    _pick_demo_domain(driver)
     driver.get(demo_stack.job_url)
     _wait(driver, lambda d: len(_log_seqs(d)) >= 3, "the slow job's log")
 
