@@ -6,6 +6,7 @@ The browser tests (tests/e2e/test_console_browser.py) drive the same pages in Ch
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -282,7 +283,7 @@ def test_log_stream_accepts_the_session_cookie(
     ) as response:
         assert response.status_code == 200
         events = take_until(read_events(response), lambda e: e.event == "end")
-    seqs = [int(e.id) for e in events if e.event == "log"]
+    seqs = [int(e.id or 0) for e in events if e.event == "log"]  # a missing id fails below
     assert seqs and seqs[0] == 3 and seqs == sorted(seqs)
 
 
@@ -325,13 +326,22 @@ def test_static_vendor_files_are_served_with_licences(api_client: TestClient) ->
         assert api_client.get(path).status_code == 200, path
 
 
+def _admin_and_a_job_elsewhere(
+    make_user: MakeUser, engine: Engine
+) -> tuple[ApiUser, ApiUser, uuid.UUID]:
+    """A platform admin (like `dashin up`'s bootstrap key's), and a job of a domain they are not
+    a member of (like the demo's)."""
+    admin = make_user(role="admin")
+    elsewhere = make_user()
+    job = create_job(engine, elsewhere.domain_id, make_source(engine, elsewhere.domain_id))
+    return admin, elsewhere, job
+
+
 def test_a_platform_admins_key_session_can_switch_to_any_domain(
     api_client: TestClient, make_user: MakeUser, engine: Engine
 ) -> None:
     """`dashin up`'s bootstrap key is a platform admin's: the console must reach the demo domain."""
-    admin = make_user(role="admin")
-    elsewhere = make_user()
-    job = create_job(engine, elsewhere.domain_id, make_source(engine, elsewhere.domain_id))
+    admin, elsewhere, job = _admin_and_a_job_elsewhere(make_user, engine)
     sign_in(api_client, api_key=_api_key(engine, admin))
     page = api_client.get("/console/jobs")
     assert page.status_code == 200 and f'value="{elsewhere.domain_id}"' in page.text
@@ -347,9 +357,7 @@ def test_sign_in_with_a_domain_starts_the_session_there(
     api_client: TestClient, make_user: MakeUser, engine: Engine
 ) -> None:
     """`dashin up --demo` prints `/console/login?domain=demo.dashin.dev&next=…` for its key."""
-    admin = make_user(role="admin")
-    elsewhere = make_user()
-    job = create_job(engine, elsewhere.domain_id, make_source(engine, elsewhere.domain_id))
+    admin, elsewhere, job = _admin_and_a_job_elsewhere(make_user, engine)
     form = api_client.get(
         "/console/login",
         params={"domain": elsewhere.domain_name, "next": f"/console/jobs/{job}"},

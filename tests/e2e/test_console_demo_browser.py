@@ -18,7 +18,6 @@ conditions; the screenshots' folder is printed (`-s`).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from runtime.embedded import free_port
 from tests import services
 from tests.cli.conftest import Proc
 from tests.e2e.browser import chrome, screenshots
-from tests.e2e.test_readme_try_it import READY, fresh_clone
+from tests.e2e.test_readme_try_it import READY, fresh_clone, run_env
 
 __all__ = ["chrome", "screenshots"]
 
@@ -64,7 +63,7 @@ class Printed:
 
 
 def read_printed(output: str) -> Printed:
-    console = re.search(r"^\s*console\s+(http://\S+/console\S*)\s*$", output, re.MULTILINE)
+    console = re.search(r"^\s*console\s+(http://\S+/console\S*)", output, re.MULTILINE)
     key = re.search(r"export DASHIN_API_KEY=(dsk_[\w-]+)", output)
     job = re.search(r"(http://\S+/console/\S*jobs/[0-9a-f-]{36})", output)
     login = re.search(r"sign in with (\S+@\S+) / '([^']+)'", output)
@@ -88,14 +87,7 @@ def demo_stack(
     flusher = redis.Redis.from_url(redis_base_url)
     flusher.flushdb()
     with services.scratch_database(pg_admin_url, template_db) as db_url:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(tmp),
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_base_url,
-            "DASHIN_TEST_CONNECTORS": "0",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = run_env(tmp, db_url, redis_base_url)
         stack = Proc(["./run", "--port", str(free_port())], env, cwd=clone)
         try:
             stack.wait_for(READY, timeout=300)
@@ -388,7 +380,7 @@ def test_the_log_level_filter_hides_the_lines_below_it(
 
     driver = chrome
     _sign_in_with_key(driver, demo_stack)
-    driver.get(demo_stack.job_url)
+    driver.get(f"{demo_stack.base}/console/jobs/{demo_stack.job_url[-36:]}")
     _wait(driver, lambda d: len(_log_seqs(d)) >= 3, "the slow job's log")
 
     def levels() -> set[str]:

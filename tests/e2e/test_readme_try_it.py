@@ -52,6 +52,18 @@ def fresh_clone(tmp_path: Path) -> Path:
     return clone
 
 
+def run_env(home: Path, db_url: str, redis_url: str) -> dict[str, str]:
+    """`./run`'s environment: a bare one with the test's PostgreSQL and Redis."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "DASHIN_TEST_CONNECTORS": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 @pytest.mark.slow
 def test_the_readme_try_it_block_runs_verbatim_from_a_fresh_clone(
     tmp_path: Path, db_url: str, redis_url: str
@@ -61,15 +73,7 @@ def test_the_readme_try_it_block_runs_verbatim_from_a_fresh_clone(
     assert run_block.strip() == "./run"
     # Given `./run` (on a free port, as the README allows) and its demo done
     port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "DASHIN_TEST_CONNECTORS": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    stack = Proc(["./run", "--port", str(port)], env, cwd=clone)
+    stack = Proc(["./run", "--port", str(port)], run_env(tmp_path, db_url, redis_url), cwd=clone)
     try:
         stack.wait_for(READY, timeout=240)
         output = "".join(stack.output)
