@@ -183,6 +183,13 @@ def _sign_in_with_key(driver: Any, printed: Printed) -> None:
     assert _in_demo_domain(driver), _text(driver, "header .who")
 
 
+def _open_signed_in(driver: Any, printed: Printed, path: str) -> None:
+    """A console page, signed in as the newcomer (the printed console URL and key)."""
+    _sign_in_with_key(driver, printed)
+    driver.get(f"{printed.base}{path}")
+    _wait(driver, _events_ready, "the live event stream")
+
+
 def _in_demo_domain(driver: Any) -> bool:
     """The header names the demo domain (a platform admin's switcher, or a member's label)."""
     chosen = _text(driver, "#domain-select option[selected]") or _text(driver, "header .domain")
@@ -292,9 +299,7 @@ def test_the_jobs_page_filters_by_status_and_by_source(
     from selenium.webdriver.support.ui import Select
 
     driver = chrome
-    _sign_in_with_key(driver, demo_stack)
-    driver.get(f"{demo_stack.base}/console/jobs")
-    _wait(driver, _events_ready, "the live event stream")
+    _open_signed_in(driver, demo_stack, "/console/jobs")
     sources = _source_names(driver)
     assert len(_rows(driver)) >= 4
 
@@ -360,8 +365,7 @@ def test_the_schedules_page_describes_a_schedule_and_its_next_five_fire_times(
         )
         assert made.status_code == 201, made.text
         schedule = made.json()
-    _sign_in_with_key(driver, demo_stack)
-    driver.get(f"{demo_stack.base}/console/schedules")
+    _open_signed_in(driver, demo_stack, "/console/schedules")
     row = f'tr[data-schedule-id="{schedule["id"]}"]'
     _wait(driver, lambda d: _all(d, row), "the schedule's row")
     text = _text(driver, row)
@@ -379,8 +383,7 @@ def test_the_log_level_filter_hides_the_lines_below_it(
     from selenium.webdriver.support.ui import Select
 
     driver = chrome
-    _sign_in_with_key(driver, demo_stack)
-    driver.get(f"{demo_stack.base}/console/jobs/{demo_stack.job_url[-36:]}")
+    _open_signed_in(driver, demo_stack, f"/console/jobs/{demo_stack.job_url[-36:]}")
     _wait(driver, lambda d: len(_log_seqs(d)) >= 3, "the slow job's log")
 
     def levels() -> set[str]:
