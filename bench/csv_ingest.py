@@ -113,8 +113,8 @@ def generate(path: Path, rows: int) -> None:
 
 def parsed_pages(path: Path, limit: int | None = None) -> Iterator[list[LeadRecord]]:
     """The file's clean records, page by page, parsed by the real connector (not timed)."""
-    from connectors.csv import CsvConfig, CsvConnector, CsvParams
-    from connectors.testing import LocalRunContext
+    from connectors.kit.testing import LocalRunContext
+    from connectors.providers.csv.connector import CsvConfig, CsvConnector, CsvParams
 
     ctx = LocalRunContext(uploads={"f": path})
     seen = 0

@@ -23,8 +23,8 @@ from typing import Any
 
 import psutil
 
-from connectors.csv import CsvConfig, CsvConnector, CsvParams
-from connectors.testing import LocalRunContext
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.csv.connector import CsvConfig, CsvConnector, CsvParams
 
 HEADER = (
     "First Name,Last Name,Email,Company,Website,Industry,Title,LinkedIn URL,City,State,"

@@ -4,8 +4,8 @@ An Apollo emulator in this process enforces a sliding window of R requests per s
 arriving when R were accepted in the second before it is answered 429 and counted as a
 violation) and timestamps every request. Four worker processes (`python -m workers --queues
 apollo --processes 4 --threads 1`) run four Apollo jobs on one data source whose `search_limit`
-is R per `limit_window_s = 1`: the shared Redis limiter (`connectors.ratelimit`) is all that keeps
-them under the limit. After `--seconds`, the jobs are cancelled.
+is R per `limit_window_s = 1`: the shared Redis limiter (`connectors.kit.ratelimit`) is all
+that keeps them under the limit. After `--seconds`, the jobs are cancelled.
 
 Reported: the achieved rate of accepted requests (over whole windows, after the first one or
 2 s of start-up) against R (target

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import JobLogger, RateLimiter
 from connectors.errors import ConfigError
-from connectors.ratelimit import RedisRateLimiter, rate_limit_key
+from connectors.kit.ratelimit import RedisRateLimiter, rate_limit_key
 from models import credits, job_states, suppressions, upload_reader
 from models.job_statuses import STOPPING_STATUSES
 from records import LeadRecord

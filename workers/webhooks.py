@@ -3,7 +3,7 @@
 Each attempt claims the message (`models.webhook_events.claim_message`), signs the exact body
 with the endpoint's secret (`standardwebhooks`: `webhook-id`, `webhook-timestamp` of this
 attempt, `webhook-signature: v1,<base64 HMAC-SHA256>`), POSTs it through the SSRF guard the
-connectors use (`connectors.ssrf.GuardedTransport`, no redirects followed), and keeps the
+connectors use (`connectors.kit.ssrf.GuardedTransport`, no redirects followed), and keeps the
 attempt. A 2xx answer delivers the message; anything else is retried with exponential backoff
 (`DASHIN_WEBHOOK_RETRY_BASE_S`, doubling, capped at `DASHIN_WEBHOOK_RETRY_MAX_DELAY_S`) until
 `DASHIN_WEBHOOK_RETRY_WINDOW_S` (24 h) after the event. An endpoint whose every attempt failed
@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook as Signer
 
-from connectors.ssrf import GuardedTransport
+from connectors.kit.ssrf import GuardedTransport
 from models.webhook_events import Attempt, ClaimedMessage, claim_message, give_up, settle_attempt
 from runtime.crypto import decrypt_json
 from runtime.db import session_scope

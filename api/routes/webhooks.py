@@ -24,7 +24,7 @@ from api.schemas.webhooks import (
     WebhookUpdate,
 )
 from connectors.errors import ConfigError
-from connectors.ssrf import check_url
+from connectors.kit.ssrf import check_url
 from models import webhook_events, webhooks_repo
 from models.webhooks import Webhook, WebhookDelivery, webhook_message_id
 from runtime.errors import FieldError, ValidationFailed

@@ -29,7 +29,7 @@ from connectors.base import (
     RunContext,
 )
 from connectors.errors import AuthError
-from connectors.synthetic import synthetic_lead
+from connectors.providers.synthetic import synthetic_lead
 from models import job_states, jobs_repo
 from models.job_logs import LogLine
 from models.job_states import append_log as append

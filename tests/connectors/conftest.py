@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors import zoominfo
+from connectors.providers.zoominfo import connector as zoominfo
 from runtime.settings import reset_settings_cache
 
 

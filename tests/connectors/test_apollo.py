@@ -14,14 +14,14 @@ import httpx
 import pytest
 import redis
 
-from connectors import http
-from connectors.apollo import ApolloConfig, ApolloConnector, ApolloParams, to_lead
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, ForbiddenError
-from connectors.partition import COUNTRIES
-from connectors.ratelimit import RedisRateLimiter, rate_limit_key
+from connectors.kit import http
+from connectors.kit.partition import COUNTRIES
+from connectors.kit.ratelimit import RedisRateLimiter, rate_limit_key
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.apollo import ApolloConfig, ApolloConnector, ApolloParams, to_lead
 from connectors.sandbox.apollo import ApolloEmulator
-from connectors.testing import LocalRunContext
 from records.normalize import normalize_email, normalize_linkedin_url
 from runtime.settings import reset_settings_cache
 

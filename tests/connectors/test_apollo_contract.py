@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import http
-from connectors.apollo import ApolloConfig, ApolloConnector, ApolloParams, _Session
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, ForbiddenError, RateLimited
+from connectors.kit import http
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.apollo import ApolloConfig, ApolloConnector, ApolloParams, _Session
 from connectors.sandbox.apollo import ApolloEmulator
-from connectors.testing import LocalRunContext
 from runtime.settings import reset_settings_cache
 
 FIXTURES = Path(__file__).parent / "fixtures" / "apollo"

@@ -1,4 +1,4 @@
-"""connectors.csv: real-world files in, the right leads and row errors out, resumable anywhere."""
+"""The csv connector: real files in, the right leads and row errors out, resumable anywhere."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.base import Page
-from connectors.csv import CsvConfig, CsvConnector, CsvParams
-from connectors.csv_reader import Position, RecordReader
 from connectors.errors import ConfigError
-from connectors.testing import LocalRunContext
+from connectors.kit.csv_reader import Position, RecordReader
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.csv.connector import CsvConfig, CsvConnector, CsvParams
 from records import LeadRecord, RecordError
 from records.normalize import clean_text, identity_keys
 from runtime.settings import reset_settings_cache

@@ -18,15 +18,19 @@ from typing import Any
 
 import pytest
 
-from connectors.apollo import ApolloConfig, ApolloConnector, ApolloParams
 from connectors.base import Connector, Page
 from connectors.errors import RateLimited
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.apollo import ApolloConfig, ApolloConnector, ApolloParams
+from connectors.providers.zoominfo.connector import (
+    ZoomInfoConfig,
+    ZoomInfoConnector,
+    ZoomInfoParams,
+)
 from connectors.sandbox.apollo import BULK_MATCH, ApolloEmulator
 from connectors.sandbox.limits import Window
 from connectors.sandbox.server import Emulator
 from connectors.sandbox.zoominfo import ENRICH, ZoomInfoEmulator
-from connectors.testing import LocalRunContext
-from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
 from runtime.settings import reset_settings_cache
 
 HOUR = 3600.0
@@ -152,8 +156,8 @@ def test_zoominfo_park_mid_page_resumes_with_the_enriched_contacts(
 
 def test_a_page_read_again_after_a_park_skips_the_committed_people() -> None:
     """The redo page need not come back in the same order: ids, not positions, are skipped."""
-    from connectors.enrichment import Enrichment, PageEnricher, SearchPage
-    from connectors.partition import Plan
+    from connectors.kit.enrichment import Enrichment, PageEnricher, SearchPage
+    from connectors.kit.partition import Plan
 
     sent: list[list[str]] = []
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import LeadRecord
-from connectors.enrichment import enrich_batches
-from connectors.testing import LocalRunContext
+from connectors.kit.enrichment import enrich_batches
+from connectors.kit.testing import LocalRunContext
 
 
 def _lead(person: dict[str, Any]) -> LeadRecord:

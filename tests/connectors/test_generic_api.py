@@ -10,13 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import ssrf
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
-from connectors.generic_api import GenericApiConfig, GenericApiConnector, GenericApiParams
-from connectors.jsonpath import MISSING, get_path, order_key, read_fields
+from connectors.kit import ssrf
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.generic_api.connector import (
+    GenericApiConfig,
+    GenericApiConnector,
+    GenericApiParams,
+)
+from connectors.providers.generic_api.jsonpath import MISSING, get_path, order_key, read_fields
 from connectors.sandbox.generic import GenericEmulator
-from connectors.testing import LocalRunContext
 from records import LeadRecord
 from runtime.settings import reset_settings_cache
 

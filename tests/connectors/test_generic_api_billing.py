@@ -13,9 +13,13 @@ from pydantic import ValidationError
 
 from connectors.base import Page
 from connectors.errors import BudgetExhausted
-from connectors.generic_api import GenericApiConfig, GenericApiConnector, GenericApiParams
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.generic_api.connector import (
+    GenericApiConfig,
+    GenericApiConnector,
+    GenericApiParams,
+)
 from connectors.sandbox.generic import GenericEmulator
-from connectors.testing import LocalRunContext
 from tests.connectors.test_generic_api import allow_loopback as allow_loopback
 from tests.connectors.test_generic_api import config_for, expected_ids, ids, run
 

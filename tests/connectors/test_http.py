@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import http
 from connectors.errors import (
     AuthError,
     ConfigError,
@@ -30,7 +29,8 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.testing import LocalRunContext
+from connectors.kit import http
+from connectors.kit.testing import LocalRunContext
 
 LOCAL = [ip_network("127.0.0.1/32")]
 

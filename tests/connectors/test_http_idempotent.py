@@ -17,13 +17,17 @@ from ipaddress import ip_network
 import httpx
 import pytest
 
-from connectors import http, ssrf
-from connectors.apollo import ApolloConfig, ApolloConnector, ApolloParams
 from connectors.errors import TransientError
-from connectors.generic_api import GenericApiConnector
-from connectors.generic_api_config import GenericApiConfig
-from connectors.testing import LocalRunContext
-from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
+from connectors.kit import http, ssrf
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.apollo import ApolloConfig, ApolloConnector, ApolloParams
+from connectors.providers.generic_api.config import GenericApiConfig
+from connectors.providers.generic_api.connector import GenericApiConnector
+from connectors.providers.zoominfo.connector import (
+    ZoomInfoConfig,
+    ZoomInfoConnector,
+    ZoomInfoParams,
+)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

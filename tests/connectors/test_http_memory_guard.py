@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors import http
 from connectors.errors import ResponseTooLarge
+from connectors.kit import http
 
 CAP = 64 * 1024
 

@@ -14,7 +14,8 @@ import pytest
 
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, ForbiddenError, RateLimited, TransientError
-from connectors.linkedin import (
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.linkedin.connector import (
     LinkedInConfig,
     LinkedInConnector,
     LinkedInParams,
@@ -23,7 +24,6 @@ from connectors.linkedin import (
     seconds_until_utc_midnight,
 )
 from connectors.sandbox.linkedin import LinkedInEmulator
-from connectors.testing import LocalRunContext
 from records import LeadRecord
 from runtime.settings import reset_settings_cache
 

@@ -18,10 +18,14 @@ import pytest
 
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError
-from connectors.linkedin import LinkedInConfig, LinkedInConnector, LinkedInParams
-from connectors.linkedin_forms import form_id_of
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.linkedin.connector import (
+    LinkedInConfig,
+    LinkedInConnector,
+    LinkedInParams,
+)
+from connectors.providers.linkedin.forms import form_id_of
 from connectors.sandbox.linkedin import LinkedInEmulator
-from connectors.testing import LocalRunContext
 from runtime.settings import reset_settings_cache
 from tests.connectors.shapes import shape
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from connectors.partition import (
+from connectors.kit.partition import (
     Filters,
     Plan,
     Range,
@@ -17,8 +17,8 @@ from connectors.partition import (
     split_partition,
     walk,
 )
-from connectors.partition_walk import SplitGroup, choose_split, covers_all
-from connectors.testing import LocalRunContext
+from connectors.kit.partition_walk import SplitGroup, choose_split, covers_all
+from connectors.kit.testing import LocalRunContext
 
 BUCKETS: tuple[Range, ...] = ((1, 10), (11, 100), (101, None))
 

@@ -15,14 +15,23 @@ from typing import Any
 
 import pytest
 
-from connectors.apollo import EMPLOYEE_BUCKETS, ApolloConfig, ApolloConnector, ApolloParams
 from connectors.base import Page
-from connectors.partition import COUNTRIES
+from connectors.kit.partition import COUNTRIES
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.apollo import (
+    EMPLOYEE_BUCKETS,
+    ApolloConfig,
+    ApolloConnector,
+    ApolloParams,
+)
+from connectors.providers.zoominfo.connector import (
+    ZoomInfoConfig,
+    ZoomInfoConnector,
+    ZoomInfoParams,
+)
 from connectors.sandbox.apollo import ApolloEmulator
 from connectors.sandbox.dataset import Dataset
 from connectors.sandbox.zoominfo import ID_BASE, ZoomInfoEmulator
-from connectors.testing import LocalRunContext
-from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
 
 #: 12,000 people: the most common headcount has 240 of them, 3 in Auckland, 118 in the US
 WORLD = {"people": 12_000, "seed": 0}

@@ -22,9 +22,9 @@ from typing import cast
 import pytest
 import redis
 
-from connectors import http
 from connectors.errors import RateLimited, TransientError
-from connectors.ratelimit import (
+from connectors.kit import http
+from connectors.kit.ratelimit import (
     RedisRateLimiter,
     WindowLimit,
     default_margin_s,
@@ -32,7 +32,7 @@ from connectors.ratelimit import (
     rate_limit_key,
     settling,
 )
-from connectors.testing import LocalRunContext
+from connectors.kit.testing import LocalRunContext
 from tests.connectors.test_http import LocalServer
 
 LOCAL = [ip_network("127.0.0.1/32")]
@@ -181,7 +181,7 @@ def test_a_killed_worker_leaks_no_slot(r: redis.Redis, redis_url: str) -> None:
     # Given a worker that takes every slot and is SIGKILLed before it could release anything
     code = (
         "import os, signal, redis\n"
-        "from connectors.ratelimit import RedisRateLimiter\n"
+        "from connectors.kit.ratelimit import RedisRateLimiter\n"
         f"rl = RedisRateLimiter(redis.Redis.from_url({redis_url!r}), 't:kill', 2, 0.5)\n"
         "rl.acquire(); rl.acquire()\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

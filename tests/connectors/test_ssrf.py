@@ -9,8 +9,8 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from connectors import http, ssrf
 from connectors.errors import ConfigError
+from connectors.kit import http, ssrf
 from tests.connectors.test_http import LocalServer, Reply
 
 LOCAL = [ip_network("127.0.0.1/32")]

@@ -14,13 +14,17 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors import zoominfo
 from connectors.base import Page
 from connectors.errors import AuthError, ConfigError, ForbiddenError
-from connectors.ratelimit import RedisRateLimiter, rate_limit_key
+from connectors.kit.ratelimit import RedisRateLimiter, rate_limit_key
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.zoominfo import connector as zoominfo
+from connectors.providers.zoominfo.connector import (
+    ZoomInfoConfig,
+    ZoomInfoConnector,
+    ZoomInfoParams,
+)
 from connectors.sandbox.zoominfo import ID_BASE, ZoomInfoEmulator
-from connectors.testing import LocalRunContext
-from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
 from records.normalize import normalize_email, normalize_linkedin_url
 
 USER, PASSWORD = "zoominfo-user", "zoominfo-pass"

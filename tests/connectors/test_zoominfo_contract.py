@@ -21,10 +21,14 @@ import pytest
 
 from connectors.base import Page
 from connectors.errors import ConfigError
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.zoominfo.connector import (
+    ZoomInfoConfig,
+    ZoomInfoConnector,
+    ZoomInfoParams,
+)
+from connectors.providers.zoominfo.counts import read_counts
 from connectors.sandbox.zoominfo import ZoomInfoEmulator
-from connectors.testing import LocalRunContext
-from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
-from connectors.zoominfo_counts import read_counts
 from tests.connectors.shapes import shape
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zoominfo"

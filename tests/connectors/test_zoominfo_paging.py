@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 
-from connectors import partition_walk
 from connectors.base import Page
+from connectors.kit import partition_walk
+from connectors.kit.testing import LocalRunContext
+from connectors.providers.zoominfo.connector import (
+    ZoomInfoConfig,
+    ZoomInfoConnector,
+    ZoomInfoParams,
+)
 from connectors.sandbox.zoominfo import ID_BASE, ZoomInfoEmulator
-from connectors.testing import LocalRunContext
-from connectors.zoominfo import ZoomInfoConfig, ZoomInfoConnector, ZoomInfoParams
 
 SEARCH = "/search/contact"
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from connectors import zoominfo
+from connectors.providers.zoominfo import connector as zoominfo
 from connectors.sandbox.apollo import ApolloEmulator
 from connectors.sandbox.generic import GenericEmulator
 from connectors.sandbox.zoominfo import ZoomInfoEmulator

@@ -22,13 +22,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from connectors import zoominfo
 from connectors.base import Page
+from connectors.providers.synthetic import SyntheticConnector, synthetic_lead
+from connectors.providers.zoominfo import connector as zoominfo
 from connectors.sandbox.apollo import BULK_MATCH, ApolloEmulator
 from connectors.sandbox.limits import Window
 from connectors.sandbox.server import Emulator
 from connectors.sandbox.zoominfo import ENRICH, ZoomInfoEmulator
-from connectors.synthetic import SyntheticConnector, synthetic_lead
 from models import Job, JobLog, Lead, job_states
 from runtime.crypto import encrypt_json
 from runtime.settings import get_settings

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from connectors.synthetic import SyntheticConnector
+from connectors.providers.synthetic import SyntheticConnector
 from models import DataSource, Job, Notification, job_states
 from tests.factories import make_domain, make_job, make_source, make_upload, make_user
 from workers.runner import Runner

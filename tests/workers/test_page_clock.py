@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Page, RunContext
-from connectors.synthetic import SyntheticConfig, SyntheticConnector, SyntheticParams
+from connectors.providers.synthetic import SyntheticConfig, SyntheticConnector, SyntheticParams
 from models import Job, JobLog, Lead
 from runtime.settings import get_settings
 from tests.workers.conftest import World

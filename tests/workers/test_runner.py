@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import RateLimited
-from connectors.synthetic import SyntheticConnector
+from connectors.providers.synthetic import SyntheticConnector
 from models import Job, JobLog, JobRecordError, Lead, LeadSource, Notification, job_states
 from models.sources import DataSource
 from tests.workers.conftest import World

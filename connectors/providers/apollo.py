@@ -2,7 +2,7 @@
 
 Why it looks like this: one Apollo search stops at 500 pages / 50,000 people, so a larger search is
 partitioned (headcount ranges and the user's own filter values first, because they split without
-losing anyone, then the default country list; `connectors.partition`) and the partition plan is
+losing anyone, then the default country list; `connectors.kit.partition`) and the partition plan is
 the checkpoint. Search results carry no emails; enrichment (`/people/bulk_match`, ten people per
 call) costs credits, so it is a data-source option and never spends more than the job's budget.
 The `email_not_unlocked@domain.com` placeholder is never taken for an email.
@@ -16,7 +16,6 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors import http
 from connectors.base import (
     Checkpoint,
     CheckResult,
@@ -29,7 +28,8 @@ from connectors.base import (
     RunContext,
 )
 from connectors.errors import AuthError, ConfigError, TransientError
-from connectors.partition import (
+from connectors.kit import http
+from connectors.kit.partition import (
     COUNTRIES,
     Dimension,
     Enrichment,
@@ -272,7 +272,7 @@ class _Session:
 
     def enrich(self, people: list[dict[str, Any]], allowance: int) -> Enrichment:
         """`people` with the fields of those Apollo matched laid over them; people whose search
-        result says `has_email: false` are not worth a credit (`connectors.enrichment`)."""
+        result says `has_email: false` are not worth a credit (`connectors.kit.enrichment`)."""
         return enrich_batches(
             people,
             allowance,

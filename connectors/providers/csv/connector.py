@@ -2,10 +2,10 @@
 
 Files come from anywhere: Apollo and Sales Navigator exports, LinkedIn's Connections.csv (with
 its `Notes:` preamble), spreadsheets saved by Excel in cp1252 with `;` delimiters. The layout is
-sniffed once (`connectors.csv_reader`), headers are matched to lead fields by synonym (or by the
+sniffed once (`connectors.kit.csv_reader`), headers are matched to lead fields by synonym (or by the
 data source's `column_map`), and every row becomes either a `LeadRecord` or a `RecordError`.
 
-Row rules (documented for operators in the job's row errors) are in `connectors.csv_rows`.
+Row rules (documented for operators in the job's row errors) are in `connectors.providers.csv.rows`.
 
 Checkpoints hold the byte offset of the next record, the physical line and record counters,
 and the sniffed layout, so a resumed job seeks straight there without sniffing again.
@@ -32,12 +32,12 @@ from connectors.base import (
     Progress,
     RunContext,
 )
-from connectors.csv_reader import Layout, Position, RecordReader, sniff
-from connectors.csv_rows import DROPPED_EXAMPLES as DROPPED_EXAMPLES
-from connectors.csv_rows import RAW_MAX_CHARS as RAW_MAX_CHARS
-from connectors.csv_rows import DroppedValues as DroppedValues
-from connectors.csv_rows import RowMapper
 from connectors.errors import ConfigError
+from connectors.kit.csv_reader import Layout, Position, RecordReader, sniff
+from connectors.providers.csv.rows import DROPPED_EXAMPLES as DROPPED_EXAMPLES
+from connectors.providers.csv.rows import RAW_MAX_CHARS as RAW_MAX_CHARS
+from connectors.providers.csv.rows import DroppedValues as DroppedValues
+from connectors.providers.csv.rows import RowMapper
 from records import LeadField, LeadRecord, RecordError
 from records.normalize import field_for_header
 

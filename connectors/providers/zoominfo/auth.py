@@ -3,7 +3,7 @@
 
 ZoomInfo's JWTs live 60 minutes and `/authenticate` may only be asked once a second, so tokens
 are shared by every job using the same credential, renewed at 55/60 of their life and once more
-when a call answers 401; the connector (`connectors.zoominfo`) only asks `TokenSource.token()`.
+when a call answers 401; the connector (`.connector`) only asks `TokenSource.token()`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from connectors.base import RateLimiter, RunContext
 from connectors.errors import ConfigError
 
 if TYPE_CHECKING:
-    from connectors.zoominfo import ZoomInfoConfig
+    from connectors.providers.zoominfo.connector import ZoomInfoConfig
 
 #: renew a token when this share of its life has passed (55 of 60 minutes)
 TOKEN_RENEW_AT = 55 / 60

@@ -1,8 +1,8 @@
 """The declarative configuration of the `generic_api` connector and the requests it implies.
 
-The models here are the operator's whole vocabulary (see `connectors.generic_api`); turning a
-configuration into an HTTP client (headers, auth) and into each page's URL and body lives next
-to them, so the connector module is left with the paging loop and the mapping of answers.
+The models here are the operator's whole vocabulary (see `.connector`); turning a configuration
+into an HTTP client (headers, auth) and into each page's URL and body lives next to them, so
+the connector module is left with the paging loop and the mapping of answers.
 
 Secrets sit in top-level `SecretStr` fields and maps (`bearer_token`, `api_key`, `basic_password`,
 `secret_headers`, `secret_params`) so the platform encrypts them and never echoes them back.
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from connectors import http
 from connectors.base import ConnectorConfig, ConnectorParams
-from connectors.jsonpath import parse_path
+from connectors.kit import http
+from connectors.providers.generic_api.jsonpath import parse_path
 from records import LEAD_FIELDS
 
 

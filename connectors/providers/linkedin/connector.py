@@ -32,7 +32,6 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from connectors import http
 from connectors.base import (
     Checkpoint,
     CheckResult,
@@ -44,11 +43,12 @@ from connectors.base import (
     RunContext,
 )
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
-from connectors.linkedin_auth import TOKEN_URL, TokenKeeper
-from connectors.linkedin_forms import FormCache
-from connectors.linkedin_mapping import PREDEFINED_FIELDS as PREDEFINED_FIELDS
-from connectors.linkedin_mapping import lead_from_element as lead_from_element
-from connectors.linkedin_mapping import leads_from_elements
+from connectors.kit import http
+from connectors.providers.linkedin.auth import TOKEN_URL, TokenKeeper
+from connectors.providers.linkedin.forms import FormCache
+from connectors.providers.linkedin.mapping import PREDEFINED_FIELDS as PREDEFINED_FIELDS
+from connectors.providers.linkedin.mapping import lead_from_element as lead_from_element
+from connectors.providers.linkedin.mapping import leads_from_elements
 
 _DAY_MS = 86_400_000
 _URN = re.compile(r"^urn:li:([A-Za-z]+):\S+$")

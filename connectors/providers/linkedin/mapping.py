@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from connectors.linkedin_forms import LeadForm, embedded_form, form_id_of
+from connectors.providers.linkedin.forms import LeadForm, embedded_form, form_id_of
 from records import LeadRecord, RecordError
 from records.normalize import normalize_record
 

@@ -2,7 +2,7 @@
 `RecordError`s.
 
 This is the per-row hot path of multi-million-row imports, kept apart from the connector's file
-handling (sources, sniffing, checkpoints in `connectors.csv`) so each can be read on its own.
+handling (sources, sniffing, checkpoints in `.connector`) so each can be read on its own.
 
 Row rules (documented for operators in the job's row errors):
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from typing import Any
 
-from connectors.csv_reader import Record, decode_line
 from connectors.errors import ConfigError
+from connectors.kit.csv_reader import Record, decode_line
 from records import FIELD_MAX_LEN, TEXT_FIELDS, LeadField, LeadRecord, RecordError
 from records.normalize import (
     clean_text,

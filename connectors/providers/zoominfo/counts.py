@@ -9,7 +9,8 @@ accepted: the one that agrees with the page (how many records it holds, whether 
 taken. When neither does, the pages are trusted and the caller is told, to warn once.
 
 The count decides only whether a search must be partitioned and how a short page is judged;
-paging itself ends on a short or empty page or at the 1,000-record window (`connectors.partition`).
+paging itself ends on a short or empty page or at the 1,000-record window
+(`connectors.kit.partition`).
 """
 
 from __future__ import annotations

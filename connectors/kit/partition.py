@@ -2,12 +2,12 @@
 
 `search_pages` is their whole job loop: the walk, the optional paid enrichment of each page
 within the job's credit budget (spent credits ride in the checkpoint, so a resumed job cannot
-overspend; a park mid-enrichment keeps what was paid for: `connectors.enrichment`), and the
+overspend; a park mid-enrichment keeps what was paid for: `connectors.kit.enrichment`), and the
 `Page`s. `json_call` is their common reading of a provider answer: errors
 typed, cut-off JSON asked for again; `check_search` their "test connection", which tells
 failures apart by the error class.
 
-The partitions themselves (dimensions, the `Plan`, the walk) are in `connectors.partition_walk`;
+The partitions themselves (dimensions, the `Plan`, the walk) are in `connectors.kit.partition_walk`;
 their names are re-exported here, the one module the providers import.
 """
 
@@ -20,23 +20,23 @@ from typing import Any
 import httpx
 
 from connectors.base import CheckResult, Page, RunContext
-from connectors.enrichment import Enrichment as Enrichment
-from connectors.enrichment import EnrichmentRefused as EnrichmentRefused
-from connectors.enrichment import PageEnricher, SearchPage
-from connectors.enrichment import enrich_batches as enrich_batches
-from connectors.enrichment import enrichment_stopped as enrichment_stopped
 from connectors.errors import ConfigError, ConnectorError, TransientError
-from connectors.partition_walk import COUNTRIES as COUNTRIES
-from connectors.partition_walk import Dimension as Dimension
-from connectors.partition_walk import Filters as Filters
-from connectors.partition_walk import Plan as Plan
-from connectors.partition_walk import Range as Range
-from connectors.partition_walk import RangeDimension as RangeDimension
-from connectors.partition_walk import SearchResult as SearchResult
-from connectors.partition_walk import ValuesDimension as ValuesDimension
-from connectors.partition_walk import bisect_range as bisect_range
-from connectors.partition_walk import split_partition as split_partition
-from connectors.partition_walk import walk as walk
+from connectors.kit.enrichment import Enrichment as Enrichment
+from connectors.kit.enrichment import EnrichmentRefused as EnrichmentRefused
+from connectors.kit.enrichment import PageEnricher, SearchPage
+from connectors.kit.enrichment import enrich_batches as enrich_batches
+from connectors.kit.enrichment import enrichment_stopped as enrichment_stopped
+from connectors.kit.partition_walk import COUNTRIES as COUNTRIES
+from connectors.kit.partition_walk import Dimension as Dimension
+from connectors.kit.partition_walk import Filters as Filters
+from connectors.kit.partition_walk import Plan as Plan
+from connectors.kit.partition_walk import Range as Range
+from connectors.kit.partition_walk import RangeDimension as RangeDimension
+from connectors.kit.partition_walk import SearchResult as SearchResult
+from connectors.kit.partition_walk import ValuesDimension as ValuesDimension
+from connectors.kit.partition_walk import bisect_range as bisect_range
+from connectors.kit.partition_walk import split_partition as split_partition
+from connectors.kit.partition_walk import walk as walk
 from records import LeadRecord
 
 MALFORMED_RETRIES = 3
@@ -63,7 +63,7 @@ def search_pages(
     `max_credits` caps enrichment (the job goes on without it); the job's credit budget
     (`ctx.credit_budget`) pauses the job when spent (`BudgetExhausted`). A checkpoint with
     `redo` was written when a park cut a page's enrichment short: that search page is read
-    again first, without the people already committed (`connectors.enrichment`).
+    again first, without the people already committed (`connectors.kit.enrichment`).
     `counts_end_paging`: see `walk` (False: only a short or empty page, or `cap`, ends a
     partition).
     """

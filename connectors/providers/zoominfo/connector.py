@@ -4,11 +4,11 @@ Why it looks like this: every call needs a JWT from `/authenticate` (password or
 RS256 JWT, "PKI"), which lives 60 minutes and may only be asked for once a second; tokens are
 cached per credential in the process, renewed at 55/60 of their life and once more when a call
 answers 401 mid-job. The match count is `maxResults` (`totalResults` is the page's own count; the
-other reading is accepted too, `connectors.zoominfo_counts`), but paging ends only on a short or
+other reading is accepted too, `.counts`), but paging ends only on a short or
 empty page or at the 1,000-record window; a search with more matches than that is partitioned
 (headcount ranges and the user's own filter values first, then the default management levels and
-countries; `connectors.partition`) and the plan is the checkpoint. Enrichment (`/enrich/contact`,
-25 per call) costs record credits and never spends more than the job's budget.
+countries; `connectors.kit.partition`) and the plan is the checkpoint. Enrichment
+(`/enrich/contact`, 25 per call) costs record credits and never spends more than the job's budget.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from connectors import http
 from connectors.base import (
     Checkpoint,
     CheckResult,
@@ -33,7 +32,8 @@ from connectors.base import (
     RunContext,
 )
 from connectors.errors import AuthError, ForbiddenError
-from connectors.partition import (
+from connectors.kit import http
+from connectors.kit.partition import (
     COUNTRIES,
     Dimension,
     Enrichment,
@@ -48,11 +48,13 @@ from connectors.partition import (
     json_call,
     search_pages,
 )
-from connectors.zoominfo_auth import AUTH_SPACING_S, TokenSource, reveal
-from connectors.zoominfo_auth import TOKEN_LIFE_S as TOKEN_LIFE_S
-from connectors.zoominfo_auth import TOKEN_RENEW_AT as TOKEN_RENEW_AT
-from connectors.zoominfo_auth import _Tokens as _Tokens  # tests reset the cache through here
-from connectors.zoominfo_counts import read_counts
+from connectors.providers.zoominfo.auth import AUTH_SPACING_S, TokenSource, reveal
+from connectors.providers.zoominfo.auth import TOKEN_LIFE_S as TOKEN_LIFE_S
+from connectors.providers.zoominfo.auth import TOKEN_RENEW_AT as TOKEN_RENEW_AT
+from connectors.providers.zoominfo.auth import (
+    _Tokens as _Tokens,  # tests reset the cache through here
+)
+from connectors.providers.zoominfo.counts import read_counts
 from records import LeadRecord
 from records.normalize import normalize_record
 

@@ -16,12 +16,12 @@ descheduled between the two (measured on a loaded 2-core machine: grant to arriv
 p99 24 ms, max 52 ms). If an early request of one window arrives late and the request that
 reuses its slot arrives early, the provider sees `limit + 1` requests in one window. So:
 
-* a grant is *settled* once its response is in (`settling()`, used by `connectors.http`): its
+* a grant is *settled* once its response is in (`settling()`, used by `connectors.kit.http`): its
   entry is re-stamped with the Redis time of the settlement, which is after the provider's
   arrival, so the slot frees exactly one window after the arrival whatever the delay, and a
   slot costs `period_s` plus the request's round trip instead of a guessed margin;
 * until then (and for good when nobody settles: a worker killed mid-request, a caller outside
-  `connectors.http`) the entry stands `margin_s` in the future, so an unsettled slot frees
+  `connectors.kit.http`) the entry stands `margin_s` in the future, so an unsettled slot frees
   `period_s + margin_s` after its grant. The default margin, `min(0.05, period_s / 20)`, covers
   the delay measured above on windows of a second or more and never costs more than 5%.
 """

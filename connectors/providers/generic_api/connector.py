@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 
-from connectors import http
 from connectors.base import (
     Checkpoint,
     CheckResult,
@@ -34,18 +33,25 @@ from connectors.base import (
     RunContext,
 )
 from connectors.errors import BudgetExhausted, ConfigError, ConnectorError, TransientError
-from connectors.generic_api_config import CursorPagination as CursorPagination
-from connectors.generic_api_config import GenericApiConfig as GenericApiConfig
-from connectors.generic_api_config import GenericApiParams as GenericApiParams
-from connectors.generic_api_config import Incremental as Incremental
-from connectors.generic_api_config import LinkPagination as LinkPagination
-from connectors.generic_api_config import NoPagination as NoPagination
-from connectors.generic_api_config import OffsetPagination as OffsetPagination
-from connectors.generic_api_config import PagePagination as PagePagination
-from connectors.generic_api_config import Pagination as Pagination
-from connectors.generic_api_config import RateLimit as RateLimit
-from connectors.generic_api_config import build_client, request_parts
-from connectors.jsonpath import MISSING, get_path, order_key, read_fields, read_scalar
+from connectors.kit import http
+from connectors.providers.generic_api.config import CursorPagination as CursorPagination
+from connectors.providers.generic_api.config import GenericApiConfig as GenericApiConfig
+from connectors.providers.generic_api.config import GenericApiParams as GenericApiParams
+from connectors.providers.generic_api.config import Incremental as Incremental
+from connectors.providers.generic_api.config import LinkPagination as LinkPagination
+from connectors.providers.generic_api.config import NoPagination as NoPagination
+from connectors.providers.generic_api.config import OffsetPagination as OffsetPagination
+from connectors.providers.generic_api.config import PagePagination as PagePagination
+from connectors.providers.generic_api.config import Pagination as Pagination
+from connectors.providers.generic_api.config import RateLimit as RateLimit
+from connectors.providers.generic_api.config import build_client, request_parts
+from connectors.providers.generic_api.jsonpath import (
+    MISSING,
+    get_path,
+    order_key,
+    read_fields,
+    read_scalar,
+)
 from records import LEAD_FIELDS, LeadRecord, RecordError
 from records.normalize import normalize_record
 

@@ -2,10 +2,10 @@
 
 Connectors differ in URLs and payloads, not in how they survive a flaky provider, so that lives
 here once. `make_client` builds an `httpx.Client` whose connections go through the SSRF guard
-(`connectors.ssrf`). `request` sends one logical request:
+(`connectors.kit.ssrf`). `request` sends one logical request:
 
 - the shared rate limiter is acquired before every attempt (throttled re-sends included), and
-  its grant settled when the answer is in (`connectors.ratelimit.settling`);
+  its grant settled when the answer is in (`connectors.kit.ratelimit.settling`);
 - failures are retried by tenacity with exponential backoff and full jitter (or the server's
   `Retry-After` when longer), at most `max_attempts` attempts, then `TransientError` — but only
   when sending again cannot make the provider act twice (a POST may spend credits):
@@ -61,8 +61,8 @@ from connectors.errors import (
     ResponseTooLarge,
     TransientError,
 )
-from connectors.ratelimit import limits_from_headers, settling
-from connectors.ssrf import GuardedTransport, IPNetwork, check_scheme
+from connectors.kit.ratelimit import limits_from_headers, settling
+from connectors.kit.ssrf import GuardedTransport, IPNetwork, check_scheme
 from runtime.settings import get_settings
 
 __all__ = ["DEFAULT_MAX_THROTTLE_S", "Redactor", "make_client", "request", "server_wait_s"]
@@ -83,7 +83,7 @@ _SHORT_DETAIL = 300
 _client_secrets: weakref.WeakKeyDictionary[httpx.Client, tuple[str, ...]] = (
     weakref.WeakKeyDictionary()
 )
-_fallback_log: JobLogger = structlog.get_logger("connectors.http")
+_fallback_log: JobLogger = structlog.get_logger("connectors.kit.http")
 
 
 def make_client(
@@ -252,7 +252,7 @@ class _Call:
 
     def send(self) -> httpx.Response:
         """One request in one limiter slot, settled once the answer (or the error) is in: the
-        slot then frees a window after the provider saw the request (`connectors.ratelimit`)."""
+        slot then frees a window after the provider saw the request (`connectors.kit.ratelimit`)."""
         with settling():
             if self.limiter is not None:
                 self.limiter.acquire()

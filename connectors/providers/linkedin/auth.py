@@ -23,9 +23,9 @@ from typing import Any, Protocol
 import httpx
 from pydantic import SecretStr
 
-from connectors import http
 from connectors.base import JobLogger
 from connectors.errors import AuthError, ConnectorError, TransientError
+from connectors.kit import http
 
 TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
 #: refresh a token this close to its expiry (a job may run, or wait for the daily limit, for hours)

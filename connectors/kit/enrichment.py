@@ -26,7 +26,7 @@ from typing import Any
 
 from connectors.base import Page, Progress, RunContext
 from connectors.errors import BudgetExhausted, ConnectorError, RateLimited, TransientError
-from connectors.partition_walk import Plan
+from connectors.kit.partition_walk import Plan
 from records import LeadRecord
 
 Person = dict[str, Any]

@@ -1,0 +1,1 @@
+"""`csv`: the connector (`connector`: sources, sniffing, checkpoints) and rows to leads (`rows`)."""
