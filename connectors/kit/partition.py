@@ -18,9 +18,11 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
-from connectors.base import CheckResult, Page, RunContext
+from connectors.base import CheckResult, Estimate, Page, RateLimiter, RunContext
 from connectors.errors import ConfigError, ConnectorError, TransientError
+from connectors.kit import http
 from connectors.kit.enrichment import Enrichment as Enrichment
 from connectors.kit.enrichment import EnrichmentRefused as EnrichmentRefused
 from connectors.kit.enrichment import PageEnricher, SearchPage
@@ -103,6 +105,66 @@ def search_pages(
         # the walk yields a page right after reading it, so `read` says where it was read
         where = replace(read[0], count=len(records)) if read else SearchPage({}, 0, 0)
         yield from enricher.pages(records, nxt, where)
+
+
+def sent_filters(filters: Filters) -> Filters:
+    """The filters a search sends: unset ones (None, empty) are left out."""
+    return {k: v for k, v in filters.items() if v not in (None, [], "")}
+
+
+def job_filters(defaults: BaseModel, params: BaseModel, fields: type[BaseModel]) -> Filters:
+    """The source's default filters with the job's own (`fields` of `params`) laid over them."""
+    return {
+        **defaults.model_dump(exclude_none=True),
+        **params.model_dump(include=set(fields.model_fields), exclude_none=True),
+    }
+
+
+def search_estimate(total: int, *, enrich: bool, max_credits: int | None) -> Estimate:
+    """A search's match count, and at most one credit per match when the source enriches
+    (capped by `max_credits`); the search itself costs no credits."""
+    credits = total if enrich else 0
+    if max_credits is not None:
+        credits = min(credits, max_credits)
+    return Estimate(matches=total, credits=credits)
+
+
+def request_json(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    *,
+    provider: str,
+    ctx: RunContext | None,
+    limiter: RateLimiter | None,
+    max_attempts: int,
+    secrets: tuple[str, ...],
+    idempotent: bool,
+    seen: Callable[[httpx.Response], None] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """One provider call through `http.request`, read by `json_call`; `seen` looks at every
+    answer first (a header the provider sends on each). `idempotent`: may a call the provider
+    may have processed (a read timeout, a 5xx, a cut-off body) be sent again? Searches yes,
+    paid enrichment never."""
+
+    def send() -> httpx.Response:
+        response = http.request(
+            client,
+            method,
+            path,
+            ctx=ctx,
+            limiter=limiter,
+            max_attempts=max_attempts,
+            secrets=secrets,
+            idempotent=idempotent,
+            **kwargs,
+        )
+        if seen is not None:
+            seen(response)
+        return response
+
+    return json_call(send, provider=provider, path=path, ctx=ctx, idempotent=idempotent)
 
 
 def json_call(

@@ -11,9 +11,9 @@ The `email_not_unlocked@domain.com` placeholder is never taken for an email.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.base import (
@@ -40,8 +40,11 @@ from connectors.kit.partition import (
     ValuesDimension,
     check_search,
     enrich_batches,
-    json_call,
+    job_filters,
+    request_json,
+    search_estimate,
     search_pages,
+    sent_filters,
 )
 from records import LeadRecord
 from records.normalize import normalize_domain, normalize_record
@@ -225,27 +228,22 @@ class _Session:
         idempotent: bool,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """One API call; `idempotent` says whether a call that may have been processed (a read
-        timeout, a 5xx, a cut-off body) may be sent again: searches yes, paid matches never."""
-
-        def send() -> httpx.Response:
-            return http.request(
-                self.client,
-                method,
-                path,
-                ctx=self.ctx,
-                limiter=_AllOf(limiters) if limiters else None,
-                max_attempts=self.max_attempts,
-                secrets=self.secrets,
-                idempotent=idempotent,
-                **kwargs,
-            )
-
-        return json_call(send, provider="apollo", path=path, ctx=self.ctx, idempotent=idempotent)
+        """One API call; `idempotent` as in `request_json`: searches yes, paid matches never."""
+        return request_json(
+            self.client,
+            method,
+            path,
+            provider="apollo",
+            ctx=self.ctx,
+            limiter=_AllOf(limiters) if limiters else None,
+            max_attempts=self.max_attempts,
+            secrets=self.secrets,
+            idempotent=idempotent,
+            **kwargs,
+        )
 
     def search(self, filters: Filters, page: int, per_page: int) -> SearchResult[dict[str, Any]]:
-        body = {k: v for k, v in filters.items() if v not in (None, [], "")}
-        body.update(page=page, per_page=per_page)
+        body = sent_filters(filters) | {"page": page, "per_page": per_page}
         data = self.call(
             "POST", "/mixed_people/api_search", self.search_limiters, idempotent=True, json=body
         )
@@ -296,49 +294,32 @@ class ApolloConnector(Connector):
 
     def check(self, config: ApolloConfig) -> CheckResult:
         def probe() -> SearchResult[dict[str, Any]]:
-            session = _Session(config, None, max_attempts=2)
-            try:
+            with closing(_Session(config, None, max_attempts=2)) as session:
                 health = session.call("GET", "/auth/health", [], idempotent=True)
                 if health.get("is_logged_in") is False:
                     raise AuthError("apollo does not know this api_key")
                 if not health.get("healthy", False):
                     raise TransientError("apollo says it is not healthy")
                 return session.search(config.default_filters.model_dump(exclude_none=True), 1, 1)
-            finally:
-                session.close()
 
         return check_search(probe, to_lead, "people")
 
     def estimate(self, config: ApolloConfig, params: ApolloParams) -> Estimate:
         """One search call of one record (searches cost no credits): its match count, and at
         most one credit per match when the source enriches (capped by `max_credits`)."""
-        base = {
-            **config.default_filters.model_dump(exclude_none=True),
-            **params.model_dump(include=set(ApolloFilters.model_fields), exclude_none=True),
-        }
-        session = _Session(config, None, max_attempts=2)
-        try:
+        base = job_filters(config.default_filters, params, ApolloFilters)
+        with closing(_Session(config, None, max_attempts=2)) as session:
             total = session.search(base, 1, 1).total
-        finally:
-            session.close()
-        credits = total if config.enrich else 0
-        if params.max_credits is not None:
-            credits = min(credits, params.max_credits)
-        return Estimate(matches=total, credits=credits)
+        return search_estimate(total, enrich=config.enrich, max_credits=params.max_credits)
 
     def pages(
         self, config: ApolloConfig, params: ApolloParams, checkpoint: Checkpoint, ctx: RunContext
     ) -> Iterator[Page]:
-        base = {
-            **config.default_filters.model_dump(exclude_none=True),
-            **params.model_dump(include=set(ApolloFilters.model_fields), exclude_none=True),
-        }
         per_page = params.per_page
-        session = _Session(config, ctx)
-        try:
+        with closing(_Session(config, ctx)) as session:
             yield from search_pages(
                 checkpoint,
-                base=base,
+                base=job_filters(config.default_filters, params, ApolloFilters),
                 fetch=lambda filters, page: session.search(filters, page, per_page),
                 dimensions=dimensions(config),
                 cap=min(config.max_records, config.max_pages * per_page),
@@ -349,5 +330,3 @@ class ApolloConnector(Connector):
                 enrich=session.enrich if config.enrich else None,
                 max_credits=params.max_credits,
             )
-        finally:
-            session.close()

@@ -14,6 +14,7 @@ countries; `connectors.kit.partition`) and the plan is the checkpoint. Enrichmen
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from functools import partial
 from typing import Any, Literal
 
@@ -45,8 +46,11 @@ from connectors.kit.partition import (
     ValuesDimension,
     check_search,
     enrich_batches,
-    json_call,
+    job_filters,
+    request_json,
+    search_estimate,
     search_pages,
+    sent_filters,
 )
 from connectors.providers.zoominfo.auth import AUTH_SPACING_S, TokenSource, reveal
 from connectors.providers.zoominfo.auth import TOKEN_LIFE_S as TOKEN_LIFE_S
@@ -222,25 +226,20 @@ class _Session:
     def _send(
         self, path: str, limiter: RateLimiter | None, *, idempotent: bool, **kwargs: Any
     ) -> dict[str, Any]:
-        """POST `path`; `idempotent`: may a call the provider may have processed (a read
-        timeout, a 5xx, a cut-off body) be sent again? Searches yes, paid enrichment never."""
-
-        def send() -> httpx.Response:
-            response = http.request(
-                self.client,
-                "POST",
-                path,
-                ctx=self.ctx,
-                limiter=limiter,
-                max_attempts=self.max_attempts,
-                secrets=self.secrets,
-                idempotent=idempotent,
-                **kwargs,
-            )
-            self._report_balance(response)
-            return response
-
-        return json_call(send, provider="zoominfo", path=path, ctx=self.ctx, idempotent=idempotent)
+        """POST `path`; `idempotent` as in `request_json`: searches yes, paid enrichment never."""
+        return request_json(
+            self.client,
+            "POST",
+            path,
+            provider="zoominfo",
+            ctx=self.ctx,
+            limiter=limiter,
+            max_attempts=self.max_attempts,
+            secrets=self.secrets,
+            idempotent=idempotent,
+            seen=self._report_balance,
+            **kwargs,
+        )
 
     def _report_balance(self, response: httpx.Response) -> None:
         """`X-Usage-Record-Limit-Remaining`: the record credits the contract has left, kept on
@@ -266,8 +265,8 @@ class _Session:
             return send(headers={"Authorization": f"Bearer {self.auth.token(stale=token)}"})
 
     def search(self, filters: Filters, page: int, rpp: int) -> SearchResult[dict[str, Any]]:
-        body = {k: v for k, v in filters.items() if v not in (None, [], "")}
-        data = self.call("/search/contact", body | {"rpp": rpp, "page": page}, idempotent=True)
+        body = sent_filters(filters) | {"rpp": rpp, "page": page}
+        data = self.call("/search/contact", body, idempotent=True)
         items = list(data.get("data") or [])
         counts = read_counts(data, len(items), page=page, rpp=rpp)
         if not counts.agrees and not self.counts_warned and self.ctx is not None:
@@ -340,30 +339,18 @@ class ZoomInfoConnector(Connector):
 
     def check(self, config: ZoomInfoConfig) -> CheckResult:
         def probe() -> SearchResult[dict[str, Any]]:
-            session = _Session(config, None, max_attempts=2, transport=self._transport)
-            try:
-                return session.search(config.default_filters.model_dump(exclude_none=True), 1, 1)
-            finally:
-                session.close()
+            with closing(_Session(config, None, max_attempts=2, transport=self._transport)) as s:
+                return s.search(config.default_filters.model_dump(exclude_none=True), 1, 1)
 
         return check_search(probe, to_lead, "contacts")
 
     def estimate(self, config: ZoomInfoConfig, params: ZoomInfoParams) -> Estimate:
         """One search call of one record (searches cost no credits): its match count, and at
         most one credit per match when the source enriches (capped by `max_credits`)."""
-        base = {
-            **config.default_filters.model_dump(exclude_none=True),
-            **params.model_dump(include=set(ZoomInfoFilters.model_fields), exclude_none=True),
-        }
-        session = _Session(config, None, max_attempts=2, transport=self._transport)
-        try:
+        base = job_filters(config.default_filters, params, ZoomInfoFilters)
+        with closing(_Session(config, None, max_attempts=2, transport=self._transport)) as session:
             total = session.search(base, 1, 1).total
-        finally:
-            session.close()
-        credits = total if config.enrich else 0
-        if params.max_credits is not None:
-            credits = min(credits, params.max_credits)
-        return Estimate(matches=total, credits=credits)
+        return search_estimate(total, enrich=config.enrich, max_credits=params.max_credits)
 
     def pages(
         self,
@@ -372,16 +359,11 @@ class ZoomInfoConnector(Connector):
         checkpoint: Checkpoint,
         ctx: RunContext,
     ) -> Iterator[Page]:
-        base = {
-            **config.default_filters.model_dump(exclude_none=True),
-            **params.model_dump(include=set(ZoomInfoFilters.model_fields), exclude_none=True),
-        }
         rpp = params.rpp
-        session = _Session(config, ctx, transport=self._transport)
-        try:
+        with closing(_Session(config, ctx, transport=self._transport)) as session:
             yield from search_pages(
                 checkpoint,
-                base=base,
+                base=job_filters(config.default_filters, params, ZoomInfoFilters),
                 fetch=lambda filters, page: session.search(filters, page, rpp),
                 dimensions=dimensions(config),
                 cap=(config.max_records // rpp) * rpp,
@@ -393,5 +375,3 @@ class ZoomInfoConnector(Connector):
                 max_credits=params.max_credits,
                 counts_end_paging=False,  # ZoomInfo's counts are read two ways: pages decide
             )
-        finally:
-            session.close()
