@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -39,15 +39,16 @@ from models.base import (
 )
 from models.outbox import OUTBOX_STATUSES, OutboxColumns
 
-#: events an endpoint may subscribe to (`ping` is sent only by `POST /webhooks/{id}/test`)
-WEBHOOK_EVENTS = (
+#: events an endpoint may subscribe to (`ping` is sent only by `POST /webhooks/{id}/test`); the
+#: API's schemas validate against it
+WebhookEvent = Literal[
     "job.completed",
     "job.failed",
     "job.paused",
     "job.cancelled",
     "lead.assigned",
     "data_source.failing",
-)
+]
 PING_EVENT = "ping"
 
 

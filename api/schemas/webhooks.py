@@ -7,22 +7,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from api.schemas.common import example
-from models.webhooks import WEBHOOK_EVENTS, Webhook, webhook_message_id
-
-WebhookEvent = Literal[
-    "job.completed",
-    "job.failed",
-    "job.paused",
-    "job.cancelled",
-    "lead.assigned",
-    "data_source.failing",
-]
-assert get_args(WebhookEvent) == WEBHOOK_EVENTS
+from models.webhooks import Webhook, WebhookEvent, webhook_message_id
 
 _URL = Field(
     min_length=1,
