@@ -117,23 +117,17 @@ def sign_up(
         if invitation is None or domain is None or invitation.domain_id != domain.id:
             message = "the invitation is invalid, expired, used, or for another email or domain"
             raise ValidationFailed(message, [FieldError("invitation_token", "invalid", message)])
-        user = create_user(
-            session,
-            email=email,
-            password_hash=password_hash,
-            signup_domain_id=domain.id,
-            full_name=full_name,
-        )
-        add_membership(session, domain.id, user.id, invitation.role)
-        return SignedUp(user=user, domain_id=domain.id, role=invitation.role)
-    if domain is not None:
-        raise Conflict(
-            f"domain {domain_name} already exists: ask one of its managers for an invitation"
-        )
-    if not allow_any_domain_name and not email_matches_domain(email, domain_name):
-        message = "must be the domain of your email address"
-        raise ValidationFailed(message, [FieldError("domain_name", "domain_mismatch", message)])
-    domain = create_domain(session, domain_name, created_by=None, unverified=True)
+        role = invitation.role
+    else:
+        if domain is not None:
+            raise Conflict(
+                f"domain {domain_name} already exists: ask one of its managers for an invitation"
+            )
+        if not allow_any_domain_name and not email_matches_domain(email, domain_name):
+            message = "must be the domain of your email address"
+            raise ValidationFailed(message, [FieldError("domain_name", "domain_mismatch", message)])
+        domain = create_domain(session, domain_name, created_by=None, unverified=True)
+        role = "manager"
     user = create_user(
         session,
         email=email,
@@ -141,9 +135,10 @@ def sign_up(
         signup_domain_id=domain.id,
         full_name=full_name,
     )
-    domain.created_by = user.id
-    add_membership(session, domain.id, user.id, "manager")
-    return SignedUp(user=user, domain_id=domain.id, role="manager")
+    if invitation_token_hash is None:  # the founder made it
+        domain.created_by = user.id
+    add_membership(session, domain.id, user.id, role)
+    return SignedUp(user=user, domain_id=domain.id, role=role)
 
 
 def accept_invitation(session: Session, token_hash: str, user: User) -> MembershipView:
