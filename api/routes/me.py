@@ -115,11 +115,7 @@ def change_password(
     tokens = sign_in.open_session(
         session, settings, user, sign_in.Client.of(request, ip), method="password"
     )
-    return TokenResponse(
-        access_token=tokens.access_token,
-        expires_in=tokens.expires_in,
-        refresh_token=tokens.refresh_token,
-    )
+    return TokenResponse.of(tokens)
 
 
 @router.post(

@@ -71,11 +71,7 @@ def oidc_sign_in(
         issuer=identity.issuer,
     )
     log.info("auth.oidc_sign_in", user_id=str(user.id), issuer=identity.issuer, created=created)
-    return TokenResponse(
-        access_token=tokens.access_token,
-        expires_in=tokens.expires_in,
-        refresh_token=tokens.refresh_token,
-    )
+    return TokenResponse.of(tokens)
 
 
 def _new_user(session: Session, identity: VerifiedIdentity, invitation_token: str | None) -> User:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, Name, Password, example
+
+if TYPE_CHECKING:
+    from api.sign_in import TokenPair
 
 
 class SignupRequest(BaseModel):
@@ -43,6 +46,11 @@ class TokenResponse(BaseModel):
         description="Opaque; `POST /auth/refresh` trades it for a new pair (once: each use "
         "returns a new one). `POST /auth/logout` ends its session."
     )
+
+    @classmethod
+    def of(cls, tokens: TokenPair) -> TokenResponse:
+        """A sign-in's pair as the API answers it (the session's id stays on the server)."""
+        return cls.model_validate(tokens, from_attributes=True)
 
 
 class PasswordResetRequest(BaseModel):
