@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.base import LevelLogger
 from models.job_logs import LogLine
 from runtime.logging import get_logger
 
@@ -29,7 +30,7 @@ FLUSH_AGE_S = 0.25
 FLUSH_LINES = 100
 
 
-class JobLogBuffer:
+class JobLogBuffer(LevelLogger):
     def __init__(self, **context: Any) -> None:
         self._stdout = get_logger("dashin.job", **context)
         self._lock = threading.Lock()
@@ -60,18 +61,6 @@ class JobLogBuffer:
             self._lines.append(LogLine(level, event, message, fields, datetime.now(UTC)))
             if self._oldest is None:
                 self._oldest = time.monotonic()
-
-    def debug(self, event: str, **fields: Any) -> None:
-        self._add("debug", event, fields)
-
-    def info(self, event: str, **fields: Any) -> None:
-        self._add("info", event, fields)
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self._add("warning", event, fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        self._add("error", event, fields)
 
     def take(self) -> list[LogLine]:
         """Hand over every buffered line (the caller writes them in its transaction)."""

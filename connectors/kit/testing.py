@@ -13,29 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.base import RateLimiter
+from connectors.base import LevelLogger, RateLimiter
 from records import LeadRecord
 from records.normalize import suppression_keys
 
 
 @dataclass
-class RecordingLogger:
+class RecordingLogger(LevelLogger):
     lines: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def _add(self, level: str, event: str, fields: dict[str, Any]) -> None:
         self.lines.append((level, event, fields))
-
-    def debug(self, event: str, **fields: Any) -> None:
-        self._add("debug", event, fields)
-
-    def info(self, event: str, **fields: Any) -> None:
-        self._add("info", event, fields)
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self._add("warning", event, fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        self._add("error", event, fields)
 
     def events(self, level: str | None = None) -> list[str]:
         return [e for lvl, e, _ in self.lines if level is None or lvl == level]
