@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api import metrics
 from api.console.auth import ConsoleUser, ConsoleUserDep, ManagerUserDep, WriterUserDep
-from api.console.templating import flash, page, refused
+from api.console.templating import flash, list_page, newest_first, page, refused
 from api.deps import SessionDep, SettingsDep
 from api.pagination import PageParams
 from api.routes import leads as leads_api
@@ -114,18 +114,8 @@ def overview(request: Request, session: SessionDep, user: ConsoleUserDep) -> HTM
 def schedules_page(
     request: Request, session: SessionDep, user: ConsoleUserDep, cursor: str | None = None
 ) -> HTMLResponse:
-    listed = schedules_api.list_schedules(
-        session, user.principal, PageParams(cursor, 100, "-created_at", False)
-    )
-    return page(
-        request,
-        "schedules.html",
-        user,
-        nav="schedules",
-        schedules=listed.items,
-        next_cursor=listed.next_cursor,
-        sources=_names(session, user),
-    )
+    listed = schedules_api.list_schedules(session, user.principal, newest_first(cursor))
+    return list_page(request, user, "schedules", listed, sources=_names(session, user))
 
 
 @router.post("/schedules/{schedule_id}/{toggle}")

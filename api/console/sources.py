@@ -14,9 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.console import source_forms
 from api.console.auth import ConsoleUser, ConsoleUserDep, ManagerUserDep, WriterUserDep
-from api.console.templating import page, refused, templates
+from api.console.templating import list_page, newest_first, page, refused, templates
 from api.deps import SessionDep, SettingsDep
-from api.pagination import PageParams
 from api.routes import connectors as connectors_api
 from api.routes import data_sources as sources_api
 from api.schemas.data_sources import DataSourceCreate, DataSourceUpdate
@@ -29,17 +28,8 @@ router = APIRouter(prefix="/sources")
 def sources_page(
     request: Request, session: SessionDep, user: ConsoleUserDep, cursor: str | None = None
 ) -> HTMLResponse:
-    listed = sources_api.list_data_sources(
-        session, user.principal, PageParams(cursor, 100, "-created_at", False)
-    )
-    return page(
-        request,
-        "sources.html",
-        user,
-        nav="sources",
-        sources=listed.items,
-        next_cursor=listed.next_cursor,
-    )
+    listed = sources_api.list_data_sources(session, user.principal, newest_first(cursor))
+    return list_page(request, user, "sources", listed)
 
 
 @router.post("/{source_id}/test", response_class=HTMLResponse)

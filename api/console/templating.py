@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from api.console.auth import ConsoleUser
+from api.pagination import Page, PageParams
 from api.problems import dashin_error_response
 from models.job_statuses import LIVE_STATUSES
 from runtime.errors import DashinError
@@ -65,6 +66,19 @@ def page(
         {"user": user, "csrf": user.csrf if user else context.pop("csrf", ""), **context},
         status_code=status_code,
     )
+
+
+def newest_first(cursor: str | None) -> PageParams:
+    """A console list's page: 100 rows, newest first, no total count."""
+    return PageParams(cursor, 100, "-created_at", False)
+
+
+def list_page(
+    request: Request, user: ConsoleUser, nav: str, listed: Page[Any], **context: Any
+) -> HTMLResponse:
+    """A list page, `<nav>.html`: the API page's items (as `<nav>`) and its next cursor."""
+    context[nav] = listed.items
+    return page(request, f"{nav}.html", user, nav=nav, next_cursor=listed.next_cursor, **context)
 
 
 def flash(
