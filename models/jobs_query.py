@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from models.base import found
 from models.campaigns import Campaign
 from models.jobs import Job, JobRecordError
-from runtime.errors import NotFound
 
 
 def list_query(
@@ -42,10 +42,7 @@ def job_status(session: Session, job_id: uuid.UUID, domain_id: uuid.UUID | None 
     query = select(Job.status).where(Job.id == job_id)
     if domain_id is not None:
         query = query.where(Job.domain_id == domain_id)
-    status = session.scalar(query)
-    if status is None:
-        raise NotFound(f"job {job_id} not found")
-    return status
+    return found(session.scalar(query), "job", job_id)
 
 
 def jobs_in_domain(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from models.base import found
 from models.jobs import COUNTERS, Job
 from models.sources import DataSource
 from records import RecordError
@@ -61,10 +62,7 @@ def get_job(session: Session, job_id: uuid.UUID, domain_id: uuid.UUID | None = N
     query = select(Job).where(Job.id == job_id)
     if domain_id is not None:
         query = query.where(Job.domain_id == domain_id)
-    job = session.scalar(query)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    return job
+    return found(session.scalar(query), "job", job_id)
 
 
 def counters(job: Job) -> dict[str, int]:
