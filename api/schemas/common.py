@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from publicsuffixlist import PublicSuffixList
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
@@ -85,6 +85,17 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, patte
 
 # Response models read attributes straight from ORM rows.
 FROM_ORM = ConfigDict(from_attributes=True)
+M = TypeVar("M", bound=BaseModel)
+
+
+def from_row(model: type[M], row: object, **computed: Any) -> M:
+    """`model` with each field read from `row`'s attribute of the same name, but for `computed`.
+
+    Why: an output schema mirrors its table column for column; spelling out the copy by hand
+    repeated every field name once more, and only the fields that differ carry information.
+    """
+    copied = {name: getattr(row, name) for name in model.model_fields if name not in computed}
+    return model(**copied, **computed)
 
 
 def example(values: dict[str, Any]) -> ConfigDict:

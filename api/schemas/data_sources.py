@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from api.schemas.common import JsonObject, RowOut, example
+from api.schemas.common import JsonObject, RowOut, example, from_row
 from api.schemas.jobs import JobWarning
 from connectors.base import CheckResult
 from connectors.errors import ConnectorError
@@ -102,28 +102,10 @@ class DataSourceOut(BaseModel):
 
     @classmethod
     def build(cls, source: DataSource, secrets_set: list[str]) -> DataSourceOut:
-        return cls(
-            id=source.id,
-            domain_id=source.domain_id,
-            type=source.type,
-            name=source.name,
-            config=source.config,
-            secrets_set=sorted(secrets_set),
-            sync_state=source.sync_state,
-            metrics=SourceMetrics(
-                jobs_total=source.jobs_total,
-                jobs_failed=source.jobs_failed,
-                leads_total=source.leads_total,
-                last_run_at=source.last_run_at,
-                last_success_at=source.last_success_at,
-                last_error=source.last_error,
-                last_warnings=[JobWarning(**w) for w in source.last_warnings],
-            ),
-            created_by=source.created_by,
-            created_at=source.created_at,
-            updated_at=source.updated_at,
-            deleted_at=source.deleted_at,
+        metrics = from_row(
+            SourceMetrics, source, last_warnings=[JobWarning(**w) for w in source.last_warnings]
         )
+        return from_row(cls, source, secrets_set=sorted(secrets_set), metrics=metrics)
 
 
 class _SampleLeadBase(BaseModel):
@@ -153,12 +135,7 @@ class CheckOut(BaseModel):
 
     @classmethod
     def build(cls, result: CheckResult) -> CheckOut:
-        return cls(
-            ok=result.ok,
-            reason=result.reason,
-            message=result.message,
-            sample=[SampleLead.from_record(r) for r in result.sample[:5]],
-        )
+        return from_row(cls, result, sample=[SampleLead.from_record(r) for r in result.sample[:5]])
 
 
 class UploadOut(RowOut):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
-from api.schemas.common import JsonObject, RowOut, example
-from models.jobs import Job
+from api.schemas.common import JsonObject, RowOut, example, from_row
+from models.jobs import COUNTERS, Job
 from models.jobs_repo import counters
 
 
@@ -49,13 +49,11 @@ class JobEstimateOut(BaseModel):
     budget_left: int | None
 
 
-class JobCounters(BaseModel):
-    pages: int
-    fetched: int
-    inserted: int
-    updated: int
-    unchanged: int
-    rejected: int
+if TYPE_CHECKING:
+    JobCounters = BaseModel
+else:
+    #: one int per job counter, derived from the table's own list (`models.jobs.COUNTERS`)
+    JobCounters = create_model("JobCounters", **{name: (int, ...) for name in COUNTERS})
 
 
 class JobProgress(BaseModel):
@@ -112,33 +110,14 @@ class JobOut(BaseModel):
         age = None
         if job.heartbeat_at is not None:
             age = round(max(0.0, (now - job.heartbeat_at).total_seconds()), 3)
-        return cls(
-            id=job.id,
-            domain_id=job.domain_id,
-            data_source_id=job.data_source_id,
-            campaign_id=job.campaign_id,
-            schedule_id=job.schedule_id,
-            slot_time=job.slot_time,
-            queue=job.queue,
-            status=job.status,
-            pause_reason=job.pause_reason,
-            resume_at=job.resume_at,
-            attempts=job.attempts,
-            params=job.params,
+        return from_row(
+            cls,
+            job,
             counters=JobCounters(**counters(job)),
             progress=JobProgress(
                 done=job.progress_done, total=job.progress_total, missed=job.progress_missed
             ),
-            credits_used=job.credits_used,
-            error=job.error,
-            error_code=job.error_code,
             warnings=[JobWarning(**w) for w in job.warnings],
-            checkpoint=job.checkpoint,
-            created_by=job.created_by,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            heartbeat_at=job.heartbeat_at,
             heartbeat_age_s=age,
         )
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
-from api.schemas.common import JsonObject, example
+from api.schemas.common import JsonObject, example, from_row
 from models.leads import Lead
 from models.leads_repo import Provenance
 from records import FIELD_MAX_LEN, LEAD_FIELDS
@@ -221,33 +221,18 @@ class LeadOut(BaseModel):
 
     @classmethod
     def of(cls, lead: Lead, sources: list[Provenance]) -> LeadOut:
-        return cls(
-            id=lead.id,
-            domain_id=lead.domain_id,
-            campaign_id=lead.campaign_id,
-            first_name=lead.first_name,
-            last_name=lead.last_name,
-            email=lead.email,
-            title=lead.title,
+        return from_row(
+            cls,
+            lead,
             company=Company(
                 name=lead.company_name,
                 domain=lead.company_domain,
                 industry=lead.company_industry,
                 size=lead.company_size,
             ),
-            linkedin_url=lead.linkedin_url,
-            phone=lead.phone,
             location=Location(city=lead.city, state=lead.state, country=lead.country),
-            status=lead.status,
-            priority=lead.priority,
-            score=lead.score,
-            qualification=lead.qualification,
-            assigned_to=lead.assigned_to,
             tags=list(lead.tags),
-            custom_fields=lead.custom_fields,
             sources=[SourceOut(**source) for source in sources],
-            created_at=lead.created_at,
-            updated_at=lead.updated_at,
         )
 
 
