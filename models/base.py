@@ -57,6 +57,22 @@ def user_fk_nullable() -> Mapped[uuid.UUID | None]:
     return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
 
+class DomainResource:
+    """The columns of a domain's resource that users create (campaigns, links, schedules, data
+    sources, uploads, jobs): its id and domain first, then its own columns, then who made it and
+    when. One declaration instead of five lines in each of those tables."""
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()"), sort_order=-1
+    )
+    domain_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), index=True, sort_order=-1
+    )
+    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
 def jsonb_default(default: str = "{}") -> Mapped[dict[str, Any]]:
     return mapped_column(JSONB, server_default=text(f"'{default}'::jsonb"))
 

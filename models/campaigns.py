@@ -11,19 +11,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
     Base,
+    DomainResource,
     created_at,
     domain_fk,
     enum_check,
     jsonb_default,
     updated_at,
-    user_fk_nullable,
-    uuid_pk,
 )
 
 CAMPAIGN_STATUSES = ("active", "paused", "completed")
 
 
-class Campaign(Base):
+class Campaign(DomainResource, Base):
     __tablename__ = "campaigns"
     __table_args__ = (
         UniqueConstraint("domain_id", "slug"),
@@ -31,8 +30,6 @@ class Campaign(Base):
         Index("ix_campaigns_domain_status", "domain_id", "status"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(100))
@@ -44,17 +41,12 @@ class Campaign(Base):
     client_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("clients.id", ondelete="SET NULL"), index=True
     )
-    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None]
 
 
-class Link(Base):
+class Link(DomainResource, Base):
     __tablename__ = "links"
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
     campaign_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
     )
@@ -67,9 +59,6 @@ class Link(Base):
     full_url: Mapped[str] = mapped_column(Text)
     short_code: Mapped[str] = mapped_column(String(32), unique=True)
     clicks: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None]
 
 

@@ -23,23 +23,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import (
-    Base,
-    created_at,
-    domain_fk,
-    enum_check,
-    jsonb_default,
-    updated_at,
-    user_fk_nullable,
-    uuid_pk,
-)
+from models.base import Base, DomainResource, created_at, enum_check, jsonb_default
 from models.job_statuses import JOB_STATUSES
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 COUNTERS = ("pages", "fetched", "inserted", "updated", "unchanged", "rejected")
 
 
-class Job(Base):
+class Job(DomainResource, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         UniqueConstraint("schedule_id", "slot_time"),
@@ -58,8 +49,6 @@ class Job(Base):
         Index("ix_jobs_campaign", "campaign_id"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
     data_source_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("data_sources.id", ondelete="CASCADE")
     )
@@ -101,9 +90,6 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
 class JobLog(Base):

@@ -9,21 +9,12 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import (
-    Base,
-    created_at,
-    domain_fk,
-    enum_check,
-    jsonb_default,
-    updated_at,
-    user_fk_nullable,
-    uuid_pk,
-)
+from models.base import Base, DomainResource, enum_check, jsonb_default
 
 OVERLAP_POLICIES = ("skip", "queue", "allow")
 
 
-class Schedule(Base):
+class Schedule(DomainResource, Base):
     __tablename__ = "schedules"
     __table_args__ = (
         enum_check("overlap", OVERLAP_POLICIES),
@@ -32,8 +23,6 @@ class Schedule(Base):
         CheckConstraint("jitter_seconds >= 0", name="jitter_nonneg"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
     name: Mapped[str | None] = mapped_column(String(200))
     data_source_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("data_sources.id", ondelete="CASCADE"), index=True
@@ -54,8 +43,5 @@ class Schedule(Base):
     last_fired_at: Mapped[datetime | None]
     skipped_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_skipped_at: Mapped[datetime | None]
-    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
     #: soft delete: set by DELETE, cleared by restore; a deleted schedule never fires
     deleted_at: Mapped[datetime | None]

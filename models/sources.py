@@ -13,22 +13,12 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import (
-    Base,
-    created_at,
-    domain_fk,
-    jsonb_default,
-    updated_at,
-    user_fk_nullable,
-    uuid_pk,
-)
+from models.base import Base, DomainResource, jsonb_default
 
 
-class DataSource(Base):
+class DataSource(DomainResource, Base):
     __tablename__ = "data_sources"
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
     type: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
     config: Mapped[dict[str, Any]] = jsonb_default()
@@ -50,18 +40,13 @@ class DataSource(Base):
     last_warnings: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONB, server_default=text("'[]'::jsonb")
     )
-    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
     #: soft delete: set by DELETE, cleared by restore; a deleted source starts no job
     deleted_at: Mapped[datetime | None]
 
 
-class Upload(Base):
+class Upload(DomainResource, Base):
     __tablename__ = "uploads"
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    domain_id: Mapped[uuid.UUID] = domain_fk()
     data_source_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("data_sources.id", ondelete="CASCADE"), index=True
     )
@@ -71,9 +56,6 @@ class Upload(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     chunk_size: Mapped[int] = mapped_column(Integer, server_default=text("1048576"))
     completed_at: Mapped[datetime | None]
-    created_by: Mapped[uuid.UUID | None] = user_fk_nullable()
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
 class UploadChunk(Base):
