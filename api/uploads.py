@@ -78,7 +78,8 @@ class _FilePartCollector:
 
     def _on_header_end(self) -> None:
         name = self._header_field.decode("latin-1").strip().lower()
-        self._part.headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        # latin-1 maps every byte to one character, so the options parser gets the bytes back
+        self._part.headers[name] = self._header_value.decode("latin-1").strip()
         self._header_field.clear()
         self._header_value.clear()
 
@@ -90,10 +91,14 @@ class _FilePartCollector:
         name = options.get(b"name")
         filename = options.get(b"filename")
         self._part.name = name.decode("utf-8", "replace") if name is not None else None
-        self._part.filename = filename.decode("utf-8", "replace") if filename is not None else None
-        self._part.content_type = self._part.headers.get("content-type")
-        if self._part.name == FILE_FIELD and self.file is None:
-            self.file = self._part
+        if self._part.name != FILE_FIELD or self.file is not None:
+            return
+        self._part.filename = _part_text(filename, "file name")
+        content_type = self._part.headers.get("content-type")
+        self._part.content_type = _part_text(
+            content_type.encode("latin-1") if content_type is not None else None, "content type"
+        )
+        self.file = self._part
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.file is not self._part or self.file_done:
@@ -113,6 +118,22 @@ class _FilePartCollector:
             chunks.append(bytes(self.buffer[:chunk_size]))
             del self.buffer[:chunk_size]
         return chunks
+
+
+def _part_text(raw: bytes | None, what: str) -> str | None:
+    """The `file` part's header text, which is stored: UTF-8 without NUL or a 422 (issue 14, M4)."""
+    if raw is None:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise ValidationFailed(
+            f"the {what} of the upload is not valid UTF-8 text",
+            [FieldError(FILE_FIELD, "invalid_header", f"the {what} must be UTF-8 without NUL")],
+        )
+    return text
 
 
 class _ChunkWriter:
