@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 
 from api import live, sse
+from models.tenancy import User
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import (
     add_logs,
@@ -100,3 +102,52 @@ def test_log_stream_keeps_going_for_a_caller_who_keeps_access(
         assert [e.id for e in take_until(events, lambda e: e.id == "4")] == ["3", "4"]
         move_job(engine, job, "complete")
         assert take_until(events, lambda e: e.event in ("end", "revoked"))[-1].event == "end"
+
+
+def test_a_demoted_manager_keeps_the_stream_every_role_may_read(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every role reads both streams (docs/api.md "Live streams"): a role change re-checked
+    # mid-stream keeps it open, while plain requests follow the new role at once
+    monkeypatch.setattr(live, "RECHECK_S", 0.05)  # many re-checks under the new role
+    manager = make_user()
+    demoted = make_user(manager.domain_name, role="manager")
+    source = create_source(api_client, manager)
+    with api_client.stream("GET", "/api/v1/events", headers=demoted.headers) as response:
+        events = read_events(response)
+        take_until(events, lambda e: e.event == "ready")
+        changed = api_client.patch(
+            f"/api/v1/domains/{manager.domain_id}/members/{demoted.user_id}",
+            json={"role": "viewer"},
+            headers=manager.headers,
+        )
+        assert changed.status_code == 200 and changed.json()["role"] == "viewer", changed.text
+        write = api_client.post("/api/v1/campaigns", json={"name": "x"}, headers=demoted.headers)
+        assert write.status_code == 403
+        job = create_job(engine, manager.domain_id, source["id"], moves=("start",))
+        seen = take_until(events, lambda e: e.event in ("job_status", "revoked"))
+        assert seen[-1].event == "job_status" and seen[-1].json()["job_id"] == str(job)
+
+
+def test_a_stream_opened_as_platform_admin_ends_when_the_admin_role_is_withdrawn(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an admin reads any domain without being its member: the repeated check must re-read
+    # the role itself, not only the membership or the credentials
+    monkeypatch.setattr(sse, "RECHECK_S", 0.2)
+    manager = make_user()
+    admin = make_user(role="admin")
+    source = create_source(api_client, manager)
+    job = create_job(engine, manager.domain_id, source["id"], moves=("start", "acquire"))
+    headers = {**admin.headers, "Dashin-Domain": str(manager.domain_id)}
+    url = f"/api/v1/jobs/{job}/logs/stream"
+    with api_client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        events = read_events(response)
+        take_until(events, lambda e: e.id == "2")
+        with Session(engine) as session, session.begin():
+            session.execute(update(User).where(User.id == admin.user_id).values(is_admin=False))
+        add_logs(engine, job, 1)  # checked before it is sent: `revoked` comes instead
+        tail = take_until(events, lambda e: e.event in ("revoked", "log", "end"))
+        assert tail[-1].event == "revoked"
+        assert [e for e in events if e.comment is None] == []
