@@ -38,6 +38,9 @@ _FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "dramatiq", "alembic")
 #: the API writes its own access lines (`api.request_context`): uvicorn's are switched off
 #: (a logger without handlers anywhere up its chain makes uvicorn skip the access line)
 _SILENCED_LOGGERS = ("uvicorn.access",)
+#: HTTP clients whose info/debug lines echo request URLs and headers, query-string API keys
+#: included: kept at WARNING even at debug level (issue 14, H2)
+_URL_ECHOING_LOGGERS = ("httpx", "httpcore", "urllib3")
 _configured = False
 _handler: logging.Handler | None = None
 
@@ -155,6 +158,8 @@ def _route_stdlib(shared: list[Any], renderer: Any, level: int) -> None:
         foreign.handlers.clear()
         foreign.propagate = True
     logging.getLogger("alembic").setLevel(max(level, logging.INFO))
+    for name in _URL_ECHOING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in _SILENCED_LOGGERS:
         silenced = logging.getLogger(name)
         silenced.handlers.clear()

@@ -4,12 +4,16 @@ A `generic_api` source sends its API key and a secret parameter in the query str
 repeats the whole query string in its `Link: rel="next"` header. Before the fix that URL, secrets
 and all, became the job's checkpoint, its `page.committed` log lines and `GET /jobs`, which any
 viewer reads. Canary secrets are searched for in every response a viewer gets and in every row
-the run wrote.
+the run wrote, in both streams a viewer can hold open (`/events` during the run, the job's log
+stream after it) and in the worker's own JSON log lines (at debug level, which also carries the
+debug lines too many to store).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -19,8 +23,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from connectors.sandbox.generic import GenericEmulator
-from runtime.settings import get_settings
+from runtime.logging import configure_logging
+from runtime.settings import get_settings, load_settings
 from tests.api.conftest import ApiUser, MakeUser
+from tests.api.sse_client import read_events, take_until
 from workers.runner import Runner
 
 CANARY_KEY = "canary-key-7f3a9c1e"
@@ -35,6 +41,19 @@ def emulator() -> Iterator[GenericEmulator]:
     emu.start()
     yield emu
     emu.stop()
+
+
+@pytest.fixture
+def worker_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """The process's JSON log lines, at debug level, in a buffer; restored afterwards."""
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buffer)
+    monkeypatch.setenv("DASHIN_LOG_FORMAT", "json")
+    monkeypatch.setenv("DASHIN_LOG_LEVEL", "debug")
+    configure_logging(load_settings(), force=True)
+    yield buffer
+    monkeypatch.undo()
+    configure_logging(load_settings(), force=True)
 
 
 def _tables(engine: Engine) -> list[str]:
@@ -54,6 +73,7 @@ def test_query_secrets_never_reach_checkpoints_logs_or_responses(
     engine: Engine,
     redis_url: str,
     emulator: GenericEmulator,
+    worker_log: io.StringIO,
 ) -> None:
     # Given a generic_api source whose key and `sig` travel in the query string
     manager: ApiUser = make_user()
@@ -83,13 +103,30 @@ def test_query_secrets_never_reach_checkpoints_logs_or_responses(
     assert job.status_code in (201, 202), job.text
     job_id = job.json()["id"]
 
-    # When a worker runs the job over three Link-paged pages
+    # When a worker runs the job over three Link-paged pages, while a viewer watches /events
     client = redis.Redis.from_url(redis_url)
-    try:
-        outcome = Runner(engine, get_settings(), client, threading.Event()).run(job_id)
-    finally:
-        client.close()
-    assert outcome == "completed"
+    with api_client.stream("GET", "/api/v1/events", headers=viewer.headers) as stream:
+        events = read_events(stream)
+        take_until(events, lambda e: e.event == "ready")
+        try:
+            outcome = Runner(engine, get_settings(), client, threading.Event()).run(job_id)
+        finally:
+            client.close()
+        assert outcome == "completed"
+        live = take_until(
+            events,
+            lambda e: e.event == "job_status" and e.json() == {**e.json(), "status": "completed"},
+        )
+    # Then neither stream a viewer holds carries either secret
+    assert {"job_status", "lead.batch"} <= {e.event for e in live}
+    log_stream = api_client.get(f"/api/v1/jobs/{job_id}/logs/stream", headers=viewer.headers)
+    assert log_stream.status_code == 200 and "event: end" in log_stream.text
+    for streamed in ("\n".join(e.data for e in live), log_stream.text):
+        assert CANARY_KEY not in streamed and CANARY_SIG not in streamed, streamed[:500]
+    # And the worker's own log lines name the run but not the secrets
+    lines: list[dict[str, object]] = [json.loads(x) for x in worker_log.getvalue().splitlines()]
+    assert any(line.get("job_id") == job_id for line in lines), lines[:5]
+    assert CANARY_KEY not in worker_log.getvalue() and CANARY_SIG not in worker_log.getvalue()
 
     # Then every page was fetched with the secrets (the emulator refuses a request without them)
     shown = api_client.get(f"/api/v1/jobs/{job_id}", headers=viewer.headers)
@@ -111,7 +148,8 @@ def test_query_secrets_never_reach_checkpoints_logs_or_responses(
     # And no row of any table holds them in the clear (credentials are stored encrypted)
     with engine.connect() as conn:
         for table in _tables(engine):
-            for (row,) in conn.execute(text(f'SELECT to_jsonb(t)::text FROM "{table}" t')):
+            rows = conn.execute(text(f'SELECT to_jsonb(t)::text FROM "{table}" t')).scalars()
+            for row in rows:
                 assert CANARY_KEY not in row and CANARY_SIG not in row, (table, row[:300])
     logs = api_client.get(f"/api/v1/jobs/{job_id}/logs?limit=1000", headers=viewer.headers)
     committed = [i for i in logs.json()["items"] if i["event"] == "page.committed"]
