@@ -148,8 +148,9 @@ def test_query_secrets_never_reach_checkpoints_logs_or_responses(
     # And no row of any table holds them in the clear (credentials are stored encrypted)
     with engine.connect() as conn:
         for table in _tables(engine):
-            rows = conn.execute(text(f'SELECT to_jsonb(t)::text FROM "{table}" t')).scalars()
-            for row in rows:
+            rows = conn.execute(text(f'SELECT to_jsonb(t)::text FROM "{table}" t'))
+            row: str
+            for row in rows.scalars().all():
                 assert CANARY_KEY not in row and CANARY_SIG not in row, (table, row[:300])
     logs = api_client.get(f"/api/v1/jobs/{job_id}/logs?limit=1000", headers=viewer.headers)
     committed = [i for i in logs.json()["items"] if i["event"] == "page.committed"]
