@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import threading
 from collections.abc import Iterator
 
@@ -23,10 +22,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from connectors.sandbox.generic import GenericEmulator
-from runtime.logging import configure_logging
-from runtime.settings import get_settings, load_settings
+from runtime.settings import get_settings
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.sse_client import read_events, take_until
+from tests.log_capture import json_log
 from workers.runner import Runner
 
 CANARY_KEY = "canary-key-7f3a9c1e"
@@ -44,16 +43,10 @@ def emulator() -> Iterator[GenericEmulator]:
 
 
 @pytest.fixture
-def worker_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """The process's JSON log lines, at debug level, in a buffer; restored afterwards."""
-    buffer = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", buffer)
-    monkeypatch.setenv("DASHIN_LOG_FORMAT", "json")
-    monkeypatch.setenv("DASHIN_LOG_LEVEL", "debug")
-    configure_logging(load_settings(), force=True)
-    yield buffer
-    monkeypatch.undo()
-    configure_logging(load_settings(), force=True)
+def worker_log() -> Iterator[io.StringIO]:
+    """The process's JSON log lines at debug level (which shows the most)."""
+    with json_log("debug") as buffer:
+        yield buffer
 
 
 def _tables(engine: Engine) -> list[str]:

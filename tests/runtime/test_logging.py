@@ -6,28 +6,21 @@ from __future__ import annotations
 import io
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
 
-from runtime.logging import MAX_TRACEBACK_CHARS, configure_logging
-from runtime.settings import load_settings
+from runtime.logging import MAX_TRACEBACK_CHARS
+from tests.log_capture import json_log
 
 
 @pytest.fixture
-def stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+def stream() -> Iterator[io.StringIO]:
     """JSON logging into a buffer; the process's configuration is restored afterwards."""
-    buffer = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", buffer)
-    monkeypatch.setenv("DASHIN_LOG_FORMAT", "json")
-    monkeypatch.setenv("DASHIN_LOG_LEVEL", "info")
-    configure_logging(load_settings(), force=True)
-    yield buffer
-    monkeypatch.undo()
-    configure_logging(load_settings(), force=True)
+    with json_log("info") as buffer:
+        yield buffer
 
 
 def _lines(buffer: io.StringIO) -> list[dict[str, Any]]:
