@@ -42,7 +42,7 @@ from models.auth_repo import CallerRow, DomainRole
 from models.clients_repo import ClientScope
 from models.console_sessions import SessionCaller
 from models.leads_repo import LeadScope
-from runtime.db import get_engine, session_factory
+from runtime.db import get_engine, session_factory, transaction
 from runtime.errors import NotFound, PermissionDenied
 from runtime.settings import Settings, get_settings
 
@@ -68,15 +68,8 @@ def _sessions(database_url: str) -> sessionmaker[Session]:
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
-    session = _sessions(settings.require_database_url())()
-    try:
+    with transaction(_sessions(settings.require_database_url())) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit before the response goes out, so a 2xx means the rows are durable.

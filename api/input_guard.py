@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import FastAPI
 
+from api.http_middleware import HttpMiddleware
 from api.problems import dashin_error_response, problem_response
 from runtime.errors import FieldError, ValidationFailed
 
@@ -114,16 +115,10 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-class InputGuard:
+class InputGuard(HttpMiddleware):
     """Pure ASGI middleware: streams (SSE) and uploads pass through untouched but for the URL."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             _check_target(scope)
             if scope["method"] in ("POST", "PUT", "PATCH") and _is_json(scope):

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.errors import (
+    ClientError,
     ConfigurationError,
     Conflict,
     DashinError,
@@ -44,17 +45,15 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("api.problems")
 
 
-class NotAuthenticated(DashinError):
+class NotAuthenticated(ClientError):
     """No credentials, or credentials we do not accept (401, with a Bearer challenge)."""
 
-    kind = "client"
     code = "unauthenticated"
 
 
-class TooManyRequests(DashinError):
+class TooManyRequests(ClientError):
     """A rate limit refused the request; `retry_after` seconds until a slot frees up."""
 
-    kind = "client"
     code = "rate_limited"
 
     def __init__(self, message: str, retry_after: int) -> None:

@@ -28,8 +28,9 @@ import structlog
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.http_middleware import HttpMiddleware
 from api.problems import internal_error_response
 from runtime.settings import Settings
 
@@ -63,16 +64,10 @@ def request_id_from(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(HttpMiddleware):
     """Request id, access line and the last word on unhandled errors (module docstring)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from(scope)
         started = time.perf_counter()
         status = 500

@@ -33,6 +33,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.http_middleware import HttpMiddleware
 from api.problems import problem_response
 from runtime.errors import TransientFailure
 
@@ -77,17 +78,14 @@ def _detail(timeout_s: float) -> str:
     )
 
 
-class RequestDeadlineMiddleware:
+class RequestDeadlineMiddleware(HttpMiddleware):
     """See the module docstring."""
 
     def __init__(self, app: ASGIApp, timeout_s: float) -> None:
-        self.app = app
+        super().__init__(app)
         self.timeout_s = timeout_s
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         deadline = _Deadline(self.timeout_s, time.monotonic() + self.timeout_s)
         answered = False
 

@@ -110,3 +110,10 @@ def open_session(
     )
     access = security.issue_access_token(settings, user.id, user.password_hash, row.id)
     return TokenPair(access.token, access.expires_in, refresh.value, row.id)
+
+
+def password_session(
+    session: Session, settings: Settings, user: User, request: Request, ip: str
+) -> TokenPair:
+    """A sign-in by password (sign-up, login, a password change) opens a new session."""
+    return open_session(session, settings, user, Client.of(request, ip), method="password")

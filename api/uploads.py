@@ -23,15 +23,14 @@ from sqlalchemy.orm import Session
 
 from models import uploads_repo
 from models.sources import Upload
-from runtime.errors import DashinError, FieldError, ValidationFailed
+from runtime.errors import ClientError, FieldError, ValidationFailed
 
 FILE_FIELD = "file"
 #: room for the multipart envelope (boundaries, part headers) above the file's own bytes
 ENVELOPE_SLACK = 64 * 1024
 
 
-class PayloadTooLarge(DashinError):
-    kind = "client"
+class PayloadTooLarge(ClientError):
     code = "payload_too_large"
 
 

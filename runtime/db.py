@@ -133,7 +133,15 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 @contextmanager
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    session = session_factory(engine)()
+    with transaction(session_factory(engine)) as session:
+        yield session
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session from `sessions` whose work commits when the block ends and rolls back when
+    it raises (a request's session in the API, a unit of work elsewhere)."""
+    session = sessions()
     try:
         yield session
         session.commit()

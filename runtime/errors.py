@@ -38,13 +38,17 @@ class ConfigurationError(DashinError):
     code = "configuration"
 
 
-class NotFound(DashinError):
+class ClientError(DashinError):
+    """The caller's mistake or limit (a 4xx answer): what they sent, or what they may not do."""
+
     kind = "client"
+
+
+class NotFound(ClientError):
     code = "not_found"
 
 
-class Conflict(DashinError):
-    kind = "client"
+class Conflict(ClientError):
     code = "conflict"
 
 
@@ -60,8 +64,7 @@ class InvalidTransition(Conflict):
         self.current_status = current_status
 
 
-class PermissionDenied(DashinError):
-    kind = "client"
+class PermissionDenied(ClientError):
     code = "forbidden"
 
 
@@ -72,8 +75,7 @@ class FieldError:
     message: str
 
 
-class ValidationFailed(DashinError):
-    kind = "client"
+class ValidationFailed(ClientError):
     code = "validation"
 
     def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:

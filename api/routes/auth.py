@@ -68,9 +68,7 @@ def signup(
         allow_any_domain_name=settings.allow_any_domain_name,
         release_unverified_after=timedelta(days=settings.unverified_domain_release_days),
     )
-    tokens = sign_in.open_session(
-        session, settings, signed_up.user, sign_in.Client.of(request, ip), method="password"
-    )
+    tokens = sign_in.password_session(session, settings, signed_up.user, request, ip)
     return SignupResponse(
         access_token=tokens.access_token,
         expires_in=tokens.expires_in,
@@ -96,9 +94,7 @@ def login(
     renews it and `POST /auth/logout` ends it, access token included."""
     with ratelimit.login_attempt(redis, _limits(request), email=body.email, ip=ip):
         user = credentials.user_for_password(session, body.email, body.password)
-    tokens = sign_in.open_session(
-        session, settings, user, sign_in.Client.of(request, ip), method="password"
-    )
+    tokens = sign_in.password_session(session, settings, user, request, ip)
     return TokenResponse.of(tokens)
 
 

@@ -112,9 +112,7 @@ def change_password(
     tenancy_repo.set_password(session, user.id, security.hash_password(body.new_password))
     session.refresh(user)
     auth_sessions.revoke_user_sessions(session, user.id, "password")
-    tokens = sign_in.open_session(
-        session, settings, user, sign_in.Client.of(request, ip), method="password"
-    )
+    tokens = sign_in.password_session(session, settings, user, request, ip)
     return TokenResponse.of(tokens)
 
 

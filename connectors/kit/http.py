@@ -370,6 +370,16 @@ class _Call:
             raise RateLimited(left, f"{self.method} {self.shown_url}: job stopping during a wait")
 
 
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The answer's body when it is a JSON object; None for anything else (a proxy's HTML
+    page, a truncated body), which callers ask for again or refuse."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def _mib(size: int) -> str:
     return f"{size / (1 << 20):g} MiB" if size >= 1 << 20 else f"{size} bytes"
 

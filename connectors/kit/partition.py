@@ -189,11 +189,8 @@ def json_call(
             raise ConfigError(f"{provider} {path} answered {response.status_code}: {detail}")
         if response.is_error:
             raise TransientError(f"{provider} {path} answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
+        body = http.json_object(response)
+        if body is not None:
             return body
         if ctx is None:
             raise ConfigError(f"{provider} {path} did not answer a JSON object: check base_url")

@@ -312,11 +312,8 @@ class LinkedInConnector(Connector):
         for attempt in range(_MALFORMED_RETRIES):
             response = self._get(client, keeper, url, ctx, limiter)
             _raise_for_linkedin(response, config)
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
+            body = http.json_object(response)
+            if body is not None:
                 return body
             if ctx is not None:
                 ctx.log.warning("linkedin.malformed_body", offset=offset, attempt=attempt + 1)
