@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -81,6 +82,16 @@ def _unscoped(scope: leads_repo.LeadScope) -> object:
     return Lead.deleted_at.is_(None)  # the domain condition "forgotten"
 
 
+@pytest.fixture
+def unscoped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every leads query without its domain condition; the list statement is cached, so the
+    cache is emptied before (to build it unscoped) and after (no other test gets it)."""
+    leads_repo._list_statement.cache_clear()
+    monkeypatch.setattr(leads_repo, "visible", _unscoped)
+    yield
+    leads_repo._list_statement.cache_clear()
+
+
 def _export_emails(api_client: TestClient, user: ApiUser) -> set[str]:
     got = api_client.get(f"{API}/leads/export", headers=user.headers)
     assert got.status_code == 200, got.text
@@ -99,13 +110,13 @@ def test_a_query_without_its_domain_condition_leaks_nothing_with_rls_on(
     make_user: MakeUser,
     domain_b: ApiUser,
     monkeypatch: pytest.MonkeyPatch,
+    unscoped: None,
     rls: str,
 ) -> None:
     a = make_user()
     lead = api_client.post(f"{API}/leads", json={"email": "ada@a.example"}, headers=a.headers)
     assert lead.status_code == 201, lead.text
     _rls(monkeypatch, rls)
-    monkeypatch.setattr(leads_repo, "visible", _unscoped)
     for read in (_list_emails, _export_emails):
         seen = read(api_client, domain_b)
         assert "bea@b.example" in seen
@@ -118,12 +129,12 @@ def test_b_cannot_address_a_lead_by_id_even_unscoped(
     make_user: MakeUser,
     domain_b: ApiUser,
     monkeypatch: pytest.MonkeyPatch,
+    unscoped: None,
 ) -> None:
     a = make_user()
     lead = api_client.post(f"{API}/leads", json={"email": "ada@a.example"}, headers=a.headers)
     assert lead.status_code == 201, lead.text
     _rls(monkeypatch, "on")
-    monkeypatch.setattr(leads_repo, "visible", _unscoped)
     lead_id = uuid.UUID(lead.json()["id"])
     got = api_client.get(f"{API}/leads/{lead_id}", headers=domain_b.headers)
     assert got.status_code == 404, got.text
