@@ -11,7 +11,9 @@ A session that never names a domain stays the owner, a member of `dashin_mainten
 passes every policy: authentication before the domain is known, sign-up, and the cross-domain
 paths (scheduler, reaper, retention, backups, metrics, search merge).
 
-`DASHIN_RLS=off` turns the switch off (the policies stay, the owner passes them).
+`DASHIN_RLS` switches it (default off: the policies stay, the owner passes them); the price
+of `on` is that conditions PostgreSQL does not know as `LEAKPROOF` (`LIKE`, `@>`: lead search
+and tags) no longer drive an index scan (docs/operations.md#row-level-security).
 """
 
 from __future__ import annotations
