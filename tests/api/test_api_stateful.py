@@ -67,6 +67,7 @@ def _machine(client: TestClient, make_user: MakeUser) -> type[RuleBasedStateMach
             #: job path → the status the model expects
             self.job_status: dict[str, str] = {}
             self.job_source: dict[str, str] = {}
+            self.schedule_source: dict[str, str] = {}
 
         # -- plumbing -------------------------------------------------------------------------
 
@@ -136,6 +137,10 @@ def _machine(client: TestClient, make_user: MakeUser) -> type[RuleBasedStateMach
             else:
                 assert deleted.status_code in (204, 409), deleted.text
                 self.alive[source] = deleted.status_code == 409  # 409: it has a live job
+                if deleted.status_code == 204:  # its pending and paused jobs go with it
+                    for job, of in self.job_source.items():
+                        if of == source and self.job_status[job] in ("pending", "paused"):
+                            self.job_status[job] = "cancelled"
             self.check_exists(source)
 
         @rule(source=sources)
@@ -261,13 +266,21 @@ def _machine(client: TestClient, make_user: MakeUser) -> type[RuleBasedStateMach
                 return "/schedules/00000000-0000-0000-0000-000000000000"
             path = "/schedules/" + self.created(response)
             self.alive[path] = True
+            self.schedule_source[path] = source
             return path
 
         @rule(schedule=schedules, enabled=st.booleans())
         def toggle_schedule(self, schedule: str, enabled: bool) -> None:
             self.alive.setdefault(schedule, False)
             toggled = self.call("PATCH", schedule, json={"enabled": enabled})
-            assert toggled.status_code == (200 if self.alive[schedule] else 404), toggled.text
+            if not self.alive[schedule]:
+                assert toggled.status_code == 404, toggled.text
+            elif not self.alive[self.schedule_source[schedule]]:
+                # a schedule of a deleted source is refused, naming the source
+                assert toggled.status_code == 422, toggled.text
+                assert toggled.json()["errors"][0]["field"] == "data_source_id", toggled.text
+            else:
+                assert toggled.status_code == 200, toggled.text
 
         @rule(schedule=schedules)
         def delete_schedule(self, schedule: str) -> None:
