@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from api import security, session_auth
 from api.db_threads import in_session
 from api.problems import NotAuthenticated
-from models import api_keys_repo, auth_repo, clients_repo
+from models import api_keys_repo, auth_repo, clients_repo, row_security
 from models.auth_repo import CallerRow, DomainRole
 from models.clients_repo import ClientScope
 from models.console_sessions import SessionCaller
@@ -344,7 +344,15 @@ async def current_principal(
     ] = None,
 ) -> Principal:
     principal = await _resolve_in_loop(session, caller, dashin_domain)
+    await _act_for(session, principal)
     return _within_client_limit(_audited(principal, request), request)
+
+
+async def _act_for(session: Session, principal: Principal) -> None:
+    """The request's session acts for the principal's domain from here on: PostgreSQL's
+    row-level security stands behind every query's own `WHERE domain_id` (issue 20)."""
+    if row_security.enabled():  # a round trip (the session is mid-transaction): off the loop
+        await run_in_threadpool(row_security.act_for_domain, session, principal.domain_id)
 
 
 async def _resolve_in_loop(
@@ -477,6 +485,7 @@ async def path_domain_reader(
     domain_id: uuid.UUID, request: Request, session: SessionDep, caller: CurrentUser
 ) -> Principal:
     principal = await _resolve_in_loop(session, caller, str(domain_id))
+    await _act_for(session, principal)
     return _within_client_limit(_audited(principal, request), request)
 
 

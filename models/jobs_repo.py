@@ -95,14 +95,26 @@ def run_inputs(session: Session, job_id: uuid.UUID) -> RunInputs:
     )
 
 
-_COPY_ERRORS = "COPY job_record_errors (job_id, record, line, field, code, message, raw) FROM STDIN"
+# An INSERT from arrays: PostgreSQL refuses COPY FROM into a table whose row-level security
+# applies (issue 20).
+_INSERT_ERRORS = """
+INSERT INTO job_record_errors (job_id, record, line, field, code, message, raw)
+SELECT %(job_id)s, s.record, s.line, s.field, s.code, s.message, s.raw
+FROM unnest(
+    %(record)s::bigint[], %(line)s::bigint[], %(field)s::text[], %(code)s::text[],
+    %(message)s::text[], %(raw)s::text[]
+) AS s(record, line, field, code, message, raw)
+"""
 
 
-def copy_record_errors(
+def insert_record_errors(
     conn: psycopg.Connection[Any], job_id: uuid.UUID, errors: Iterable[RecordError]
 ) -> None:
-    """A page's row errors by COPY, in the page's transaction: a CSV page carries dozens, and a
-    multi-row INSERT costs more."""
-    with conn.cursor() as cur, cur.copy(_COPY_ERRORS) as copy:
-        for e in errors:
-            copy.write_row((job_id, e.record, e.line, e.field, e.code, e.message, e.raw))
+    """A page's row errors in one statement, in the page's transaction: a CSV page carries
+    dozens, and a statement per row costs more."""
+    rows = list(errors)
+    if not rows:
+        return
+    columns = ("record", "line", "field", "code", "message", "raw")
+    params: dict[str, Any] = {c: [getattr(e, c) for e in rows] for c in columns}
+    conn.execute(_INSERT_ERRORS, {"job_id": job_id, **params})

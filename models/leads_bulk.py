@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from models import leads_repo
+from models import leads_repo, row_security
 from models.leads import Lead
 from models.leads_repo import LeadFilter, LeadScope
 from records import LEAD_FIELDS
@@ -185,6 +185,7 @@ def export_copy(
     transaction (one snapshot for the whole file). The whole export is one statement: with
     `timeout_s`, it is bounded by that instead of the connection's `statement_timeout`
     (the API's 15 s would cut off any export of a million leads)."""
+    row_security.apply(conn, scope.domain_id)  # its own connection: no session hook runs
     if timeout_s is not None:
         conn.execute(
             text("SELECT set_config('statement_timeout', :ms, true)"),

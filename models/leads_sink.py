@@ -11,7 +11,7 @@ Per page (ARCHITECTURE §6), never row by row:
    records matching a lead another record of the page already matched fold into it), keys to
    attach (keys owned by another lead are counted as merge candidates), and the matched leads
    that would actually gain a field;
-4. COPY the new leads, UPDATE only those matched leads (filling empty fields, never
+4. INSERT the new leads, UPDATE only those matched leads (filling empty fields, never
    overwriting), attach the unowned keys, and write one provenance row per (job, lead).
 
 A page whose records all match unchanged leads thus costs one read and the provenance rows.
@@ -95,10 +95,17 @@ CROSS JOIN LATERAL (
 """
 
 # The score is given (the insert trigger then skips the row): a new lead's score depends only
-# on which of its fields are filled (models.scoring.new_lead_score).
-_INSERT_NEW = (
-    f"COPY leads (id, domain_id, campaign_id, score, {', '.join(LEAD_COLUMNS)}) FROM STDIN"
+# on which of its fields are filled (models.scoring.new_lead_score). An INSERT from arrays, not
+# COPY: PostgreSQL refuses COPY FROM into a table whose row-level security applies (issue 20).
+_INSERT_NEW = f"""
+INSERT INTO leads (id, domain_id, campaign_id, score, {", ".join(LEAD_COLUMNS)})
+SELECT s.id, %(domain_id)s, %(campaign_id)s::uuid, s.score,
+    {", ".join(f"s.{c}" for c in LEAD_COLUMNS)}
+FROM unnest(
+    %(id)b::uuid[], %(score)s::smallint[], {", ".join(f"%({c})b::text[]" for c in LEAD_COLUMNS)}
 )
+    AS s(id, score, {", ".join(LEAD_COLUMNS)})
+"""
 #: positions in LEAD_COLUMNS of the fields the score counts
 _SCORED = tuple(i for i, c in enumerate(LEAD_COLUMNS) if c in COMPLETENESS_FIELDS)
 
@@ -127,18 +134,15 @@ SELECT %(domain_id)s, s.key, s.lead_id
 FROM unnest(%(keys)b::text[], %(lead_ids)b::uuid[]) AS s(key, lead_id)
 """
 
-# New leads cannot have a provenance row yet: COPY; matched ones may (an earlier page of the
-# job, or a replayed page): ON CONFLICT keeps one row per (job, lead).
-_PROVENANCE_NEW = (
-    "COPY lead_sources (domain_id, lead_id, data_source_id, job_id, external_id, raw) FROM STDIN"
-)
-_PROVENANCE_MATCHED = """
+# New leads cannot have a provenance row yet: no ON CONFLICT; matched ones may (an earlier page
+# of the job, or a replayed page): ON CONFLICT keeps one row per (job, lead).
+_PROVENANCE_NEW = """
 INSERT INTO lead_sources (domain_id, lead_id, data_source_id, job_id, external_id, raw)
 SELECT %(domain_id)s, s.lead_id, %(data_source_id)s, %(job_id)s, s.external_id, s.raw::jsonb
 FROM unnest(%(lead_ids)b::uuid[], %(external_ids)b::text[], %(raws)b::text[])
     AS s(lead_id, external_id, raw)
-ON CONFLICT (job_id, lead_id) DO NOTHING
 """
+_PROVENANCE_MATCHED = _PROVENANCE_NEW + "ON CONFLICT (job_id, lead_id) DO NOTHING\n"
 
 
 def fold_page(records: list[LeadRecord], provider: str) -> tuple[list[_Group], SinkResult]:
@@ -219,11 +223,7 @@ def write_page(
             empty[lead_id] = mask
         plan = _plan(groups, owners, empty, campaign_id)
         if plan.new:
-            with cur.copy(_INSERT_NEW) as copy:
-                for lead_id, group in plan.new:
-                    values = _limited(group.values)
-                    filled = sum(values[i] is not None for i in _SCORED)
-                    copy.write_row((lead_id, domain_id, campaign_id, _score(filled), *values))
+            cur.execute(_INSERT_NEW, _new_leads(plan.new, domain_id, campaign_id))
         result.inserted = len(plan.new)
         changed: set[uuid.UUID] = set()
         if plan.fills:
@@ -245,31 +245,13 @@ def write_page(
                 },
             )
             changed.update(plan.gain_keys)
-        if plan.new:
-            with cur.copy(_PROVENANCE_NEW) as copy:
-                for lead_id, group in plan.new:
-                    copy.write_row(
-                        (
-                            domain_id,
-                            lead_id,
-                            data_source_id,
-                            job_id,
-                            group.external_id,
-                            _json(group.raw),
-                        )
-                    )
-        if plan.provenance:
-            cur.execute(
-                _PROVENANCE_MATCHED,
-                {
-                    "domain_id": domain_id,
-                    "data_source_id": data_source_id,
-                    "job_id": job_id,
-                    "lead_ids": [lead_id for lead_id, _ in plan.provenance],
-                    "external_ids": [group.external_id for _, group in plan.provenance],
-                    "raws": [_json(group.raw) for _, group in plan.provenance],
-                },
-            )
+        sources = {"domain_id": domain_id, "data_source_id": data_source_id, "job_id": job_id}
+        for statement, pairs in (
+            (_PROVENANCE_NEW, plan.new),
+            (_PROVENANCE_MATCHED, plan.provenance),
+        ):
+            if pairs:
+                cur.execute(statement, {**sources, **_provenance(pairs)})
     result.merge_candidates = plan.merge_candidates
     # what the page's event names (`models.domain_events`): new leads first, then filled ones
     result.lead_ids = [lead_id for lead_id, _ in plan.new] + sorted(changed)
@@ -396,6 +378,31 @@ _score = functools.cache(new_lead_score)
 
 def _limited(values: dict[str, Any]) -> list[str | None]:
     return [_cut(values[c], n) for c, n in FIELD_LIMITS.items()]
+
+
+def _new_leads(
+    new: list[tuple[uuid.UUID, _Group]], domain_id: uuid.UUID, campaign_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """`_INSERT_NEW`'s parameters: one array per column."""
+    rows = [_limited(group.values) for _, group in new]
+    params: dict[str, Any] = {
+        "domain_id": domain_id,
+        "campaign_id": campaign_id,
+        "id": [lead_id for lead_id, _ in new],
+        "score": [_score(sum(values[i] is not None for i in _SCORED)) for values in rows],
+    }
+    for i, column in enumerate(LEAD_COLUMNS):
+        params[column] = [values[i] for values in rows]
+    return params
+
+
+def _provenance(pairs: list[tuple[uuid.UUID, _Group]]) -> dict[str, list[Any]]:
+    """The per-row arrays of `_PROVENANCE_NEW` / `_PROVENANCE_MATCHED`."""
+    return {
+        "lead_ids": [lead_id for lead_id, _ in pairs],
+        "external_ids": [group.external_id for _, group in pairs],
+        "raws": [_json(group.raw) for _, group in pairs],
+    }
 
 
 #: what `json.dumps(raw, default=str)` builds on every call, built once (an API page of 2,000

@@ -33,6 +33,7 @@ from models import (
     fair_share,
     job_states,
     jobs_repo,
+    row_security,
     source_metrics,
     uploads_repo,
 )
@@ -141,6 +142,11 @@ class Runner:
                 return _Held(queue, reason) if queue is not None else None
             return job_states.acquire(session, job_id, self.settings.max_attempts)
 
+    def _session(self, moved: job_states.Moved) -> Session:
+        """A session acting for the job's domain: row-level security stands behind its
+        queries (issue 20). Acquiring and fair share look across domains: not through this."""
+        return row_security.domain_session(self.engine, moved.domain_id)
+
     def _hold_delay_s(self) -> float:
         """A held job is asked again after a slice (a running job of its domain may have
         handed back by then), and well within the reaper's grace (it sends no duplicate)."""
@@ -212,7 +218,7 @@ class Runner:
     # ---- preparation --------------------------------------------------------------------------
 
     def _prepare(self, moved: job_states.Moved) -> _Prepared:
-        with Session(self.engine) as session:
+        with self._session(moved) as session:
             inputs = jobs_repo.run_inputs(session, moved.id)
             cls: type[Connector] = get_connector_class(inputs.source_type)
             params_data = dict(moved.params)
@@ -239,7 +245,7 @@ class Runner:
             params = cls.Params.model_validate(params_data)
         except ValidationError as exc:
             raise ConfigError(f"job params are invalid: {_explain(exc)}") from None
-        with Session(self.engine) as session:
+        with self._session(moved) as session:
             # the data source's budgets; `max_credits` in the params is the connector's own cap
             budget = credits.job_budget(session, moved.id)
         return _Prepared(
@@ -379,7 +385,7 @@ class Runner:
         records_seen: int,
         page_count: int = 1,
     ) -> tuple[str | None, sink.SinkResult]:
-        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, self._session(moved) as session, session.begin():
             if job_states.fence(session, moved.id, moved.lease) is None:
                 session.rollback()
                 return None, sink.SinkResult()
@@ -395,7 +401,7 @@ class Runner:
             )
             errors = list(page.errors) + [_renumber(e, records_seen) for e in result.errors]
             if errors:
-                jobs_repo.copy_record_errors(raw_conn, moved.id, errors)
+                jobs_repo.insert_record_errors(raw_conn, moved.id, errors)
             fetched = len(page.records) + len(page.errors)
             summary = LogLine(
                 "info",
@@ -472,7 +478,7 @@ class Runner:
         code: str | None = None,
         sync_state: dict[str, Any] | None = None,
     ) -> str:
-        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, self._session(moved) as session, session.begin():
             if job_states.append_log(session, moved.id, lines, lease=moved.lease) is None:
                 return "fenced"
             done = job_states.finish(
@@ -487,14 +493,14 @@ class Runner:
 
     @_db_retry
     def _settle(self, moved: job_states.Moved, log: JobLogBuffer) -> str:
-        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, self._session(moved) as session, session.begin():
             job_states.append_log(session, moved.id, lines, lease=moved.lease)
             done = job_states.settle_after_page(session, moved.id, moved.lease)
         return done.status if done else "fenced"
 
     @_db_retry
     def _park(self, moved: job_states.Moved, log: JobLogBuffer, exc: RateLimited) -> str:
-        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, self._session(moved) as session, session.begin():
             job_states.append_log(session, moved.id, lines, lease=moved.lease)
             done = job_states.park_rate_limited(
                 session, moved.id, moved.lease, exc.resume_at, exc.message
@@ -503,7 +509,7 @@ class Runner:
 
     @_db_retry
     def _pause_budget(self, moved: job_states.Moved, log: JobLogBuffer, budget: int | None) -> str:
-        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, self._session(moved) as session, session.begin():
             job_states.append_log(session, moved.id, lines, lease=moved.lease)
             done = job_states.pause_budget_exhausted(session, moved.id, moved.lease, budget)
         return done.status if done else "fenced"
@@ -522,7 +528,7 @@ class Runner:
     def _hand_back(
         self, moved: job_states.Moved, log: JobLogBuffer, move: str
     ) -> job_states.Moved | None:
-        with log.flushing() as lines, Session(self.engine) as session, session.begin():
+        with log.flushing() as lines, self._session(moved) as session, session.begin():
             job_states.append_log(session, moved.id, lines, lease=moved.lease)
             return job_states.graceful_stop(session, moved.id, moved.lease, move)
 
