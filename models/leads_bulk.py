@@ -52,7 +52,7 @@ def select_targets(
     lead_filter: LeadFilter | None,
 ) -> tuple[list[Lead], list[BulkResult]]:
     """The visible leads to act on, locked, and a `not_found` result for each id not among them."""
-    query = leads_repo.leads_query(scope, lead_filter)
+    query = leads_repo.leads_query(scope, lead_filter and leads_repo.narrow(session, lead_filter))
     if ids is not None:
         query = query.where(Lead.id.in_(ids))
     leads = list(session.scalars(query.order_by(Lead.id).limit(MAX_BULK + 1).with_for_update()))
@@ -192,6 +192,7 @@ def export_copy(
             {"ms": str(max(1, round(timeout_s * 1000)))},
         )
     cells = _csv_cells() if fmt == "csv" else [_json_line()]
+    lead_filter = leads_repo.narrow(conn, lead_filter)
     query = (
         select(*cells)
         .where(leads_repo.visible(scope), *leads_repo.filter_clauses(lead_filter))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Connection,
     Select,
     Uuid,
     and_,
@@ -33,6 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict
 
+from models import row_security
 from models.campaigns import Campaign
 from models.clients_repo import ClientScope, campaign_ids_of
 from models.leads import TAGGED, Lead, LeadKey, LeadSource, lead_search_text
@@ -81,6 +83,8 @@ class LeadFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: str | None = None
+    #: only these leads (`narrow`: a selective search or tag, resolved by its index)
+    ids: tuple[uuid.UUID, ...] | None = None
 
 
 def visible(scope: LeadScope) -> ColumnElement[bool]:
@@ -129,7 +133,50 @@ def filter_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
     if f.q:
         # the trigram index on this very expression serves substring matches
         clauses.append(lead_search_text().like(_like_pattern(f.q), escape="\\"))
+    if f.ids is not None:
+        clauses.append(Lead.id == any_(bindparam("narrowed_ids", list(f.ids), type_=_UUIDS)))
     return clauses
+
+
+_UUIDS = ARRAY(Uuid())
+
+#: the most ids a search or tag resolves to before the query; past it the search is broad
+SEARCH_HITS_CAP = 10_000
+
+
+def narrow(db: Session | Connection, f: LeadFilter) -> LeadFilter:
+    """`f` with a selective text search or tag resolved to the ids of its matches.
+
+    With row-level security on, `LIKE` and `@>` are checked after the policy and lose their
+    index (migration 0026): a search for one person would walk the whole domain. The
+    `lead_search_hits` / `lead_tag_hits` functions find the ids by the index for the
+    transaction's domain; up to `SEARCH_HITS_CAP` of them become an `id = ANY(...)` condition
+    (the primary key's index), a broader match keeps its plain condition (many of the newest
+    leads match it, so the list's own index finds a page soon). Without row-level security
+    the planner already chooses well: `f` as it is."""
+    if not row_security.enabled() or (not f.q and f.tag is None):
+        return f
+    found: set[uuid.UUID] | None = None
+    q, tag = f.q, f.tag
+    if q:
+        hits = _hits(db, func.lead_search_hits(_like_pattern(q), SEARCH_HITS_CAP + 1))
+        if hits is not None:
+            found, q = hits, None
+    if tag is not None:
+        hits = _hits(db, func.lead_tag_hits(tag, SEARCH_HITS_CAP + 1))
+        if hits is not None:
+            found, tag = (hits if found is None else found & hits), None
+    if found is None:
+        return f
+    if f.ids is not None:
+        found &= set(f.ids)
+    return replace(f, q=q, tag=tag, ids=tuple(sorted(found)))
+
+
+def _hits(db: Session | Connection, hits: Any) -> set[uuid.UUID] | None:
+    """The ids a hits function returns, or None when there are more than the cap."""
+    ids: set[uuid.UUID] = set(db.execute(select(hits)).scalars())
+    return ids if len(ids) <= SEARCH_HITS_CAP else None
 
 
 def leads_query(scope: LeadScope, f: LeadFilter | None = None) -> Select[Lead]:
@@ -148,7 +195,7 @@ def list_query(
     come with each request. A tag or text search is built per request (rarer, and their values
     are not plain comparisons)."""
     f = f or LeadFilter()
-    if f.tag is not None or f.q:
+    if f.tag is not None or f.q or f.ids is not None:
         table = Lead.__table__
         query = select(*(table.c[name] for name in columns)).where(
             visible(scope), *filter_clauses(f)

@@ -11,9 +11,10 @@ A session that never names a domain stays the owner, a member of `dashin_mainten
 passes every policy: authentication before the domain is known, sign-up, and the cross-domain
 paths (scheduler, reaper, retention, backups, metrics, search merge).
 
-`DASHIN_RLS` switches it (default off: the policies stay, the owner passes them); the price
-of `on` is that conditions PostgreSQL does not know as `LEAKPROOF` (`LIKE`, `@>`: lead search
-and tags) no longer drive an index scan (docs/operations.md#row-level-security).
+`DASHIN_RLS` switches it (default on; off: the policies stay, the owner passes them). Conditions
+PostgreSQL does not know as `LEAKPROOF` (`LIKE`, `@>`: lead search and tags) cannot drive an
+index scan under the policies: `models.leads_repo.narrow` resolves them to ids first
+(migration 0026, docs/operations.md#row-level-security).
 """
 
 from __future__ import annotations

@@ -168,8 +168,8 @@ class Settings(BaseSettings):
     )
     #: row-level security (`models.row_security`): transactions acting for a domain run as
     #: the `dashin_app` role, which PostgreSQL shows only that domain's rows (`on`/`off`).
-    #: Off by default until lead search keeps its index under it (docs/operations.md)
-    rls: bool = Field(False, validation_alias="DASHIN_RLS")
+    #: On by default; `off` keeps the policies but never leaves the owner (docs/operations.md)
+    rls: bool = Field(True, validation_alias="DASHIN_RLS")
     #: PostgreSQL `statement_timeout` of the API's connections: no request costs unbounded work
     api_statement_timeout_s: float = Field(
         15.0, ge=0, validation_alias="DASHIN_API_STATEMENT_TIMEOUT_S"

@@ -93,7 +93,7 @@ def list_leads(
 ) -> Response:
     """Keyset pages over (sort column, id); sort by created_at, updated_at or score."""
     scope = scope_of(principal, client_id)
-    query, binds = leads_repo.list_query(scope, filters, ITEM_COLUMNS)
+    query, binds = leads_repo.list_query(scope, leads_repo.narrow(session, filters), ITEM_COLUMNS)
     rows = paginate_rows(session, query, page, sortable=SORTABLE, id_column=Lead.id, binds=binds)
     sources = leads_repo.sources_of(session, [row[0] for row in rows.rows])
     body: LeadsPage = {"items": lead_items(rows.rows, sources), "next_cursor": rows.next_cursor}
