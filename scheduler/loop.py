@@ -39,7 +39,7 @@ from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from models import credits, job_states, jobs_repo
+from models import credits, job_states, jobs_repo, row_security
 from models import scheduler_store as store
 from models.schedules import Schedule
 from runtime.db import session_scope
@@ -92,6 +92,7 @@ class TickReport:
 @dataclass(slots=True)
 class _Entry:
     id: uuid.UUID
+    domain_id: uuid.UUID
     spec: TriggerSpec
     trigger: BaseTrigger
     cursor: datetime | None  # the last handled (fired or skipped) slot
@@ -183,7 +184,9 @@ class Scheduler:
             return
         try:
             trigger = build_trigger(spec)
-            entry = _Entry(row.id, spec, trigger, cursor, first_slot(trigger, spec, cursor))
+            entry = _Entry(
+                row.id, row.domain_id, spec, trigger, cursor, first_slot(trigger, spec, cursor)
+            )
         except ValueError as exc:
             log.error("schedule.invalid", schedule_id=str(row.id), error=str(exc))
             if row.next_run_at is not None:
@@ -228,6 +231,8 @@ class Scheduler:
         queue: str | None = None
         job_id: uuid.UUID | None = None
         with session_scope(self._engine) as session:
+            # a firing acts for its schedule's domain: row-level security stands behind it
+            row_security.act_for_domain(session, entry.domain_id)
             row = store.lock_schedule(session, entry.id)
             if row is None or not row.enabled or TriggerSpec.from_row(row) != entry.spec:
                 # Edited or disabled since we last looked: reload and decide on the next tick.

@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text, update
+from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
-from models import Job, Schedule
+from models import Job, Schedule, jobs_repo, row_security
 from models.notify import pg_notify
 from runtime.db import session_scope
 from scheduler.config import LEADER_LOCK_KEY
@@ -385,3 +388,26 @@ def test_a_source_over_its_monthly_credit_budget_skips_the_run_with_a_log_line(
             .values(monthly_credit_budget=100)
         )
     assert [f.outcome for f in scheduler.tick(T0 + 60 * S).fires] == ["fired"]
+
+
+def test_a_firing_acts_for_its_schedules_domain_under_row_level_security(
+    engine: Engine,
+    add_schedule: AddSchedule,
+    make_scheduler: MakeScheduler,
+    source: Source,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 20: the fire transaction runs as the application role with the schedule's domain
+    set, so the job it creates passes the policies and nothing of another domain is in reach."""
+    sid = add_schedule(interval_seconds=60, start_at=T0, overlap="allow")
+    seen: list[tuple[str, object]] = []
+    create_job = jobs_repo.create_job
+
+    def spy(session: Session, **values: Any) -> Any:
+        seen.append(row_security.current(session.connection()))
+        return create_job(session, **values)
+
+    monkeypatch.setattr(jobs_repo, "create_job", spy)
+    assert [f.outcome for f in make_scheduler().tick(T0).fires] == ["fired"]
+    assert seen == [(row_security.APP_ROLE, str(source.domain_id))]
+    assert len(schedule_jobs(engine, sid)) == 1
