@@ -33,7 +33,7 @@ from api.deps import (
     user_from_session,
 )
 from api.problems import NotAuthenticated
-from models import tenancy_repo
+from models import row_security, tenancy_repo
 from models.auth_repo import CallerRow
 from models.console_sessions import SessionCaller
 from models.tenancy import Domain
@@ -135,6 +135,8 @@ def console_user(request: Request, session: SessionDep, settings: SettingsDep) -
         raise PermissionDenied(LIMITED_MESSAGE)
     via_key = found.caller.api_key_id is not None
     memberships = _switchable(session, caller, principal)
+    # the page's own reads act for its domain: row-level security stands behind them
+    row_security.act_for_domain(session, principal.domain_id)
     return ConsoleUser(
         principal=principal,
         caller=caller,

@@ -30,7 +30,7 @@ from api.deps import (
     user_from_session,
 )
 from api.problems import NotAuthenticated, TooManyRequests
-from models import auth_repo, console_sessions
+from models import auth_repo, console_sessions, row_security
 from runtime.errors import NotFound, PermissionDenied
 
 router = APIRouter()
@@ -205,6 +205,8 @@ def switch_domain(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     """Act in another domain of the user's (404 for one they are not a member of)."""
+    # the membership asked about is the target domain's: look for it as that domain
+    row_security.act_for_domain(session, domain_id)
     principal = resolve_principal(session, user.caller, str(domain_id))
     console_sessions.switch_domain(session, user.session_id, principal.domain_id)
     return RedirectResponse(safe_next(next), status_code=303)

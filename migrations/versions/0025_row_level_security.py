@@ -44,7 +44,6 @@ TENANT_TABLES = (
     "campaign_metrics",
     "campaigns",
     "clients",
-    "console_sessions",
     "credit_ledger",
     "data_sources",
     "domain_event_counters",

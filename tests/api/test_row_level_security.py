@@ -44,7 +44,7 @@ def _rls(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
 
 
 #: tenant tables the data below leaves empty in A (the models test covers them without data)
-UNFILLED = {"console_sessions", "credit_ledger", "outgoing_mails"}
+UNFILLED = {"credit_ledger", "outgoing_mails"}
 
 
 @pytest.mark.usefixtures("connectors_registry")

@@ -24,17 +24,22 @@ from tests.factories import make_domain, make_job, make_source, make_upload, mak
 #: tables without tenant data, by decision (docs/operations.md, row-level security): identity
 #: and platform records that span domains, read before any domain is known
 NOT_TENANT = {"users", "domains", "auth_sessions", "refresh_tokens", "password_reset_tokens"}
-NOT_TENANT |= {"backups"}
+# a console sign-in moves between its user's domains (`domain_id` is where it acts now)
+NOT_TENANT |= {"backups", "console_sessions"}
 
 
 def tenant_tables() -> dict[str, str]:
     """table → SQL of a row's domain (its own column, or its parent's through the foreign key)."""
     tables = models.Base.metadata.tables
-    found = {name: "domain_id" for name, table in tables.items() if "domain_id" in table.c}
+    found = {
+        name: "domain_id"
+        for name, table in tables.items()
+        if "domain_id" in table.c and name not in NOT_TENANT
+    }
     for name, table in tables.items():
         for fk in table.foreign_keys:
             parent = fk.column.table
-            if name not in found and "domain_id" in parent.c:
+            if name not in found and name not in NOT_TENANT and "domain_id" in parent.c:
                 found[name] = (
                     f"(SELECT p.domain_id FROM {parent.name} p "
                     f"WHERE p.{fk.column.name} = {name}.{fk.parent.name})"
