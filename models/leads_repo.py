@@ -152,9 +152,10 @@ def narrow(db: Session | Connection, f: LeadFilter) -> LeadFilter:
     `lead_search_hits` / `lead_tag_hits` functions find the ids by the index for the
     transaction's domain; up to `SEARCH_HITS_CAP` of them become an `id = ANY(...)` condition
     (the primary key's index), a broader match keeps its plain condition (many of the newest
-    leads match it, so the list's own index finds a page soon). Without row-level security
-    the planner already chooses well: `f` as it is."""
-    if not row_security.enabled() or (not f.q and f.tag is None):
+    leads match it, so the list's own index finds a page soon). Without row-level security, or
+    in a transaction that acts for no domain (the owner's, where the functions would find
+    nothing), the planner already chooses well: `f` as it is."""
+    if (not f.q and f.tag is None) or row_security.acting_for(db) is None:
         return f
     found: set[uuid.UUID] | None = None
     q, tag = f.q, f.tag

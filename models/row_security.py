@@ -64,6 +64,16 @@ def apply(conn: Connection, domain_id: uuid.UUID) -> None:
     e.g. the leads export's own)."""
     if enabled():
         conn.execute(_SET, {"domain": str(domain_id)})
+        conn.info[_DOMAIN] = domain_id
+
+
+def acting_for(db: Session | Connection) -> uuid.UUID | None:
+    """The domain whose policies `db`'s transactions run under (None: the owner's, which the
+    maintenance policy lets through)."""
+    if not enabled():
+        return None
+    found = db.info.get(_DOMAIN)
+    return found if isinstance(found, uuid.UUID) else None
 
 
 @event.listens_for(Session, "after_begin")

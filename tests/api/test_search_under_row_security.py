@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from models import leads_repo, row_security
 from runtime.settings import reset_settings_cache
@@ -112,3 +113,17 @@ def test_the_hits_functions_answer_only_the_domain_acted_for(
         conn.execute(text("SELECT set_config('app.domain_id', :d, true)"), {"d": str(a.domain_id)})
         for call in calls:
             assert conn.execute(text(f"SELECT {call}")).scalars().all() == [mine]
+
+
+def test_a_transaction_acting_for_no_domain_keeps_its_plain_search(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    """The owner's transactions pass the policies, and the hits functions would find nothing
+    there (no domain set): `narrow` leaves their search as it is."""
+    a = make_user()
+    mine = _lead(api_client, a, "ada@lovelace.example")
+    search = leads_repo.LeadFilter(q="ada")
+    with Session(engine) as session:
+        assert leads_repo.narrow(session, search) is search
+    with row_security.domain_session(engine, a.domain_id) as session:
+        assert leads_repo.narrow(session, search).ids == (mine,)
