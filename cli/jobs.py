@@ -19,10 +19,10 @@ from rich.table import Column, Table
 from cli.api_client import ApiClient
 from cli.logs import warning_text
 from cli.output import emit, print_table
+from models import job_statuses
 
 app = typer.Typer(help="Create, inspect and steer scraping jobs.", no_args_is_help=True)
 
-MOVES = ("start", "pause", "resume", "cancel")
 #: a status's colour by its tone (models.job_statuses), so a new status needs no entry here
 TONE_STYLE = {
     "idle": "white",
@@ -274,14 +274,12 @@ def _move_command(move: str) -> None:
     ) -> None:
         emit(backend(local, domain).move(job_id, move), as_json, print_job)
 
-    command.__doc__ = {
-        "start": "pending or failed → queued (a failed job continues from its checkpoint).",
-        "pause": "queued → paused; running → pausing, paused after the current page.",
-        "resume": "paused → queued.",
-        "cancel": "pending, queued, paused → cancelled; running → cancelling.",
-    }[move]
+    # the help names the declared transitions, so a new status or move needs no text here
+    command.__doc__ = f"{move.capitalize()} a job: " + "; ".join(
+        f"{source} → {target}" for source, target in job_statuses.MOVES[move].to.items()
+    )
     app.command(move)(command)
 
 
-for _move in MOVES:
+for _move in job_statuses.USER_MOVES:
     _move_command(_move)

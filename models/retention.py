@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from models.job_statuses import TERMINAL_STATUSES
 from models.tenancy import RETENTION_DEFAULTS, Domain
 
 #: a kind of data → the domain column holding its retention days
@@ -28,7 +29,7 @@ KINDS: dict[str, str] = {
     "finished_jobs": "retain_finished_jobs_days",
 }
 assert set(KINDS.values()) == set(RETENTION_DEFAULTS)
-_FINISHED = "('completed', 'failed', 'cancelled')"
+_FINISHED = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"
 
 
 @dataclass(frozen=True)

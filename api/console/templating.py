@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 from api.console.auth import ConsoleUser
 from api.pagination import Page, PageParams
 from api.problems import dashin_error_response
-from models.job_statuses import LIVE_STATUSES
+from models.job_statuses import LIVE_STATUSES, STATUSES
 from runtime.errors import DashinError
 
 HERE = Path(__file__).parent
@@ -51,6 +51,8 @@ templates.env.globals["duration"] = duration
 templates.env.globals["NAV"] = NAV
 #: the statuses whose rows console.js keeps re-reading, from the declaration (models.job_statuses)
 templates.env.globals["LIVE_STATUSES"] = list(LIVE_STATUSES)
+#: a status chip's colour is its tone's, so a new status is styled by its declaration alone
+templates.env.globals["STATUS_TONES"] = {s.name: s.tone for s in STATUSES}
 
 
 def page(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import get_args
 
 import psycopg
 
+from api import console as api_console
 from api.console.jobs import ACTIONS_FROM
 from api.routes.jobs import JobStatus
 from models.job_statuses import (
     HELD_STATUSES,
     JOB_STATUSES,
     MOVES,
+    STATUSES,
     STOPPING_STATUSES,
     TERMINAL_STATUSES,
     USER_MOVES,
@@ -46,3 +49,9 @@ def test_the_declared_moves_match_the_lifecycle_table() -> None:
     # every move a runner makes under its lease starts from a status it holds
     for name in ("settle", "graceful_stop", "yield", "reap", "finish"):
         assert set(MOVES[name].to) <= set(HELD_STATUSES), name
+
+
+def test_every_tone_has_a_chip_colour_in_the_console() -> None:
+    """A status chip is coloured by its tone: a new status with a known tone needs no CSS."""
+    css = (Path(api_console.__file__).parent / "static" / "console.css").read_text()
+    assert {s.tone for s in STATUSES} <= set(re.findall(r"\.chip-([a-z]+)", css))

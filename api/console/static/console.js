@@ -12,6 +12,7 @@
   "use strict";
   // the job statuses that still change on their own, as the server declares them
   const LIVE = JSON.parse(document.body.dataset.liveStatuses || "[]");
+  const TONES = JSON.parse(document.body.dataset.statusTones || "{}");
   const csrf = () => {
     const h = document.body.getAttribute("hx-headers");
     try { return h ? JSON.parse(h)["X-CSRF-Token"] : ""; } catch (e) { return ""; }
@@ -22,7 +23,7 @@
     el.dataset.status = status;
     el.querySelectorAll("[data-chip]").forEach((chip) => {
       chip.textContent = status;
-      chip.className = "chip chip-" + status;
+      chip.className = "chip chip-" + (TONES[status] || status);
     });
   }
 
