@@ -252,6 +252,7 @@ def test_a_retried_upload_stores_one_file(
 
 #: every other creating POST: (path, body, list path), `{campaign}` / `{source}` filled in
 CREATES = [
+    ("/api/v1/campaigns", {"name": "Once"}, "/api/v1/campaigns"),
     ("/api/v1/leads", {"email": "once@example.com"}, "/api/v1/leads"),
     ("/api/v1/data-sources", {"type": "csv", "name": "Once", "config": {}}, "/api/v1/data-sources"),
     ("/api/v1/clients", {"name": "Once Ltd"}, "/api/v1/clients"),
