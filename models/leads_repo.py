@@ -141,7 +141,7 @@ def filter_clauses(f: LeadFilter) -> list[ColumnElement[bool]]:
 _UUIDS = ARRAY(Uuid())
 
 #: the most ids a search or tag resolves to before the query; past it the search is broad
-SEARCH_HITS_CAP = 10_000
+SEARCH_HITS_CAP = 2_000
 
 
 def narrow(db: Session | Connection, f: LeadFilter) -> LeadFilter:
