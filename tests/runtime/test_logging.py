@@ -58,3 +58,16 @@ def test_an_exception_is_one_bounded_plain_string(stream: io.StringIO) -> None:
         assert "ValueError: bad qqq" in entry["exception"]
         assert len(entry["exception"]) <= MAX_TRACEBACK_CHARS + 100
         assert "exc_info" not in entry
+
+
+def test_alembic_lines_join_the_json_stream(stream: io.StringIO, db_url: str) -> None:
+    """`dashin migrate` and the API's start-up migrate in-process: Alembic's own lines must be
+    JSON too (its `fileConfig` would install a plain-text handler)."""
+    import migrations
+
+    migrations.upgrade(db_url)  # already at head: Alembic still says what it assumes
+
+    lines = _lines(stream)  # fails on any plain-text line
+    alembic = [line for line in lines if line.get("logger", "").startswith("alembic")]
+    assert alembic, stream.getvalue()
+    assert all(line["level"] == "info" and "timestamp" in line for line in alembic)
