@@ -352,7 +352,9 @@ async def _act_for(session: Session, principal: Principal) -> None:
     """The request's session acts for the principal's domain from here on: PostgreSQL's
     row-level security stands behind every query's own `WHERE domain_id` (issue 20)."""
     if row_security.enabled():  # a round trip (the session is mid-transaction): off the loop
-        await run_in_threadpool(row_security.act_for_domain, session, principal.domain_id)
+        await run_in_threadpool(
+            row_security.act_for_domain, session, principal.domain_id, principal.client_ids
+        )
 
 
 async def _resolve_in_loop(

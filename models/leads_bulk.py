@@ -185,7 +185,7 @@ def export_copy(
     transaction (one snapshot for the whole file). The whole export is one statement: with
     `timeout_s`, it is bounded by that instead of the connection's `statement_timeout`
     (the API's 15 s would cut off any export of a million leads)."""
-    row_security.apply(conn, scope.domain_id)  # its own connection: no session hook runs
+    row_security.apply(conn, scope.domain_id, scope.client_ids)  # its own connection: no hook
     if timeout_s is not None:
         conn.execute(
             text("SELECT set_config('statement_timeout', :ms, true)"),

@@ -20,6 +20,7 @@ index scan under the policies: `models.leads_repo.narrow` resolves them to ids f
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
@@ -31,11 +32,13 @@ APP_ROLE = "dashin_app"
 MAINTENANCE_ROLE = "dashin_maintenance"
 
 _DOMAIN = "dashin_rls_domain"  # session.info: the domain its transactions act for
+_CLIENTS = "dashin_rls_clients"  # session.info: the clients a limited viewer's reads keep to
 _BOUND = "dashin_rls_bound"  # session.info: its transaction holds a connection now
 
-# one round trip for both; `set_config(..., true)` is `SET LOCAL`
+# one round trip for all three; `set_config(..., true)` is `SET LOCAL`
 _SET = text(
-    f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.domain_id', :domain, true)"
+    f"SELECT set_config('role', '{APP_ROLE}', true), set_config('app.domain_id', :domain, true),"
+    " set_config('app.client_ids', :clients, true)"
 )
 
 
@@ -43,13 +46,17 @@ def enabled() -> bool:
     return get_settings().rls
 
 
-def act_for_domain(session: Session, domain_id: uuid.UUID) -> None:
-    """From now on, this session's transactions see only `domain_id`'s rows."""
+def act_for_domain(
+    session: Session, domain_id: uuid.UUID, client_ids: Sequence[uuid.UUID] | None = None
+) -> None:
+    """From now on, this session's transactions see only `domain_id`'s rows, and with
+    `client_ids` (a viewer limited to clients, migration 0027) only those clients' reads."""
     if not enabled():
         return
     session.info[_DOMAIN] = domain_id
+    session.info[_CLIENTS] = _client_setting(client_ids)
     if session.info.get(_BOUND):
-        apply(session.connection(), domain_id)
+        apply(session.connection(), domain_id, client_ids)
 
 
 def domain_session(engine: Engine, domain_id: uuid.UUID) -> Session:
@@ -59,12 +66,21 @@ def domain_session(engine: Engine, domain_id: uuid.UUID) -> Session:
     return session
 
 
-def apply(conn: Connection, domain_id: uuid.UUID) -> None:
+def apply(
+    conn: Connection, domain_id: uuid.UUID, client_ids: Sequence[uuid.UUID] | None = None
+) -> None:
     """The open transaction of `conn` acts for `domain_id` (a connection outside any session,
     e.g. the leads export's own)."""
     if enabled():
-        conn.execute(_SET, {"domain": str(domain_id)})
+        conn.execute(_SET, {"domain": str(domain_id), "clients": _client_setting(client_ids)})
         conn.info[_DOMAIN] = domain_id
+
+
+def _client_setting(client_ids: Sequence[uuid.UUID] | None) -> str:
+    """`app.client_ids`: '' when not limited, a uuid[] literal ('{}': no client) when limited."""
+    if client_ids is None:
+        return ""
+    return "{" + ",".join(str(c) for c in client_ids) + "}"
 
 
 def acting_for(db: Session | Connection) -> uuid.UUID | None:
@@ -81,7 +97,7 @@ def _after_begin(session: Session, transaction: SessionTransaction, conn: Connec
     session.info[_BOUND] = True
     domain_id = session.info.get(_DOMAIN)
     if domain_id is not None:
-        conn.execute(_SET, {"domain": str(domain_id)})
+        conn.execute(_SET, {"domain": str(domain_id), "clients": session.info.get(_CLIENTS, "")})
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -136,7 +136,7 @@ def console_user(request: Request, session: SessionDep, settings: SettingsDep) -
     via_key = found.caller.api_key_id is not None
     memberships = _switchable(session, caller, principal)
     # the page's own reads act for its domain: row-level security stands behind them
-    row_security.act_for_domain(session, principal.domain_id)
+    row_security.act_for_domain(session, principal.domain_id, principal.client_ids)
     return ConsoleUser(
         principal=principal,
         caller=caller,

@@ -24,6 +24,7 @@ from models.leads import Lead
 from runtime.settings import reset_settings_cache
 from tests.api.conftest import ApiUser, MakeUser
 from tests.api.helpers import connectors_registry  # noqa: F401  (fixture)
+from tests.api.test_clients import Agency, agency  # noqa: F401  (fixture)
 from tests.api.test_isolation import DomainA, domain_a  # noqa: F401  (fixture)
 from tests.models.test_row_level_security import counts_by_domain, tenant_tables, visible_counts
 
@@ -143,3 +144,21 @@ def test_b_cannot_address_a_lead_by_id_even_unscoped(
     )
     assert changed.status_code == 404, changed.text
     assert api_client.get(f"{API}/leads/{lead_id}", headers=a.headers).json()["first_name"] is None
+
+
+@pytest.mark.parametrize("rls", ["on", "off"])
+def test_a_limited_viewer_gets_only_their_clients_leads_even_unscoped(
+    api_client: TestClient,
+    agency: Agency,  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    unscoped: None,
+    rls: str,
+) -> None:
+    """The role-dependent policy (migration 0027): with the leads query's Python scoping gone
+    (domain, clients and all), PostgreSQL still keeps a viewer limited to Globex to Globex's
+    campaign's leads."""
+    _rls(monkeypatch, rls)
+    seen = _list_emails(api_client, agency.viewer)
+    assert "globex-lead@people.example" in seen
+    others = {"initech-lead@people.example", "none-lead@people.example"}
+    assert (others <= seen) is (rls == "off") and (seen & others == set()) is (rls == "on")

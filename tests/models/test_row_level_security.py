@@ -28,6 +28,18 @@ NOT_TENANT = {"users", "domains", "auth_sessions", "refresh_tokens", "password_r
 NOT_TENANT |= {"backups", "console_sessions"}
 
 
+#: tables whose reads a viewer limited to clients keeps to those clients (migration 0027)
+CLIENT_LIMITED = {
+    "clients",
+    "campaigns",
+    "leads",
+    "links",
+    "link_clicks",
+    "lead_stats",
+    "campaign_metrics",
+}
+
+
 def tenant_tables() -> dict[str, str]:
     """table → SQL of a row's domain (its own column, or its parent's through the foreign key)."""
     tables = models.Base.metadata.tables
@@ -97,7 +109,10 @@ def test_every_tenant_table_forces_a_domain_policy(engine: Engine) -> None:
         ).all()
     secured = {name: (on, forced, policies) for name, on, forced, policies in rows}
     for table in tenant_tables():
-        assert secured[table] == (True, True, ["domain_isolation", "maintenance"]), table
+        expected = ["domain_isolation", "maintenance"]
+        if table in CLIENT_LIMITED:
+            expected = ["client_limit", *expected]
+        assert secured[table] == (True, True, expected), table
     for table in NOT_TENANT:
         assert secured[table][:2] == (False, False), table
 
@@ -179,3 +194,56 @@ def test_off_leaves_the_owner(
             assert role != row_security.APP_ROLE and domain is None
     finally:
         reset_settings_cache()
+
+
+def test_a_viewer_limited_to_a_client_reads_only_that_clients_rows(
+    engine: Engine, rls_on: None
+) -> None:
+    """The role-dependent policy: with no Python condition at all, a limited viewer's
+    transaction sees only its clients, their campaigns and those campaigns' leads and links."""
+    domain_id = make_domain(engine)
+    with engine.begin() as conn:
+        mine, theirs = (
+            conn.execute(
+                text("INSERT INTO clients (domain_id, name) VALUES (:d, :n) RETURNING id"),
+                {"d": domain_id, "n": name},
+            ).scalar_one()
+            for name in ("Mine", "Theirs")
+        )  # type: uuid.UUID, uuid.UUID
+        for client, count in ((mine, 2), (theirs, 3), (None, 1)):
+            campaign: uuid.UUID = conn.execute(
+                text(
+                    "INSERT INTO campaigns (domain_id, name, slug, client_id) "
+                    "VALUES (:d, :n, :n, :c) RETURNING id"
+                ),
+                {"d": domain_id, "n": f"for-{client}", "c": client},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO links (domain_id, campaign_id, destination_url, utm_source, "
+                    "utm_medium, utm_campaign, full_url, short_code) VALUES (:d, :c, "
+                    "'https://example.com', 's', 'm', 'c', 'https://example.com?x', :s)"
+                ),
+                {"d": domain_id, "c": campaign, "s": f"s{uuid.uuid4().hex[:8]}"},
+            )
+            for _ in range(count):
+                conn.execute(
+                    text("INSERT INTO leads (domain_id, campaign_id, email) VALUES (:d, :c, :e)"),
+                    {"d": domain_id, "c": campaign, "e": f"{uuid.uuid4().hex}@example.com"},
+                )
+
+    def seen(clients: tuple[uuid.UUID, ...] | None) -> dict[str, int]:
+        with Session(engine) as session:
+            row_security.act_for_domain(session, domain_id, clients)
+            return {
+                table: session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("clients", "campaigns", "leads", "links", "lead_stats")
+            }
+
+    everyone = seen(None)
+    assert everyone["clients"] == 2 and everyone["campaigns"] == 3 and everyone["leads"] == 6
+    limited = seen((mine,))
+    assert limited["clients"] == 1 and limited["campaigns"] == 1
+    assert limited["leads"] == 2 and limited["links"] == 1
+    assert 0 < limited["lead_stats"] < everyone["lead_stats"]
+    assert set(seen(()).values()) == {0}  # limited to no client: nothing
