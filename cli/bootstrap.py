@@ -14,7 +14,7 @@ import uuid
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from runtime.errors import NotFound
@@ -22,7 +22,6 @@ from runtime.errors import NotFound
 ADMIN_EMAIL = "admin@dashin.local"
 ADMIN_DOMAIN = "dashin.local"
 KEY_NAME = "bootstrap"
-_LOCK_ID = 0x44534842  # "DSHB": any constant shared by every `dashin up`
 
 
 def ensure_bootstrap_key(engine: Engine) -> str | None:
@@ -30,7 +29,7 @@ def ensure_bootstrap_key(engine: Engine) -> str | None:
     from models import tenancy_repo
 
     with Session(engine) as session, session.begin():
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        tenancy_repo.lock_bootstrap(session)
         if tenancy_repo.get_user_by_email(session, ADMIN_EMAIL) is not None:
             return None
         domain = tenancy_repo.find_domain(session, ADMIN_DOMAIN)

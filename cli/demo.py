@@ -274,23 +274,11 @@ def print_summary(console: Console, plan: dict[str, dict[str, Any]], jobs: Jobs)
 def print_leads(console: Console, domain_name: str, limit: int = 10) -> None:
     """The newest leads of the demo domain, read from the database when it is reachable here."""
     try:
-        from sqlalchemy import func, select
-
-        from models.leads import Lead
-        from models.tenancy import Domain
+        from models import leads_repo
         from runtime.db import session_scope
 
         with session_scope() as session:
-            domain_id = session.scalar(select(Domain.id).where(Domain.domain_name == domain_name))
-            total = session.scalar(
-                select(func.count()).select_from(Lead).where(Lead.domain_id == domain_id)
-            )
-            rows = session.scalars(
-                select(Lead)
-                .where(Lead.domain_id == domain_id)
-                .order_by(Lead.email.is_(None), Lead.created_at.desc())  # emails first
-                .limit(limit)
-            ).all()
+            total, rows = leads_repo.newest_of_domain(session, domain_name, limit)
             table = Table(
                 "name",
                 "email",

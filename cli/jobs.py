@@ -94,18 +94,15 @@ class LocalJobs:
         return out
 
     def list(self, status: list[str], source: str | None, limit: int) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        from models.jobs import Job
+        from models import jobs_query
         from runtime.db import session_scope
 
-        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
-        if status:
-            query = query.where(Job.status.in_(status))
-        if source:
-            query = query.where(Job.data_source_id == uuid.UUID(source))
+        source_id = uuid.UUID(source) if source else None
         with session_scope() as session:
-            return [self._out(job) for job in session.scalars(query)]
+            jobs = jobs_query.newest_everywhere(
+                session, status=status, data_source_id=source_id, limit=limit
+            )
+            return [self._out(job) for job in jobs]
 
     def get(self, job_id: str) -> dict[str, Any]:
         from models import jobs_repo

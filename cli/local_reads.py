@@ -25,15 +25,13 @@ def _configure() -> None:
 
 def latest_job_id() -> str:
     """The newest job of any domain (`dashin logs latest --local`)."""
-    from sqlalchemy import select
-
-    from models.jobs import Job
+    from models import jobs_query
     from runtime.db import session_scope
     from runtime.errors import NotFound
 
     _configure()
     with session_scope() as session:
-        found = session.scalar(select(Job.id).order_by(Job.created_at.desc()).limit(1))
+        found = jobs_query.newest_job_id(session)
     if found is None:
         raise NotFound("there are no jobs yet")
     return str(found)
@@ -81,19 +79,14 @@ def print_log(
 
 def list_sources(type_: str | None) -> list[dict[str, Any]]:
     """Every data source of every domain, by name, in the API's shape."""
-    from sqlalchemy import select
-
     from api import source_configs
     from api.schemas.data_sources import DataSourceOut
-    from models.sources import DataSource
+    from models import sources_repo
     from runtime.db import session_scope
 
     _configure()
-    query = select(DataSource).order_by(DataSource.name, DataSource.id)
-    if type_:
-        query = query.where(DataSource.type == type_)
     with session_scope() as session:
         return [
             DataSourceOut.build(s, source_configs.secrets_set(s)).model_dump(mode="json")
-            for s in session.scalars(query)
+            for s in sources_repo.every_source(session, type_)
         ]

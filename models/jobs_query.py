@@ -1,7 +1,8 @@
 """Read-side job queries for the API: filtered lists, row errors, and status lookups.
 
 Moves live in `models.job_states` and creation in `models.jobs_repo`; this module only reads,
-always scoped to a domain, so a job id from another domain is indistinguishable from none.
+scoped to a domain, so a job id from another domain is indistinguishable from none. The two
+`newest_*` reads are the exception, for the CLI's `--local` path on the operator's own database.
 """
 
 from __future__ import annotations
@@ -35,6 +36,28 @@ def list_query(
     if schedule_id is not None:
         query = query.where(Job.schedule_id == schedule_id)
     return query
+
+
+def newest_everywhere(
+    session: Session,
+    *,
+    status: Sequence[str] = (),
+    data_source_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> list[Job]:
+    """The newest jobs of every domain (`dashin jobs list --local`: the operator's own
+    database, no principal to scope by)."""
+    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(Job.status.in_(status))
+    if data_source_id is not None:
+        query = query.where(Job.data_source_id == data_source_id)
+    return list(session.scalars(query))
+
+
+def newest_job_id(session: Session) -> uuid.UUID | None:
+    """The newest job of any domain (`dashin logs latest --local`)."""
+    return session.scalar(select(Job.id).order_by(Job.created_at.desc()).limit(1))
 
 
 def job_status(session: Session, job_id: uuid.UUID, domain_id: uuid.UUID | None = None) -> str:

@@ -40,7 +40,7 @@ from models.clients_repo import ClientScope, campaign_ids_of
 from models.leads import TAGGED, Lead, LeadKey, LeadSource, lead_search_text
 from models.leads_sink import write_page
 from models.notifications_repo import notify_users
-from models.tenancy import Membership, User
+from models.tenancy import Domain, Membership, User
 from models.webhook_events import record_event
 from records import LEAD_FIELDS, LeadRecord
 from records.normalize import identity_keys
@@ -99,6 +99,22 @@ def visible(scope: LeadScope) -> ColumnElement[bool]:
         Campaign.domain_id == scope.domain_id, Campaign.created_by == scope.user_id
     )
     return and_(clause, or_(Lead.assigned_to == scope.user_id, Lead.campaign_id.in_(own_campaigns)))
+
+
+def newest_of_domain(session: Session, domain_name: str, limit: int) -> tuple[int, list[Lead]]:
+    """(how many leads, the newest `limit` with emails first) of a domain by name: the demo's
+    closing table."""
+    domain_id = session.scalar(select(Domain.id).where(Domain.domain_name == domain_name))
+    total = session.scalar(
+        select(func.count()).select_from(Lead).where(Lead.domain_id == domain_id)
+    )
+    rows = session.scalars(
+        select(Lead)
+        .where(Lead.domain_id == domain_id)
+        .order_by(Lead.email.is_(None), Lead.created_at.desc())
+        .limit(limit)
+    ).all()
+    return int(total or 0), list(rows)
 
 
 def _like_pattern(q: str) -> str:

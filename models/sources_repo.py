@@ -88,6 +88,14 @@ def list_sources_query(
     return query
 
 
+def every_source(session: Session, type_: str | None = None) -> list[DataSource]:
+    """Every data source of every domain, by name (`dashin sources list --local`)."""
+    query = select(DataSource).order_by(DataSource.name, DataSource.id)
+    if type_:
+        query = query.where(DataSource.type == type_)
+    return list(session.scalars(query))
+
+
 def update_source(
     session: Session,
     source: DataSource,

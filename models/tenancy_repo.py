@@ -85,6 +85,25 @@ class SignedUp:
     role: str
 
 
+#: `dashin up`'s bootstrap lock: any constant shared by every `dashin up` ("DSHB")
+BOOTSTRAP_LOCK = 0x44534842
+
+
+def lock_bootstrap(session: Session) -> None:
+    """Serialise `dashin up`s creating the first admin (until the transaction ends)."""
+    session.execute(select(func.pg_advisory_xact_lock(BOOTSTRAP_LOCK)))
+
+
+def active_admins(session: Session) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+    """(user, sign-up domain) of every active platform admin."""
+    rows = session.execute(
+        select(User.id, User.signup_domain_id).where(
+            User.is_admin.is_(True), User.is_active.is_(True)
+        )
+    )
+    return [(user_id, domain_id) for user_id, domain_id in rows]
+
+
 def email_matches_domain(email: str, domain_name: str) -> bool:
     """`bob@acme.com` and `bob@eu.acme.com` may found `acme.com`; `bob@gmail.com` may not."""
     email_domain = email.rsplit("@", 1)[-1].lower()

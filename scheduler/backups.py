@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from models import backups
+from models import backups, tenancy_repo
 from models.notifications_repo import notify_users
 from models.schedule_timing import TriggerSpec, build_trigger, next_slot_after
-from models.tenancy import User
 from runtime.backup import Target, backup_verified
 from runtime.db import session_scope
 from runtime.errors import ConfigurationError
@@ -85,12 +84,7 @@ class Outcome:
 
 def _tell_admins(engine: Engine, error: str, file: str) -> None:
     with session_scope(engine) as session:
-        admins = session.execute(
-            select(User.id, User.signup_domain_id).where(
-                User.is_admin.is_(True), User.is_active.is_(True)
-            )
-        ).all()
-        for user_id, domain_id in admins:
+        for user_id, domain_id in tenancy_repo.active_admins(session):
             if domain_id is not None:
                 payload = {"error": error, "file": file}
                 notify_users(session, domain_id, [user_id], "backup.failed", payload)
