@@ -4,7 +4,8 @@ FastAPI encodes the document with `exclude_none=True`, which drops every null in
 included: `{"campaign_id": null, ...}` would lose a field that is required (and nullable) and no
 longer be valid for its own schema; pydantic also sorts their keys, so a job's example would start
 at `attempts`. `restore_examples` puts back each model's own (`api.schemas.common.example`),
-finding the models as FastAPI finds them (`models_behind_schemas`).
+finding the models as FastAPI finds them (`models_behind_schemas`); `tests/api/test_openapi.py`
+checks with the same map that every schema has examples and that each is valid for its model.
 """
 
 from __future__ import annotations
