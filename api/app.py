@@ -22,6 +22,7 @@ from api.input_guard import install_input_guard
 from api.listener import close_listener
 from api.mailer import DirectMail, Mailer, QueuedMail
 from api.oidc import OidcVerifier
+from api.openapi_examples import restore_examples
 from api.openapi_ids import operation_id
 from api.problems import document_problems, install_problem_handlers
 from api.request_context import install_request_context
@@ -69,7 +70,7 @@ def create_app(*, mailer: Mailer | None = None) -> FastAPI:
     install_request_deadline(app, settings.request_timeout_s if settings else 0.0)
     install_request_context(app, settings)  # last: the outermost layer (request id, access log)
     limit_statement_time(settings.api_statement_timeout_s if settings else None)
-    _document_problems_in_openapi(app)
+    _finish_openapi(app)
     return app
 
 
@@ -100,12 +101,15 @@ def _init_sentry() -> None:
         return
 
 
-def _document_problems_in_openapi(app: FastAPI) -> None:
+def _finish_openapi(app: FastAPI) -> None:
+    """The document FastAPI generates, with its errors documented as problems
+    (`api.problems`) and the schemas' examples as the models declare them
+    (`api.openapi_examples`)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = restore_examples(document_problems(generate()), app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

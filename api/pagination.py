@@ -21,10 +21,11 @@ from functools import lru_cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Integer, Row, Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from api.schemas.common import example_of
 from runtime.errors import FieldError, ValidationFailed
 
 MAX_PAGE_SIZE = 200
@@ -34,7 +35,25 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _page_example(schema: dict[str, Any], page: type[Any]) -> None:
+    """`Page[Item]`'s documented example: `Item`'s own example as the one item, and the cursor
+    a next page would start after it; written once here rather than once per resource."""
+    (item_model,) = page.__pydantic_generic_metadata__["args"] or (None,)
+    if not (isinstance(item_model, type) and issubclass(item_model, BaseModel)):
+        return
+    item = example_of(item_model)
+    if item is None:
+        return
+    cursor = None
+    if isinstance(item.get("id"), str) and isinstance(item.get("created_at"), str):
+        created_at = datetime.fromisoformat(item["created_at"])
+        cursor = _encode("-created_at", created_at, uuid.UUID(item["id"]))
+    schema["examples"] = [{"items": [item], "next_cursor": cursor}]
+
+
 class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(json_schema_extra=_page_example)
+
     items: list[T]
     next_cursor: str | None = None
     total: int | None = Field(

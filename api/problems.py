@@ -28,6 +28,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import examples as ex
+from api.schemas.common import example
 from runtime.errors import (
     ClientError,
     ConfigurationError,
@@ -61,7 +63,16 @@ class TooManyRequests(ClientError):
         self.retry_after = max(1, retry_after)
 
 
+_FIELD_ERROR_EXAMPLE = {
+    "field": "email",
+    "code": "value_error",
+    "message": "value is not a valid email address: an email address must have an @-sign",
+}
+
+
 class FieldErrorOut(BaseModel):
+    model_config = example(_FIELD_ERROR_EXAMPLE)
+
     field: str
     code: str
     message: str
@@ -69,6 +80,23 @@ class FieldErrorOut(BaseModel):
 
 class Problem(BaseModel):
     """The documented error body (OpenAPI); responses are built by `problem_response`."""
+
+    model_config = example(
+        {
+            "type": "urn:dashin:problem:validation",
+            "title": "Validation failed",
+            "status": 422,
+            "detail": "the request is invalid",
+            "errors": [_FIELD_ERROR_EXAMPLE],
+        },
+        {
+            "type": "urn:dashin:problem:invalid_transition",
+            "title": "Invalid transition",
+            "status": 409,
+            "detail": f"cannot start job {ex.JOB_ID} while it is running",
+            "job_status": "running",
+        },
+    )
 
     type: str
     title: str

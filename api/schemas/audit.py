@@ -7,11 +7,33 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from api.schemas import examples as ex
+from api.schemas.common import example
+
 
 class AuditEntryOut(BaseModel):
     """One audited change: field names only, never their values."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        **example(
+            {
+                "id": "e3a5c7d9-8f0b-4c2d-9e4f-6a8b0c2d4e78",
+                "domain_id": ex.DOMAIN_ID,
+                "actor_user_id": ex.USER_ID,
+                "actor_api_key_id": ex.API_KEY_ID,
+                "actor_role": "manager",
+                "actor_is_admin": False,
+                "entity_type": "data_source",
+                "entity_id": ex.SOURCE_ID,
+                "action": "update",
+                "fields": ["name", "config.api_key"],
+                "count": 1,
+                "request_id": "4f9d2c1b7a8e4e0c9b3a5d6f7e8a9b0c",
+                "created_at": ex.UPDATED_AT,
+            }
+        ),
+    )
 
     id: uuid.UUID
     domain_id: uuid.UUID | None

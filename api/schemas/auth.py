@@ -8,10 +8,37 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import examples as ex
 from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, Name, Password, example
 
 if TYPE_CHECKING:
     from api.sign_in import TokenPair
+
+
+_TOKENS_EXAMPLE = {
+    "access_token": "eyJhbGciOiJIUzI1NiJ9...a signed JWT, not a real one",
+    "token_type": "bearer",
+    "expires_in": 3600,
+    "refresh_token": "drt_Qm9vZ2xlIGlzIG5vdCBhIHJlYWwgdG9rZW4gaGVyZQ",
+}
+_USER_EXAMPLE = {
+    "id": ex.USER_ID,
+    "email": ex.USER_EMAIL,
+    "full_name": "Ada Lovelace",
+    "is_admin": False,
+    "signup_domain_id": ex.DOMAIN_ID,
+    "created_at": ex.CREATED_AT,
+}
+_MEMBERSHIP_EXAMPLE = {"domain_id": ex.DOMAIN_ID, "domain_name": ex.DOMAIN_NAME, "role": "manager"}
+_API_KEY_EXAMPLE = {
+    "id": ex.API_KEY_ID,
+    "name": "CRM sync",
+    "prefix": "dsk_7Hq2xW9p",
+    "domain_id": ex.DOMAIN_ID,
+    "service": False,
+    "created_at": ex.CREATED_AT,
+    "last_used_at": ex.UPDATED_AT,
+}
 
 
 class SignupRequest(BaseModel):
@@ -39,6 +66,8 @@ class LoginRequest(BaseModel):
 
 
 class TokenResponse(BaseModel):
+    model_config = example(_TOKENS_EXAMPLE)
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
@@ -67,6 +96,13 @@ class PasswordResetConfirm(BaseModel):
 
 
 class Accepted(BaseModel):
+    model_config = example(
+        {
+            "status": "accepted",
+            "detail": "if the email has an account, a reset token was sent to it",
+        }
+    )
+
     status: Literal["accepted"] = "accepted"
     detail: str
 
@@ -74,6 +110,15 @@ class Accepted(BaseModel):
 class PendingInvitation(BaseModel):
     """An invitation a link points to; accept it with its token: `POST /auth/invitation/accept`
     signed in, or `POST /auth/signup` as `invitation_token` without an account."""
+
+    model_config = example(
+        {
+            "domain_name": ex.DOMAIN_NAME,
+            "email": "grace@acme.com",
+            "role": "member",
+            "expires_at": "2026-11-27T16:45:31Z",
+        }
+    )
 
     domain_name: str
     email: str
@@ -87,7 +132,7 @@ class InvitationAccept(BaseModel):
 
 
 class MembershipOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(**FROM_ORM, **example(_MEMBERSHIP_EXAMPLE))
 
     domain_id: uuid.UUID
     domain_name: str
@@ -95,7 +140,7 @@ class MembershipOut(BaseModel):
 
 
 class UserOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(**FROM_ORM, **example(_USER_EXAMPLE))
 
     id: uuid.UUID
     email: str
@@ -106,6 +151,8 @@ class UserOut(BaseModel):
 
 
 class MeResponse(UserOut):
+    model_config = example({**_USER_EXAMPLE, "memberships": [_MEMBERSHIP_EXAMPLE]})
+
     memberships: list[MembershipOut]
 
 
@@ -148,6 +195,10 @@ class EmailChangeConfirm(BaseModel):
 
 
 class SignupResponse(TokenResponse):
+    model_config = example(
+        {**_TOKENS_EXAMPLE, "user": _USER_EXAMPLE, "domain_id": ex.DOMAIN_ID, "role": "manager"}
+    )
+
     user: UserOut
     domain_id: uuid.UUID
     role: MemberRole
@@ -164,7 +215,7 @@ class ApiKeyCreate(BaseModel):
 
 
 class ApiKeyOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(**FROM_ORM, **example(_API_KEY_EXAMPLE))
 
     id: uuid.UUID
     name: str
@@ -176,4 +227,12 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
+    model_config = example(
+        {
+            **_API_KEY_EXAMPLE,
+            "last_used_at": None,
+            "key": "dsk_7Hq2xW9p...the rest of the key, shown once",
+        }
+    )
+
     key: str = Field(description="The key itself. Shown only in this response: store it now.")

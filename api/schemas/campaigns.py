@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.schemas import examples as ex
 from api.schemas.common import FROM_ORM, NO_NUL_PATTERN, JsonObject, Name, example
 
 CampaignStatus = Literal["active", "paused", "completed"]
@@ -47,7 +48,25 @@ class CampaignUpdate(BaseModel):
 
 
 class CampaignOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(
+        **FROM_ORM,
+        **example(
+            {
+                "id": ex.CAMPAIGN_ID,
+                "domain_id": ex.DOMAIN_ID,
+                "name": "Q3 CFO outreach",
+                "slug": "q3-cfo-outreach",
+                "source": "linkedin",
+                "objective": "book 40 demos",
+                "targeting_criteria": {"titles": ["CFO"], "countries": ["DE"]},
+                "status": "active",
+                "client_id": ex.CLIENT_ID,
+                "created_by": ex.USER_ID,
+                "created_at": ex.CREATED_AT,
+                "updated_at": ex.UPDATED_AT,
+            }
+        ),
+    )
 
     id: uuid.UUID
     domain_id: uuid.UUID

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from api.schemas import examples as ex
 from api.schemas.common import FROM_ORM, NO_NUL_PATTERN, Name, example
 
 Contact = Annotated[str, StringConstraints(max_length=1_000, pattern=NO_NUL_PATTERN)]
@@ -38,7 +39,20 @@ class ClientUpdate(BaseModel):
 
 
 class ClientOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(
+        **FROM_ORM,
+        **example(
+            {
+                "id": ex.CLIENT_ID,
+                "domain_id": ex.DOMAIN_ID,
+                "name": "Globex",
+                "contact": "Hank Scorpio <hank@globex.example>",
+                "notes": "since 2026",
+                "created_at": ex.CREATED_AT,
+                "updated_at": ex.UPDATED_AT,
+            }
+        ),
+    )
 
     id: uuid.UUID
     domain_id: uuid.UUID

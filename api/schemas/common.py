@@ -98,10 +98,20 @@ def from_row(model: type[M], row: object, **computed: Any) -> M:
     return model(**copied, **computed)
 
 
-def example(values: dict[str, Any]) -> ConfigDict:
-    """`model_config` documenting one request example: `/docs` and generated clients show it,
-    and schemathesis sends it first."""
-    return ConfigDict(json_schema_extra={"examples": [values]})
+def example(*values: dict[str, Any]) -> ConfigDict:
+    """`model_config` documenting examples of a body, request or response: `/docs` and generated
+    clients show them, and schemathesis sends a request body's first. Each must validate against
+    its model (tests/api/test_openapi.py checks every schema in the document)."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
+def example_of(model: type[BaseModel]) -> dict[str, Any] | None:
+    """The first example `example()` gave `model`, if any (a page's example is built from its
+    items')."""
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    first = examples[0] if isinstance(examples, list) and examples else None
+    return dict(first) if isinstance(first, dict) else None
 
 
 class RowOut(BaseModel):

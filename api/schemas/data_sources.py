@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from api.schemas.common import JsonObject, RowOut, example, from_row
+from api.schemas import examples as ex
+from api.schemas.common import JsonObject, RowOut, example, example_of, from_row
 from api.schemas.jobs import JobWarning
 from connectors.base import CheckResult
 from connectors.errors import ConnectorError
@@ -74,7 +75,36 @@ class DataSourceUpdate(BaseModel):
     config: JsonObject | None = None
 
 
+_METRICS_EXAMPLE = {
+    "jobs_total": 12,
+    "jobs_failed": 1,
+    "leads_total": 4310,
+    "last_run_at": ex.JOB_STARTED_AT,
+    "last_success_at": ex.JOB_FINISHED_AT,
+    "last_error": None,
+    "last_warnings": [example_of(JobWarning)],
+}
+_LEAD_EXAMPLE = {
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "email": "grace@navy.example",
+    "title": "CFO",
+    "company_name": "Navy Labs",
+    "company_domain": "navy.example",
+    "company_industry": "Research",
+    "company_size": "51-200",
+    "linkedin_url": "https://www.linkedin.com/in/grace-hopper-example",
+    "phone": None,
+    "city": "Arlington",
+    "state": "Virginia",
+    "country": "United States",
+    "external_id": "5e1f0c2a",
+}
+
+
 class SourceMetrics(BaseModel):
+    model_config = example(_METRICS_EXAMPLE)
+
     jobs_total: int
     jobs_failed: int
     leads_total: int
@@ -86,6 +116,24 @@ class SourceMetrics(BaseModel):
 
 
 class DataSourceOut(BaseModel):
+    model_config = example(
+        {
+            "id": ex.SOURCE_ID,
+            "domain_id": ex.DOMAIN_ID,
+            "type": "apollo",
+            "name": "Apollo EU",
+            # secrets are never shown: `api_key` is only named in `secrets_set`
+            "config": {},
+            "secrets_set": ["api_key"],
+            "sync_state": {},
+            "metrics": _METRICS_EXAMPLE,
+            "created_by": ex.USER_ID,
+            "created_at": ex.CREATED_AT,
+            "updated_at": ex.UPDATED_AT,
+            "deleted_at": None,
+        }
+    )
+
     id: uuid.UUID
     domain_id: uuid.UUID
     type: str
@@ -123,11 +171,27 @@ else:
     SampleLead = create_model(
         "SampleLead",
         __base__=_SampleLeadBase,
+        __config__=example(_LEAD_EXAMPLE),
         **{name: (str | None, None) for name in (*LEAD_FIELDS, "external_id")},
     )
 
 
 class CheckOut(BaseModel):
+    model_config = example(
+        {
+            "ok": True,
+            "reason": None,
+            "message": "1840 people match",
+            "sample": [_LEAD_EXAMPLE],
+        },
+        {
+            "ok": False,
+            "reason": "bad_credentials",
+            "message": "Apollo refused the API key: check it in the source's config",
+            "sample": [],
+        },
+    )
+
     ok: bool
     reason: str | None
     message: str
@@ -139,6 +203,17 @@ class CheckOut(BaseModel):
 
 
 class UploadOut(RowOut):
+    model_config = example(
+        {
+            "id": ex.UPLOAD_ID,
+            "filename": "trade-show-leads.csv",
+            "size": 48213,
+            "sha256": "9f2b5c0e8d7a6b4c3e1f0a9d8c7b6a5e4d3c2b1a0f9e8d7c6b5a4e3d2c1b0a9f",
+            "content_type": "text/csv",
+            "created_at": ex.CREATED_AT,
+        }
+    )
+
     id: uuid.UUID
     filename: str
     size: int
@@ -147,11 +222,64 @@ class UploadOut(RowOut):
     created_at: datetime
 
 
+_NULLABLE_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+#: the `csv` connector's own schemas, as `GET /connectors` answers them
+_CONNECTOR_EXAMPLE = {
+    "type": "csv",
+    "config_schema": {
+        "additionalProperties": False,
+        "properties": {
+            "file_id": {**_NULLABLE_STRING, "title": "File Id"},
+            "path": {**_NULLABLE_STRING, "title": "Path"},
+            "column_map": {
+                "additionalProperties": {
+                    "anyOf": [{"enum": list(LEAD_FIELDS), "type": "string"}, {"type": "null"}]
+                },
+                "title": "Column Map",
+                "type": "object",
+            },
+            "delimiter": {
+                "anyOf": [{"maxLength": 1, "minLength": 1, "type": "string"}, {"type": "null"}],
+                "default": None,
+                "title": "Delimiter",
+            },
+            "encoding": {**_NULLABLE_STRING, "title": "Encoding"},
+            "page_size": {
+                "default": 5000,
+                "maximum": 100000,
+                "minimum": 1,
+                "title": "Page Size",
+                "type": "integer",
+            },
+        },
+        "title": "CsvConfig",
+        "type": "object",
+    },
+    "params_schema": {
+        "additionalProperties": False,
+        "properties": {
+            "file_id": {**_NULLABLE_STRING, "title": "File Id"},
+            "page_size": {
+                "anyOf": [{"maximum": 100000, "minimum": 1, "type": "integer"}, {"type": "null"}],
+                "default": None,
+                "title": "Page Size",
+            },
+        },
+        "title": "CsvParams",
+        "type": "object",
+    },
+}
+
+
 class ConnectorOut(BaseModel):
+    model_config = example(_CONNECTOR_EXAMPLE)
+
     type: str
     config_schema: dict[str, Any]
     params_schema: dict[str, Any]
 
 
 class ConnectorList(BaseModel):
+    model_config = example({"items": [_CONNECTOR_EXAMPLE]})
+
     items: list[ConnectorOut]

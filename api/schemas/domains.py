@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import examples as ex
 from api.schemas.common import FROM_ORM, DomainName, Email, MemberRole, example
 
 SubscriptionStatus = Literal["trial", "active", "inactive"]
@@ -33,7 +34,20 @@ class DomainUpdate(BaseModel):
 
 
 class DomainOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(
+        **FROM_ORM,
+        **example(
+            {
+                "id": ex.DOMAIN_ID,
+                "domain_name": ex.DOMAIN_NAME,
+                "subscription_status": "active",
+                "verified_at": "2026-11-03T10:02:55Z",
+                "sso_join_role": "member",
+                "created_at": ex.CREATED_AT,
+                "role": "manager",
+            }
+        ),
+    )
 
     id: uuid.UUID
     domain_name: str
@@ -65,6 +79,23 @@ class VerificationCheck(BaseModel):
 class DomainVerification(BaseModel):
     """How to prove ownership: publish this TXT record, then `POST` the verification."""
 
+    model_config = example(
+        {
+            "status": "unverified",
+            "verified_at": None,
+            "record_type": "TXT",
+            "record_name": "_dashin-verify.acme.com",
+            "record_value": "dashin-verify=the-token-this-domain-was-given",
+        },
+        {
+            "status": "verified",
+            "verified_at": "2026-11-03T10:02:55Z",
+            "record_type": "TXT",
+            "record_name": "_dashin-verify.acme.com",
+            "record_value": None,
+        },
+    )
+
     status: Literal["verified", "unverified"]
     verified_at: datetime | None
     record_type: Literal["TXT"] = "TXT"
@@ -73,6 +104,17 @@ class DomainVerification(BaseModel):
 
 
 class MemberOut(BaseModel):
+    model_config = example(
+        {
+            "user_id": ex.MEMBER_ID,
+            "email": "grace@acme.com",
+            "full_name": "Grace Hopper",
+            "role": "viewer",
+            "client_ids": [ex.CLIENT_ID],
+            "created_at": "2026-11-04T08:30:12Z",
+        }
+    )
+
     user_id: uuid.UUID
     email: str
     full_name: str | None
@@ -104,8 +146,16 @@ class InvitationCreate(BaseModel):
     role: MemberRole = "member"
 
 
+_INVITATION_EXAMPLE = {
+    "id": "f4b6d8e0-9a1c-4e3f-8b5d-7c9e1f3a5b89",
+    "email": "grace@acme.com",
+    "role": "member",
+    "expires_at": "2026-11-27T16:45:31Z",
+}
+
+
 class InvitationOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(**FROM_ORM, **example(_INVITATION_EXAMPLE))
 
     id: uuid.UUID
     email: str
@@ -117,6 +167,14 @@ class InvitationResult(BaseModel):
     """A pending invitation: the invitee accepts it (`POST /auth/invitation/accept` when they
     have an account, `POST /auth/signup` with `invitation_token` when not). The answer is the
     same whether or not the email has an account."""
+
+    model_config = example(
+        {
+            "status": "invited",
+            "invitation": _INVITATION_EXAMPLE,
+            "token": "x3V0q...the token from the invitation mail",
+        }
+    )
 
     status: Literal["invited"] = "invited"
     invitation: InvitationOut

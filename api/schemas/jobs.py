@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, create_model
 
+from api.schemas import examples as ex
 from api.schemas.common import JsonObject, RowOut, example, from_row
 from models.jobs import COUNTERS, Job
 from models.jobs_repo import counters
@@ -20,7 +21,7 @@ from models.jobs_repo import counters
 class JobCreate(BaseModel):
     model_config = example(
         {
-            "data_source_id": "5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f",
+            "data_source_id": ex.SOURCE_ID,
             "campaign_id": None,
             "params": {"titles": ["CFO"], "limit": 500},
             "start": True,
@@ -39,6 +40,9 @@ class JobCreate(BaseModel):
 class JobEstimateOut(BaseModel):
     """`POST /jobs` with `"estimate": true`: nothing was created or spent."""
 
+    model_config = example(
+        {"data_source_id": ex.SOURCE_ID, "matches": 1840, "credits": 500, "budget_left": 4500}
+    )
     data_source_id: uuid.UUID
     #: matches of the search (None: this kind of source cannot count without reading it all)
     matches: int | None
@@ -49,14 +53,38 @@ class JobEstimateOut(BaseModel):
     budget_left: int | None
 
 
+#: a run of 10 pages: fetched = inserted + updated + unchanged + rejected
+_COUNTERS_EXAMPLE = {
+    "pages": 10,
+    "fetched": 500,
+    "inserted": 468,
+    "updated": 21,
+    "unchanged": 4,
+    "rejected": 7,
+}
+_PROGRESS_EXAMPLE = {"done": 500, "total": 500, "missed": 0}
+_ERROR_MESSAGE = "record has neither a valid email, a LinkedIn profile URL nor an id"
+_WARNING_EXAMPLE = {
+    "code": "records_rejected",
+    "count": 7,
+    "message": "7 of 500 fetched records were rejected; commonest reason: no_identity (7), "
+    f"e.g. record 41: {_ERROR_MESSAGE} (all of them: GET /jobs/{ex.JOB_ID}/errors)",
+}
+
 if TYPE_CHECKING:
     JobCounters = BaseModel
 else:
     #: one int per job counter, derived from the table's own list (`models.jobs.COUNTERS`)
-    JobCounters = create_model("JobCounters", **{name: (int, ...) for name in COUNTERS})
+    JobCounters = create_model(
+        "JobCounters",
+        __config__=example(_COUNTERS_EXAMPLE),
+        **{name: (int, ...) for name in COUNTERS},
+    )
 
 
 class JobProgress(BaseModel):
+    model_config = example(_PROGRESS_EXAMPLE)
+
     done: int
     total: int | None
     #: matches the search could not reach (a capped search's remainder no partition fetches)
@@ -66,12 +94,44 @@ class JobProgress(BaseModel):
 class JobWarning(BaseModel):
     """Something a completed job did not do: `records_rejected`, `matches_missed`."""
 
+    model_config = example(_WARNING_EXAMPLE)
+
     code: str
     count: int
     message: str
 
 
 class JobOut(BaseModel):
+    model_config = example(
+        {
+            "id": ex.JOB_ID,
+            "domain_id": ex.DOMAIN_ID,
+            "data_source_id": ex.SOURCE_ID,
+            "campaign_id": ex.CAMPAIGN_ID,
+            "schedule_id": None,
+            "slot_time": None,
+            "queue": "apollo",
+            "status": "completed",
+            "pause_reason": None,
+            "resume_at": None,
+            "attempts": 1,
+            "params": {"titles": ["CFO"], "limit": 500},
+            "counters": _COUNTERS_EXAMPLE,
+            "progress": _PROGRESS_EXAMPLE,
+            "credits_used": 468,
+            "error": None,
+            "error_code": None,
+            "warnings": [_WARNING_EXAMPLE],
+            "checkpoint": None,
+            "created_by": ex.USER_ID,
+            "created_at": ex.CREATED_AT,
+            "started_at": ex.JOB_STARTED_AT,
+            "finished_at": ex.JOB_FINISHED_AT,
+            "heartbeat_at": ex.JOB_FINISHED_AT,
+            "heartbeat_age_s": 2.417,
+        }
+    )
+
     id: uuid.UUID
     domain_id: uuid.UUID
     data_source_id: uuid.UUID
@@ -122,7 +182,20 @@ class JobOut(BaseModel):
         )
 
 
+_RECORD_ERROR_EXAMPLE = {
+    "id": 9127,
+    "record": 41,
+    "line": None,
+    "field": None,
+    "code": "no_identity",
+    "message": _ERROR_MESSAGE,
+    "raw": '{"first_name": "Lin", "last_name": "Chen", "title": "Head of Finance"}',
+}
+
+
 class RecordErrorOut(RowOut):
+    model_config = example(_RECORD_ERROR_EXAMPLE)
+
     id: int
     record: int | None
     line: int | None
@@ -133,6 +206,8 @@ class RecordErrorOut(RowOut):
 
 
 class RecordErrorPage(BaseModel):
+    model_config = example({"items": [_RECORD_ERROR_EXAMPLE], "next_cursor": "9127"})
+
     items: list[RecordErrorOut]
     #: pass as `after_id` for the next page; null on the last one
     next_cursor: str | None

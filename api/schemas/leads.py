@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
+from api.schemas import examples as ex
 from api.schemas.common import JsonObject, example, from_row
 from models.leads import Lead
 from models.leads_repo import Provenance
@@ -21,7 +22,19 @@ LeadStatus = Literal["new", "contacted", "responded", "qualified", "rejected", "
 LeadPriority = Literal["low", "medium", "high"]
 
 
+_COMPANY_EXAMPLE = {
+    "name": "Navy Labs",
+    "domain": "navy.example",
+    "industry": "Research",
+    "size": "51-200",
+}
+_LOCATION_EXAMPLE = {"city": "Arlington", "state": "Virginia", "country": "United States"}
+_SOURCE_EXAMPLE = {"data_source_id": ex.SOURCE_ID, "job_id": ex.JOB_ID, "external_id": "5e1f0c2a"}
+
+
 class Company(BaseModel):
+    model_config = example(_COMPANY_EXAMPLE)
+
     name: str | None = Field(None, max_length=FIELD_MAX_LEN["company_name"])
     domain: str | None = Field(None, max_length=FIELD_MAX_LEN["company_domain"])
     industry: str | None = Field(None, max_length=FIELD_MAX_LEN["company_industry"])
@@ -29,6 +42,8 @@ class Company(BaseModel):
 
 
 class Location(BaseModel):
+    model_config = example(_LOCATION_EXAMPLE)
+
     city: str | None = Field(None, max_length=FIELD_MAX_LEN["city"])
     state: str | None = Field(None, max_length=FIELD_MAX_LEN["state"])
     country: str | None = Field(None, max_length=FIELD_MAX_LEN["country"])
@@ -124,6 +139,10 @@ class AssignIn(BaseModel):
 class LeadFilterIn(BaseModel):
     """The list filters, as a bulk body's `filter`."""
 
+    model_config = example(
+        {"status": "new", "tag": "conference", "created_from": "2026-11-01T00:00:00Z"}
+    )
+
     status: LeadStatus | None = None
     priority: LeadPriority | None = None
     campaign_id: uuid.UUID | None = None
@@ -136,6 +155,8 @@ class LeadFilterIn(BaseModel):
 
 
 class BulkUpdateFields(BaseModel):
+    model_config = example({"status": "contacted", "priority": "high"})
+
     status: LeadStatus | None = None
     priority: LeadPriority | None = None
     tags: list[Tag] | None = Field(None, max_length=50)
@@ -146,7 +167,7 @@ class BulkIn(BaseModel):
     model_config = example(
         {
             "action": "update",
-            "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"],
+            "ids": [ex.LEAD_ID],
             "update": {"status": "contacted"},
         }
     )
@@ -167,7 +188,18 @@ class BulkIn(BaseModel):
         return self
 
 
+_BULK_DONE = {"id": ex.LEAD_ID, "ok": True, "code": None, "message": None}
+_BULK_NOT_FOUND = {
+    "id": ex.OTHER_LEAD_ID,
+    "ok": False,
+    "code": "not_found",
+    "message": "lead not found",
+}
+
+
 class BulkItemOut(BaseModel):
+    model_config = example(_BULK_DONE, _BULK_NOT_FOUND)
+
     id: uuid.UUID
     ok: bool
     code: str | None = None
@@ -175,6 +207,10 @@ class BulkItemOut(BaseModel):
 
 
 class BulkOut(BaseModel):
+    model_config = example(
+        {"action": "update", "succeeded": 1, "failed": 1, "results": [_BULK_DONE, _BULK_NOT_FOUND]}
+    )
+
     action: str
     succeeded: int
     failed: int
@@ -182,6 +218,8 @@ class BulkOut(BaseModel):
 
 
 class SourceOut(BaseModel):
+    model_config = example(_SOURCE_EXAMPLE)
+
     data_source_id: uuid.UUID | None
     job_id: uuid.UUID | None
     external_id: str | None
@@ -192,11 +230,58 @@ class SourceRecordOut(SourceOut):
     as the provider sent it (`raw`, null when the connector keeps none). Credentials are never
     part of it: they travel in request headers or parameters, never in a provider's record."""
 
+    model_config = example(
+        {
+            **_SOURCE_EXAMPLE,
+            "raw": {
+                "id": "5e1f0c2a",
+                "first_name": "Grace",
+                "last_name": "Hopper",
+                "title": "CFO",
+                "email": "grace@navy.example",
+                "organization": {"name": "Navy Labs", "primary_domain": "navy.example"},
+            },
+            "created_at": ex.JOB_FINISHED_AT,
+        }
+    )
+
     raw: dict[str, Any] | None
     created_at: datetime
 
 
 class LeadOut(BaseModel):
+    model_config = example(
+        {
+            "id": ex.LEAD_ID,
+            "domain_id": ex.DOMAIN_ID,
+            "campaign_id": ex.CAMPAIGN_ID,
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "email": "grace@navy.example",
+            "title": "CFO",
+            "company": _COMPANY_EXAMPLE,
+            "linkedin_url": "https://www.linkedin.com/in/grace-hopper-example",
+            "phone": "+1 555 0100",
+            "location": _LOCATION_EXAMPLE,
+            "status": "qualified",
+            "priority": "high",
+            "score": 4,
+            "qualification": {
+                "score": 4,
+                "criteria": {"budget": True, "authority": True},
+                "notes": "Budget approved for Q1",
+                "qualified_by": ex.USER_ID,
+                "qualified_at": ex.UPDATED_AT,
+            },
+            "assigned_to": ex.USER_ID,
+            "tags": ["conference"],
+            "custom_fields": {"crm_id": "0061x00000Abc"},
+            "sources": [_SOURCE_EXAMPLE],
+            "created_at": ex.JOB_FINISHED_AT,
+            "updated_at": ex.UPDATED_AT,
+        }
+    )
+
     id: uuid.UUID
     domain_id: uuid.UUID
     campaign_id: uuid.UUID | None

@@ -7,8 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas import examples as ex
 from api.schemas.common import FROM_ORM, ShortText, example
 
 UtmValue = Field(min_length=1, max_length=200)
@@ -16,6 +17,10 @@ MAX_BULK_LINKS = 500
 
 
 class UtmFields(BaseModel):
+    model_config = example(
+        {"utm_source": "linkedin", "utm_medium": "social", "utm_content": "carousel-a"}
+    )
+
     utm_source: str = UtmValue
     utm_medium: str = UtmValue
     utm_campaign: str | None = Field(None, min_length=1, max_length=200)
@@ -95,7 +100,7 @@ class LinkBulkIn(BaseModel):
     model_config = example(
         {
             "action": "update",
-            "ids": ["5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f"],
+            "ids": [ex.LINK_ID],
             "update": {"destination_url": "https://acme.com/demo-2027"},
         }
     )
@@ -113,7 +118,30 @@ class LinkBulkIn(BaseModel):
 
 
 class LinkOut(BaseModel):
-    model_config = FROM_ORM
+    model_config = ConfigDict(
+        **FROM_ORM,
+        **example(
+            {
+                "id": ex.LINK_ID,
+                "domain_id": ex.DOMAIN_ID,
+                "campaign_id": ex.CAMPAIGN_ID,
+                "destination_url": "https://acme.com/demo",
+                "utm_source": "linkedin",
+                "utm_medium": "social",
+                "utm_campaign": "q3-cfo-outreach",
+                "utm_content": None,
+                "utm_term": None,
+                "full_url": "https://acme.com/demo?utm_source=linkedin&utm_medium=social"
+                "&utm_campaign=q3-cfo-outreach",
+                "short_code": "k7Qm2ZpX",
+                "short_path": "/r/k7Qm2ZpX",
+                "clicks": 318,
+                "created_by": ex.USER_ID,
+                "created_at": ex.CREATED_AT,
+                "updated_at": ex.CREATED_AT,
+            }
+        ),
+    )
 
     id: uuid.UUID
     domain_id: uuid.UUID

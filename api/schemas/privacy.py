@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas import examples as ex
 from api.schemas.common import NO_NUL_PATTERN, example
 
 MAX_ENTRIES = 10_000
@@ -30,8 +31,17 @@ class SuppressionsIn(BaseModel):
     linkedin_urls: list[Entry] = Field(default_factory=list, max_length=MAX_ENTRIES)
 
 
+_INVALID_EXAMPLE = {
+    "field": "emails",
+    "position": 2,
+    "message": "not an email address: jane.doe(at)example.com",
+}
+
+
 class InvalidEntry(BaseModel):
     """An entry that normalises to nothing (not an email, a domain or a profile URL): skipped."""
+
+    model_config = example(_INVALID_EXAMPLE)
 
     field: str
     #: 0-based position in the list (JSON), or the 1-based CSV row (header = row 1)
@@ -40,6 +50,16 @@ class InvalidEntry(BaseModel):
 
 
 class SuppressionsOut(BaseModel):
+    model_config = example(
+        {
+            "added": 2,
+            "already": 1,
+            "leads_flagged": 1,
+            "leads_erased": 0,
+            "invalid": [_INVALID_EXAMPLE],
+        }
+    )
+
     added: int
     already: int
     #: existing leads tagged `suppressed` (policy `flag`) or erased (policy `erase`)
@@ -49,7 +69,19 @@ class SuppressionsOut(BaseModel):
 
 
 class SuppressionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        **example(
+            {
+                "id": "b8d0f2a4-3c5e-4a7b-9d1f-4e6a8c0e2f91",
+                "kind": "email",
+                "key_hash": "5d41402abc4b2a76b9719d911017c592ae8f6c1b7e2d3f4a5b6c7d8e9f0a1b2c",
+                "origin": "api",
+                "created_by": ex.USER_ID,
+                "created_at": ex.UPDATED_AT,
+            }
+        ),
+    )
 
     id: uuid.UUID
     kind: SuppressionKind
@@ -74,7 +106,20 @@ class EraseIn(BaseModel):
 
 
 class ErasureOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        **example(
+            {
+                "id": "c9e1a3b5-4d6f-4b8c-8e0a-5f7b9d1f3a02",
+                "erased_by": ex.USER_ID,
+                "trigger": "request",
+                "leads": 1,
+                "rows": 6,
+                "tables": {"leads": 1, "lead_sources": 2, "lead_keys": 3},
+                "created_at": ex.UPDATED_AT,
+            }
+        ),
+    )
 
     id: uuid.UUID
     erased_by: uuid.UUID | None = None
@@ -87,6 +132,17 @@ class ErasureOut(BaseModel):
 
 
 class DataPolicyOut(BaseModel):
+    model_config = example(
+        {
+            "suppression_action": "erase",
+            "retain_job_logs_days": 30,
+            "retain_row_errors_days": 90,
+            "retain_raw_payloads_days": 180,
+            "retain_uploads_days": 30,
+            "retain_finished_jobs_days": None,
+        }
+    )
+
     suppression_action: Literal["flag", "erase"]
     retain_job_logs_days: int | None
     retain_row_errors_days: int | None

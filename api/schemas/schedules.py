@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api.schemas import examples as ex
 from api.schemas.common import JsonObject, example
 from models.schedule_timing import (
     TriggerSpec,
@@ -33,7 +34,7 @@ class ScheduleCreate(BaseModel):
     model_config = example(
         {
             "name": "Weekday mornings",
-            "data_source_id": "5f0c1d2e-8a7b-4c3d-9e8f-1a2b3c4d5e6f",
+            "data_source_id": ex.SOURCE_ID,
             "cron": "30 9 * * 1-5",
             "timezone": "Europe/Berlin",
             "jitter_seconds": 60,
@@ -125,6 +126,35 @@ def check_timing(values: dict[str, Any]) -> None:
 
 
 class ScheduleOut(BaseModel):
+    model_config = example(
+        {
+            "id": ex.SCHEDULE_ID,
+            "domain_id": ex.DOMAIN_ID,
+            "name": "Weekday mornings",
+            "data_source_id": ex.SOURCE_ID,
+            "campaign_id": ex.CAMPAIGN_ID,
+            "cron": "30 9 * * 1-5",
+            "timezone": "Europe/Berlin",
+            "interval_seconds": None,
+            "start_at": None,
+            "end_at": None,
+            "jitter_seconds": 60,
+            "enabled": True,
+            "params": {"limit": 200},
+            "overlap": "skip",
+            "next_run_at": "2026-11-23T08:30:00Z",
+            "description": "At 09:30, Monday through Friday (Europe/Berlin)",
+            "next_fire_times": [f"2026-11-{day}T08:30:00Z" for day in range(23, 28)],
+            "last_fired_at": "2026-11-20T08:30:00Z",
+            "skipped_count": 0,
+            "last_skipped_at": None,
+            "created_by": ex.USER_ID,
+            "created_at": ex.CREATED_AT,
+            "updated_at": ex.CREATED_AT,
+            "deleted_at": None,
+        }
+    )
+
     id: uuid.UUID
     domain_id: uuid.UUID
     name: str | None

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import examples as ex
 from api.schemas.common import FROM_ORM, example
 
 _REFRESH_EXAMPLE = {"refresh_token": "drt_Qm9vZ2xlIGlzIG5vdCBhIHJlYWwgdG9rZW4gaGVyZQ"}
@@ -45,10 +46,23 @@ class LogoutRequest(BaseModel):
     )
 
 
+_SESSION_EXAMPLE = {
+    "id": "e5a7c9e1-0f2b-4d4e-9a6c-8b0d2f4a6c13",
+    "method": "password",
+    "issuer": None,
+    "created_at": ex.CREATED_AT,
+    "last_used_at": ex.UPDATED_AT,
+    "expires_at": "2026-12-20T16:45:31Z",
+    "user_agent": "Firefox on Linux",
+    "ip_prefix": "203.0.113.0/24",
+    "current": True,
+}
+
+
 class SessionOut(BaseModel):
     """A signed-in device, without any secret: recognise it, and end it if it is not yours."""
 
-    model_config = FROM_ORM
+    model_config = ConfigDict(**FROM_ORM, **example(_SESSION_EXAMPLE))
 
     id: uuid.UUID
     method: Literal["password", "oidc"]
@@ -62,5 +76,7 @@ class SessionOut(BaseModel):
 
 
 class SessionList(BaseModel):
+    model_config = example({"items": [_SESSION_EXAMPLE], "next_cursor": None})
+
     items: list[SessionOut]
     next_cursor: str | None = Field(None, description="Always null: the list is never paged.")

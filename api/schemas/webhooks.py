@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas import examples as ex
 from api.schemas.common import example
 from models.webhooks import Webhook, WebhookEvent, webhook_message_id
 
@@ -45,7 +46,23 @@ class WebhookUpdate(BaseModel):
     enabled: bool | None = None
 
 
+_WEBHOOK_EXAMPLE = {
+    "id": ex.WEBHOOK_ID,
+    "url": "https://crm.example.com/hooks/dashin",
+    "events": ["job.completed", "job.failed"],
+    "description": "CRM import",
+    "enabled": True,
+    "failing_since": None,
+    "disabled_reason": None,
+    "created_at": ex.CREATED_AT,
+    "updated_at": ex.CREATED_AT,
+}
+_MESSAGE_ID = "msg_3f8a1c5e7b9d4f2a8c6e0b1d3f5a7c9e"
+
+
 class WebhookOut(BaseModel):
+    model_config = example(_WEBHOOK_EXAMPLE)
+
     id: uuid.UUID
     url: str
     events: list[str]
@@ -64,6 +81,8 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
+    model_config = example({**_WEBHOOK_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+
     secret: str = Field(
         description="The signing secret (`whsec_...`): shown only in this response",
         examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
@@ -72,6 +91,21 @@ class WebhookCreated(WebhookOut):
 
 class DeliveryOut(BaseModel):
     """One attempt to deliver one message."""
+
+    model_config = example(
+        {
+            "id": "f6b8d0f2-1a3c-4e5f-8b7d-9c1e3a5b7d24",
+            "message_id": _MESSAGE_ID,
+            "event_type": "job.completed",
+            "message_status": "done",
+            "attempt": 1,
+            "succeeded": True,
+            "status_code": 204,
+            "latency_ms": 182,
+            "error": None,
+            "attempted_at": "2026-11-02T09:16:43Z",
+        }
+    )
 
     id: uuid.UUID
     #: the `webhook-id` header: the same on every attempt of one message
@@ -104,6 +138,8 @@ class DeliveryOut(BaseModel):
 
 class MessageQueued(BaseModel):
     """A message on its way (a ping, a redelivery): watch it in the deliveries list."""
+
+    model_config = example({"message_id": _MESSAGE_ID, "status": "queued"})
 
     message_id: str
     status: Literal["queued"] = "queued"

@@ -1,6 +1,7 @@
 """The OpenAPI document is one a generator can use: short unique operation ids (`jobs_start`),
-a description for every operation, an example for every request body; and a Python client
-generated from it with `openapi-python-client` builds and imports."""
+a description for every operation, an example for every request body and every other schema
+(each valid for the model behind it); and a Python client generated from it with
+`openapi-python-client` builds and imports."""
 
 from __future__ import annotations
 
@@ -15,16 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
 
 from api.app import create_app
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.openapi_examples import models_behind_schemas
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    return create_app().openapi()
+def app() -> FastAPI:
+    return create_app()
+
+
+@pytest.fixture(scope="module")
+def spec(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -75,6 +84,68 @@ def test_every_request_body_schema_has_an_example(spec: dict[str, Any]) -> None:
             ):
                 missing.append(name)
     assert missing == []
+
+
+def _multipart_schemas(spec: dict[str, Any]) -> set[str]:
+    """Schemas of multipart bodies (FastAPI's `Body_<operation>` for a file upload): their one
+    field is the file, which no JSON example can be, so they are exempt as above."""
+    return {
+        content["schema"]["$ref"].rsplit("/", 1)[-1]
+        for _, _, op in _operations(spec)
+        for media_type, content in op.get("requestBody", {}).get("content", {}).items()
+        if media_type == "multipart/form-data" and "$ref" in content["schema"]
+    }
+
+
+def test_every_object_schema_has_an_example(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    exempt = _multipart_schemas(spec)
+    missing = [
+        name
+        for name, schema in schemas.items()
+        if schema.get("type") == "object"
+        and not (schema.get("examples") or schema.get("example"))
+        and name not in exempt
+    ]
+    assert missing == []
+    assert exempt == {"Body_suppressions_import"}
+
+
+def test_every_schema_example_is_valid_for_its_model(app: FastAPI, spec: dict[str, Any]) -> None:
+    # Given the model behind every schema of the document
+    schemas = spec["components"]["schemas"]
+    models = models_behind_schemas(app)
+    assert sorted(models) == sorted(schemas)
+    # When each example is read by its model as JSON off the wire: strictly (`"5"` is no int)
+    # and refusing unknown fields (a misspelt one would otherwise pass unnoticed)
+    invalid = []
+    for name, schema in schemas.items():
+        examples = schema.get("examples", []) + ([schema["example"]] if "example" in schema else [])
+        for number, example in enumerate(examples):
+            try:
+                models[name].model_validate_json(json.dumps(example), strict=True, extra="forbid")
+            except ValidationError as exc:
+                invalid.append(f"{name} example {number}: {exc}")
+    # Then none is refused
+    assert invalid == []
+
+
+def test_examples_keep_their_nulls_and_their_order(spec: dict[str, Any]) -> None:
+    """FastAPI drops every null from the document and pydantic sorts the examples' keys;
+    `api.openapi_examples` puts each model's own examples back."""
+    example = spec["components"]["schemas"]["JobCreate"]["examples"][0]
+    assert example["campaign_id"] is None
+    assert list(example) == ["data_source_id", "campaign_id", "params", "start"]
+    # a required nullable field of a response is in its example, as null
+    job = spec["components"]["schemas"]["JobOut"]["examples"][0]
+    assert "error" in job and job["error"] is None
+
+
+def test_a_page_example_is_its_item_example(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    page = schemas["Page_LeadOut_"]["examples"][0]
+    assert page["items"] == schemas["LeadOut"]["examples"]
+    assert page["next_cursor"]  # there is a next page: a cursor past the item
 
 
 def test_idempotent_posts_document_the_header(spec: dict[str, Any]) -> None:
