@@ -13,12 +13,18 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import anyio
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from runtime.db import get_engine, session_factory
 from runtime.settings import get_settings
 
 T = TypeVar("T")
+
+
+def engine() -> Engine:
+    """The process's engine (the same pool `SessionDep` uses)."""
+    return get_engine(get_settings().require_database_url())
 
 
 def sessions() -> sessionmaker[Session]:

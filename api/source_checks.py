@@ -3,14 +3,12 @@
 `check` talks to a provider (or sniffs a file) with blocking I/O, so it runs in a worker thread;
 the endpoint answers after `CHECK_TIMEOUT_S` even if the provider hangs (the thread is abandoned
 and finishes on its own; the HTTP layer's own timeouts bound it). A CSV source is checked against
-the upload a job would read (`uploads_repo.upload_for_job`), copied to a temporary file because
-`check` reads a path, not the database.
+the upload a job would read (`uploads_repo.upload_for_job`), in the job's params, read through a
+`RunContext` as a job reads it (`api.check_context`, `Connector.check_in`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from typing import cast
@@ -19,6 +17,7 @@ import anyio
 from sqlalchemy.orm import Session
 
 from api import db_threads, source_configs
+from api.check_context import CheckContext
 from connectors.base import CheckReason, CheckResult
 from connectors.errors import ConnectorError
 from models import sources_repo, uploads_repo
@@ -55,41 +54,26 @@ def _load(source_id: uuid.UUID, domain_id: uuid.UUID) -> _Target:
     return db_threads.in_session(read)
 
 
-def _copy_upload(upload_id: uuid.UUID) -> str:
-    """Write the upload to a temporary file, one chunk at a time."""
-    fd, path = tempfile.mkstemp(prefix="dashin-check-", suffix=".csv")
-
-    def copy(session: Session) -> None:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in uploads_repo.iter_chunks(session, upload_id):
-                out.write(chunk)
-
-    db_threads.in_session(copy)
-    return path
-
-
 def _check(target: _Target) -> CheckResult:
-    """Build the config and call `check`; every failure becomes a CheckResult, never a 500."""
-    path = _copy_upload(target.upload_id) if target.upload_id else None
+    """Build the config and call `check_in`; every failure becomes a CheckResult, never a 500."""
     try:
-        overrides = {"path": path} if path else None
-        context = {"allow_server_paths": True} if path else None
-        try:
-            config = source_configs.connector_config(target.source, overrides, context=context)
-        except ValidationFailed as exc:
-            detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.message
-            return CheckResult(ok=False, reason="bad_config", message=detail)
-        connector = source_configs.connector_class(target.source.type)()
-        try:
+        config = source_configs.connector_config(target.source)
+    except ValidationFailed as exc:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.message
+        return CheckResult(ok=False, reason="bad_config", message=detail)
+    connector = source_configs.connector_class(target.source.type)()
+    source = target.source
+    try:
+        if target.upload_id is None:
             return connector.check(config)
-        except ConnectorError as exc:
-            return CheckResult(ok=False, reason=cast(CheckReason, exc.reason), message=exc.message)
-        except Exception as exc:  # plugin code: a bug in it must not become our 500
-            log.warning("source.check_crashed", connector=target.source.type, exc_info=exc)
-            return CheckResult(ok=False, reason="unreachable", message=f"check failed: {exc}")
-    finally:
-        if path:
-            os.unlink(path)
+        params = connector.Params.model_validate({"file_id": str(target.upload_id)})
+        ctx = CheckContext(db_threads.engine(), source.domain_id, source.id)
+        return connector.check_in(config, params, ctx)
+    except ConnectorError as exc:
+        return CheckResult(ok=False, reason=cast(CheckReason, exc.reason), message=exc.message)
+    except Exception as exc:  # plugin code: a bug in it must not become our 500
+        log.warning("source.check_crashed", connector=source.type, exc_info=exc)
+        return CheckResult(ok=False, reason="unreachable", message=f"check failed: {exc}")
 
 
 async def run_check(source_id: uuid.UUID, domain_id: uuid.UUID) -> CheckResult:

@@ -202,6 +202,13 @@ class Connector(ABC):
     @abstractmethod
     def check(self, config: Any) -> CheckResult: ...
 
+    def check_in(self, config: Any, params: Any, ctx: RunContext) -> CheckResult:
+        """`check`, given what a job of the source would get: its params as the engine fills
+        them and a `RunContext`. A connector whose input only the context reaches (the CSV
+        connector's uploads) overrides it, so a check reads what a job would read, the way it
+        would read it. Default: `check(config)`."""
+        return self.check(config)
+
     @abstractmethod
     def pages(
         self, config: Any, params: Any, checkpoint: Checkpoint, ctx: RunContext

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api import source_checks
+from api.check_context import CheckContext
 from models.sources import DataSource, Upload, UploadChunk
 from runtime.crypto import decrypt_json
 from runtime.settings import get_settings, reset_settings_cache
@@ -313,7 +315,19 @@ def test_check_answers_after_its_deadline(
     assert response.json()["ok"] is False and response.json()["reason"] == "unreachable"
 
 
-def test_csv_check_reads_the_latest_upload(api_client: TestClient, make_user: MakeUser) -> None:
+def test_csv_check_reads_the_latest_upload(
+    api_client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the check's RunContext, as a job reads it: no temporary copy."""
+    opened: list[str] = []
+    real_open = CheckContext.open_upload
+
+    def spy(ctx: CheckContext, file_id: str) -> IO[bytes]:
+        opened.append(file_id)
+        return real_open(ctx, file_id)
+
+    monkeypatch.setattr(CheckContext, "open_upload", spy)
+    monkeypatch.setattr(tempfile, "mkstemp", None)  # any copy to disk would now fail
     manager = make_user()
     source = create_source(api_client, manager, type_="csv", name="list")
     empty = api_client.post(f"{BASE}/{source['id']}/test", headers=manager.headers)
@@ -330,6 +344,7 @@ def test_csv_check_reads_the_latest_upload(api_client: TestClient, make_user: Ma
     checked = api_client.post(f"{BASE}/{source['id']}/test", headers=manager.headers)
     assert checked.json()["ok"] is True, checked.text
     assert [lead["email"] for lead in checked.json()["sample"]] == ["new@acme.example"]
+    assert opened == [stored.json()["id"]]  # the newest upload, opened once
 
 
 # ---- uploads -------------------------------------------------------------------------------

@@ -58,8 +58,6 @@ class CsvConfig(ConnectorConfig):
     @field_validator("path")
     @classmethod
     def _server_paths_allowed(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # The engine checks an upload through a temporary copy: it validates with
-        # context={"allow_server_paths": True} (or builds the config with model_copy).
         if value is None or (info.context or {}).get("allow_server_paths"):
             return value
         _require_server_paths()
@@ -114,43 +112,30 @@ class CsvConnector(Connector):
     Params = CsvParams
 
     def check(self, config: CsvConfig) -> CheckResult:
-        """Sniff the file at `config.path` and parse up to 5 sample leads from it.
-
-        `check` has no RunContext, so it reads a path. To check an upload, the engine copies it
-        to a temporary file and passes `config.model_copy(update={"path": tmp})` (or validates
-        with `context={"allow_server_paths": True}`): the server-path guard is for users.
-        Without a path there is nothing to read yet, which is fine for a new CSV source.
-        """
+        """Sniff the file at `config.path` and parse up to 5 sample leads from it. Without a
+        path there is nothing to read yet, which is fine for a new CSV source (an upload is
+        checked by `check_in`)."""
         if config.path is None:
             return CheckResult(
                 ok=True, message="no file to check yet: upload one; it is read when a job runs"
             )
         try:
             with Path(config.path).open("rb") as stream:
-                layout = _sniff(stream, config)
-                mapper = RowMapper(layout.header, config.column_map, layout.encoding)
-                reader = RecordReader(
-                    stream,
-                    encoding=layout.encoding,
-                    delimiter=layout.delimiter,
-                    start=Position(layout.data_offset, layout.data_line, 0),
-                )
-                sample: list[LeadRecord] = []
-                for seen, record in enumerate(reader):
-                    lead = mapper.map(record)
-                    if isinstance(lead, LeadRecord):
-                        sample.append(lead)
-                    if len(sample) == 5 or seen >= 1000:
-                        break
-        except OSError as exc:
+                return _check_stream(stream, config)
+        except OSError as exc:  # opening it (reading errors are the check's answer)
             return CheckResult(ok=False, reason="bad_config", message=f"cannot read file: {exc}")
+
+    def check_in(self, config: CsvConfig, params: CsvParams, ctx: RunContext) -> CheckResult:
+        """The upload the engine chose for a job (`params.file_id`), opened as a job opens it:
+        through `ctx.open_upload`, streamed from the database, no copy."""
+        if not params.file_id:
+            return self.check(config)
+        try:
+            stream = _open_source(config, params, ctx)
         except ConfigError as exc:
             return CheckResult(ok=False, reason="bad_config", message=exc.message)
-        return CheckResult(
-            ok=True,
-            message=_describe(layout, mapper),
-            sample=sample,
-        )
+        with stream:
+            return _check_stream(stream, config)
 
     def pages(
         self, config: CsvConfig, params: CsvParams, checkpoint: Checkpoint, ctx: RunContext
@@ -217,6 +202,31 @@ def _sniff(stream: IO[bytes], config: CsvConfig) -> Layout:
     layout = sniff(stream, header_score=score, encoding=config.encoding, delimiter=config.delimiter)
     RowMapper(layout.header, overrides)  # raises ConfigError without an identity column
     return layout
+
+
+def _check_stream(stream: IO[bytes], config: CsvConfig) -> CheckResult:
+    """Sniff the file and map up to 5 sample leads (reading at most 1,000 records)."""
+    try:
+        layout = _sniff(stream, config)
+        mapper = RowMapper(layout.header, config.column_map, layout.encoding)
+        reader = RecordReader(
+            stream,
+            encoding=layout.encoding,
+            delimiter=layout.delimiter,
+            start=Position(layout.data_offset, layout.data_line, 0),
+        )
+        sample: list[LeadRecord] = []
+        for seen, record in enumerate(reader):
+            lead = mapper.map(record)
+            if isinstance(lead, LeadRecord):
+                sample.append(lead)
+            if len(sample) == 5 or seen >= 1000:
+                break
+    except OSError as exc:
+        return CheckResult(ok=False, reason="bad_config", message=f"cannot read file: {exc}")
+    except ConfigError as exc:
+        return CheckResult(ok=False, reason="bad_config", message=exc.message)
+    return CheckResult(ok=True, message=_describe(layout, mapper), sample=sample)
 
 
 def _open_source(config: CsvConfig, params: CsvParams, ctx: RunContext) -> IO[bytes]:
