@@ -22,8 +22,10 @@ from api.routes import leads as leads_api
 from api.routes import schedules as schedules_api
 from api.schemas.leads import BulkIn
 from api.schemas.schedules import ScheduleUpdate
-from models import console_stats, sources_repo
+from models import campaigns_repo, console_stats, sources_repo
+from models.campaigns import Campaign
 from models.job_statuses import JOB_STATUSES
+from models.leads import LEAD_STATUSES
 from runtime.errors import DashinError
 from runtime.logging import get_logger
 
@@ -35,6 +37,13 @@ CHART_DAYS = 30
 def _names(session: Session, user: ConsoleUser) -> dict[str, str]:
     query = sources_repo.list_sources_query(user.principal.domain_id)
     return {str(s.id): s.name for s in session.scalars(query)}
+
+
+def _campaign_names(session: Session, user: ConsoleUser) -> dict[str, str]:
+    """The domain's live campaigns by name, for the leads filter (a member sees them all, as
+    in `GET /campaigns`)."""
+    query = campaigns_repo.campaigns_query(user.principal.domain_id).order_by(Campaign.name)
+    return {str(c.id): c.name for c in session.scalars(query.limit(500))}
 
 
 def _series(counts: list[console_stats.DayCount], days: list[str]) -> dict[str, list[int]]:
@@ -138,8 +147,6 @@ def toggle_schedule(
 
 # --- leads ------------------------------------------------------------------------------------
 
-LEAD_STATUSES = ("new", "contacted", "responded", "qualified", "rejected", "converted")
-
 
 @router.get("/leads", response_class=HTMLResponse)
 def leads_page(
@@ -167,6 +174,7 @@ def leads_page(
         query=params,
         statuses=LEAD_STATUSES,
         sources=_names(session, user),
+        campaigns=_campaign_names(session, user),
     )
 
 

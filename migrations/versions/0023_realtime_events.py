@@ -1,6 +1,6 @@
 """domain events: the log `/events` and the WebSocket replay after `Last-Event-ID`
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-05 07:40:00
 

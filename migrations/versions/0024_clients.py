@@ -1,7 +1,7 @@
 """clients: the agency's clients, a campaign's client, viewers limited to clients
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-05 07:40:00
 
 Issue 18, item 1. `clients` belong to a domain (one name per domain, case-insensitively);

@@ -83,6 +83,17 @@ def test_leads_page_filters_pages_and_shows_provenance(
     assert answer.status_code == 200 and "2 done, 0 refused" in answer.text
     contacted = api_client.get("/console/leads", params={"status": "contacted"})
     assert sorted(LEAD_ROW.findall(contacted.text)) == sorted(ids[:2])
+    # the campaign filter: one lead put in a campaign, the form offers it and keeps the choice
+    campaign = api_client.post(
+        "/api/v1/campaigns", json={"name": "Spring outreach"}, headers=user.headers
+    ).json()["id"]
+    moved = api_client.patch(
+        f"/api/v1/leads/{ids[0]}", json={"campaign_id": campaign}, headers=user.headers
+    )
+    assert moved.status_code == 200, moved.text
+    in_campaign = api_client.get("/console/leads", params={"campaign_id": campaign})
+    assert LEAD_ROW.findall(in_campaign.text) == [ids[0]]
+    assert f'<option value="{campaign}" selected>Spring outreach</option>' in in_campaign.text
 
 
 def test_a_viewer_sees_leads_and_schedules_without_actions(
