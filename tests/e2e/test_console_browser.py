@@ -2,9 +2,10 @@
 
 Stories: sign in with a password and with an API key; upload a CSV from the sources page (with
 its progress bar) and start a job from the jobs page, watching its chip go queued → running →
-completed without a reload; follow a slow job's log live, pause and resume it from the buttons;
-a viewer sees no buttons; another domain's job is 404; a forged POST is 403. Every page is
-saved as a screenshot at 1280 px and at 390 px (the folder is printed).
+completed without a reload, and a live notification say so; follow a slow job's log live, pause
+and resume it from the buttons; a viewer sees no buttons; another domain's job is 404; a forged
+POST is 403. Every page is saved as a screenshot at 1280 px and at 390 px (the folder is
+printed).
 """
 
 from __future__ import annotations
@@ -166,7 +167,13 @@ def test_sign_in_upload_a_csv_and_watch_its_job_complete_live(
         "running",
         "completed",
     ], seen
+    # And the manager is told, live: a notification with a link to the job, dismissable
+    note = f'#notifications p.note[data-kind="job.completed"] a[href="/console/jobs/{job_id}"]'
+    _wait(driver, lambda d: _all(d, note), "the job.completed notification")
+    assert "job completed" in _css(driver, '#notifications p.note[data-kind="job.completed"]').text
     _shoot(driver, screenshots, "jobs")
+    _css(driver, '#notifications p.note[data-kind="job.completed"] button').click()
+    assert not _all(driver, '#notifications p.note[data-kind="job.completed"]')
 
     # And its page shows the counters and the whole log, streamed in
     _css(driver, f"{row} a").click()
