@@ -112,6 +112,7 @@ def test_the_readme_try_it_block_runs_verbatim_from_a_fresh_clone(
         tail = "".join(stack.output)
         assert "stopping: waiting for api" in tail.replace("\n", " ")
         assert stack.popen.returncode == 0, tail[-3000:]
-        assert stopped_in < 20, tail[-3000:]
+        # measured 3.5 s from a fresh clone; 13.6 s was the complaint (issue 21)
+        assert stopped_in < 10, tail[-3000:]
     finally:
         stack.stop()
