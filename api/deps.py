@@ -236,15 +236,16 @@ def clients_of(principal: Principal, client_id: uuid.UUID | None = None) -> Clie
 
 #: What a viewer limited to clients may call (route path prefixes); everything else that acts
 #: in a domain answers 403, in this one place rather than route by route: jobs, sources,
-#: schedules, logs, webhooks, streams, audit, members have no client to scope them by.
+#: schedules, job logs, webhooks, audit, members have no client to scope them by. `/events`
+#: and the WebSocket (`token_access`) carry their clients' part of the feed (`api.live`).
 LIMITED_PATHS = tuple(
-    f"/api/v1/{name}" for name in ("campaigns", "leads", "links", "analytics", "clients")
+    f"/api/v1/{name}" for name in ("campaigns", "leads", "links", "analytics", "clients", "events")
 )
 
 
 LIMITED_REFUSAL = (
     "this account is limited to clients of the domain: it can read campaigns, leads, "
-    "links and analytics (and its clients), nothing else"
+    "links and analytics (and its clients) and follow them live (/events), nothing else"
 )
 
 
@@ -430,7 +431,8 @@ class StreamAccess:
         return (
             now.domain_id == self.principal.domain_id
             and now.has_role("manager", "member", "viewer")
-            and now.client_ids is None  # limited since: streams are not for limited viewers
+            # a changed limit ends the stream: the client reconnects into its new scope
+            and now.client_ids == self.principal.client_ids
         )
 
 
@@ -464,8 +466,6 @@ def token_access(
     cross-site WebSocket too). Raises like a request would: 401, or 404 for the domain."""
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
     principal = _stream_caller(session, settings, credentials, None, domain_ref)
-    if principal.client_ids is not None:  # as `_within_client_limit` answers a stream request
-        raise PermissionDenied(LIMITED_REFUSAL)
     if principal.role == "admin":
         log.info(
             "admin.domain_access",

@@ -13,6 +13,12 @@ after the feed's cursor and looks the doorbells' ids up within the domain, in on
 that first re-checks the caller's access (`allowed`). A lost LISTEN connection (`RESYNC`)
 re-reads the log too, so log events survive it; for the live-only kinds the feed says `resync`.
 A cursor older than the log keeps (a gap in the numbers) also gets `resync`, then the rest.
+
+A viewer limited to clients (issue 18) gets the part of it those clients' campaigns make:
+`lead.*` with only the ids of leads in those campaigns (an event with none is left out),
+`campaign.*` and `campaign_metrics` of those campaigns, their own notifications; no
+`data_source.*` and no `job_status` (sources and jobs have no client). Every read looks the
+campaigns up again, so a campaign moved to another client leaves the feed at once.
 """
 
 from __future__ import annotations
@@ -28,7 +34,15 @@ from sqlalchemy.orm import Session
 
 from api.db_threads import run_db
 from api.listener import RESYNC, Notice, get_listener
-from models import campaigns_repo, domain_events, jobs_query, notifications_query
+from models import (
+    campaigns_repo,
+    clients_repo,
+    domain_events,
+    jobs_query,
+    leads_repo,
+    notifications_query,
+)
+from models.clients_repo import ClientScope
 
 #: log events read per query; a feed catching up reads batch after batch without waiting
 BATCH = 500
@@ -81,15 +95,45 @@ def _uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-def _read_log(session: Session, domain_id: uuid.UUID, cursor: int, read: _Read) -> None:
+@dataclass(frozen=True)
+class _Scope:
+    """A limited viewer's part of the domain, looked up once per read (module docstring)."""
+
+    session: Session
+    domain_id: uuid.UUID
+    campaigns: set[uuid.UUID]
+
+    def keeps(self, channel: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The event's data as this viewer may see it; None: not for them."""
+        if channel == "campaign":
+            return data if _uuid(str(data.get("id"))) in self.campaigns else None
+        if channel != "lead":
+            return None  # data sources have no client
+        listed = [i for text in data.get("ids", []) if (i := _uuid(str(text)))]
+        kept = leads_repo.ids_in_campaigns(self.session, self.domain_id, listed, self.campaigns)
+        campaign = _uuid(str(data.get("campaign_id")))
+        if not kept and not (data.get("truncated") and campaign in self.campaigns):
+            return None
+        # ids, counts and kind only: the job and source of a page are not theirs to read
+        shown = {k: data[k] for k in ("seq", "kind", "at", "action") if k in data}
+        ids = [str(i) for i in listed if i in kept]
+        return {**shown, "ids": ids, "count": len(ids), "truncated": bool(data.get("truncated"))}
+
+
+def _read_log(
+    session: Session, domain_id: uuid.UUID, cursor: int, read: _Read, scope: _Scope | None
+) -> None:
     rows = domain_events.after(session, domain_id, cursor, BATCH)
     if rows and rows[0].seq != cursor + 1:
         read.events.append(LiveEvent("", "resync", {"reason": "events expired"}))
     for row in rows:
+        read.cursor = row.seq
+        data: dict[str, Any] | None
         data = {"seq": row.seq, "kind": row.kind, "at": row.created_at.isoformat(), **row.data}
         channel = row.kind.partition(".")[0]
+        if scope is not None and (data := scope.keeps(channel, data)) is None:
+            continue
         read.events.append(LiveEvent(channel, row.kind, data, id=str(row.seq)))
-        read.cursor = row.seq
     read.more = len(rows) == BATCH
 
 
@@ -102,11 +146,17 @@ def _read(
     cursor: int | None,
     read_log: bool,
     allowed: AccessCheck,
+    clients: ClientScope = None,
     starting: bool = False,
 ) -> _Read:
-    """Access first, then the log after `cursor`, then the doorbells' rows within the domain."""
+    """Access first, then the log after `cursor`, then the doorbells' rows within the domain
+    (with `clients`, only the part of a viewer limited to them)."""
     if not allowed(session):
         return _Read(revoked=True)
+    scope = None
+    if clients is not None:
+        mine = clients_repo.client_campaigns(session, domain_id, clients)
+        scope = _Scope(session, domain_id, mine)
     if cursor is None or starting:
         newest = domain_events.last_seq(session, domain_id)
         if cursor is None:  # a new feed: live from the newest committed event
@@ -115,7 +165,9 @@ def _read(
             return _Read([LiveEvent("", "resync", {"reason": "unknown event id"})], cursor=newest)
     read = _Read(cursor=cursor)
     if read_log or any(n.channel == "domain_events" or n == RESYNC for n in notices):
-        _read_log(session, domain_id, cursor, read)
+        _read_log(session, domain_id, cursor, read, scope)
+    if scope is not None:  # jobs have no client; their metrics only for their campaigns
+        notices = [n for n in notices if n.channel != "job_status"]
     job_ids = [j for n in notices if n.channel == "job_status" if (j := _uuid(n.key))]
     note_ids = [i for n in notices if n.channel == "notifications" if (i := _uuid(n.value))]
     campaign_ids = [c for n in notices if n.channel == "campaign_metrics" if (c := _uuid(n.key))]
@@ -126,6 +178,8 @@ def _read(
         if note.domain_id == domain_id
     }
     campaigns = {str(c) for c in campaigns_repo.ids_in_domain(session, campaign_ids, domain_id)}
+    if scope is not None:
+        campaigns &= {str(c) for c in scope.campaigns}
     relayed: set[str] = set()
     for notice in notices:
         if notice == RESYNC:
@@ -159,9 +213,11 @@ async def domain_feed(
     domain_id: uuid.UUID,
     allowed: AccessCheck,
     after_seq: int | None = None,
+    clients: ClientScope = None,
 ) -> AsyncGenerator[LiveEvent, None]:
     """`ready` (its id: the cursor), then the log after `after_seq` (None: nothing old), then
-    live events; ends with `revoked` once the caller lost access."""
+    live events; ends with `revoked` once the caller lost access. With `clients`: a viewer
+    limited to them (module docstring)."""
     listener = get_listener()
     topics = [
         ("job_status", None),
@@ -171,7 +227,9 @@ async def domain_feed(
     ]
     with listener.subscribe(topics) as sub:
         ready = await listener.wait_ready(READY_TIMEOUT_S)
-        read = partial(_read, user_id=user_id, domain_id=domain_id, allowed=allowed)
+        read = partial(
+            _read, user_id=user_id, domain_id=domain_id, allowed=allowed, clients=clients
+        )
         start = await run_db(
             partial(read, notices=[], cursor=after_seq, read_log=True, starting=True)
         )

@@ -142,8 +142,12 @@ def live_event(event: LiveEvent) -> ServerSentEvent:
 
 
 async def domain_events(
-    user_id: uuid.UUID, domain_id: uuid.UUID, allowed: AccessCheck, after_seq: int | None
+    user_id: uuid.UUID,
+    domain_id: uuid.UUID,
+    allowed: AccessCheck,
+    after_seq: int | None,
+    clients: tuple[uuid.UUID, ...] | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """The domain's live feed (`api.live`) as Server-Sent Events."""
-    async for event in live.domain_feed(user_id, domain_id, allowed, after_seq):
+    async for event in live.domain_feed(user_id, domain_id, allowed, after_seq, clients):
         yield live_event(event)

@@ -44,6 +44,13 @@ def campaign_ids_of(
     )
 
 
+def client_campaigns(
+    session: Session, domain_id: uuid.UUID, client_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The ids of `campaign_ids_of`, read (the live feed of a viewer limited to clients)."""
+    return set(session.scalars(campaign_ids_of(domain_id, client_ids)))
+
+
 def narrowed(scope: ClientScope, client_id: uuid.UUID | None) -> ClientScope:
     """`scope` further narrowed by a `?client_id=` filter: a client outside it gives nothing."""
     if client_id is None:

@@ -8,7 +8,7 @@ so a lead a member may not see answers 404 exactly like a lead that does not exi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -36,7 +36,7 @@ from typing_extensions import TypedDict
 
 from models import row_security
 from models.campaigns import Campaign
-from models.clients_repo import ClientScope, campaign_ids_of
+from models.clients_repo import ClientScope, campaign_ids_of, id_array
 from models.leads import TAGGED, Lead, LeadKey, LeadSource, lead_search_text
 from models.leads_sink import write_page
 from models.notifications_repo import notify_users
@@ -115,6 +115,27 @@ def newest_of_domain(session: Session, domain_name: str, limit: int) -> tuple[in
         .limit(limit)
     ).all()
     return int(total or 0), list(rows)
+
+
+def ids_in_campaigns(
+    session: Session,
+    domain_id: uuid.UUID,
+    lead_ids: Sequence[uuid.UUID],
+    campaign_ids: Collection[uuid.UUID],
+) -> set[uuid.UUID]:
+    """Those of `lead_ids` that are the domain's leads in one of `campaign_ids` (the live feed
+    of a viewer limited to clients keeps only these)."""
+    if not lead_ids or not campaign_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Lead.id).where(
+                Lead.domain_id == domain_id,
+                Lead.id == any_(id_array(lead_ids)),
+                Lead.campaign_id == any_(id_array(list(campaign_ids))),
+            )
+        )
+    )
 
 
 def _like_pattern(q: str) -> str:

@@ -65,6 +65,11 @@ class ConsoleUser:
         return self.principal.has_role("manager", "member")
 
     @property
+    def limited(self) -> bool:
+        """A viewer limited to clients: the leads page only (`LIMITED_PAGES`)."""
+        return self.principal.client_ids is not None
+
+    @property
     def can_switch(self) -> bool:
         return len(self.memberships) > 1
 
@@ -108,10 +113,14 @@ def _switchable(
     return mine
 
 
-#: why a viewer limited to clients cannot use the console (its pages show jobs, sources, ...)
+#: the pages a viewer limited to clients may open: their clients' leads (scoped as in the
+#: API), signing out and switching domain; the others show jobs, sources and schedules, which
+#: have no client to scope them by
+LIMITED_PAGES = ("/console/leads", "/console/logout", "/console/domain")
+LIMITED_HOME = "/console/leads"
 LIMITED_MESSAGE = (
-    "this account is limited to clients of its domain: the console is not open to it. "
-    "Read your campaigns, leads, links and analytics through the API (docs/api.md, Clients)."
+    "this account is limited to clients of its domain: the console shows it their leads "
+    "(/console/leads); campaigns, links and analytics are in the API (docs/api.md, Clients)."
 )
 
 
@@ -124,6 +133,10 @@ def limited_to_clients(session: Session, row: CallerRow) -> bool:
         return False
 
 
+def _open_to_limited(path: str) -> bool:
+    return any(path == page or path.startswith(page + "/") for page in LIMITED_PAGES)
+
+
 def console_user(request: Request, session: SessionDep, settings: SettingsDep) -> ConsoleUser:
     token = request.cookies.get(session_auth.COOKIE_NAME)
     found = session_auth.live_session(session, token)
@@ -131,7 +144,7 @@ def console_user(request: Request, session: SessionDep, settings: SettingsDep) -
         raise SignInRequired()
     caller = user_from_session(found)
     principal = _principal(session, found, caller)
-    if principal.client_ids is not None:  # limited since signing in, or switched to such a domain
+    if principal.client_ids is not None and not _open_to_limited(request.url.path):
         raise PermissionDenied(LIMITED_MESSAGE)
     via_key = found.caller.api_key_id is not None
     memberships = _switchable(session, caller, principal)

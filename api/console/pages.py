@@ -40,9 +40,11 @@ def _names(session: Session, user: ConsoleUser) -> dict[str, str]:
 
 
 def _campaign_names(session: Session, user: ConsoleUser) -> dict[str, str]:
-    """The domain's live campaigns by name, for the leads filter (a member sees them all, as
-    in `GET /campaigns`)."""
-    query = campaigns_repo.campaigns_query(user.principal.domain_id).order_by(Campaign.name)
+    """The domain's live campaigns by name, for the leads filter: all of them (a member too, as
+    in `GET /campaigns`), or a limited viewer's clients' ones."""
+    principal = user.principal
+    query = campaigns_repo.campaigns_query(principal.domain_id, clients=principal.client_ids)
+    query = query.order_by(Campaign.name)
     return {str(c.id): c.name for c in session.scalars(query.limit(500))}
 
 
@@ -173,7 +175,7 @@ def leads_page(
         filters=filters,
         query=params,
         statuses=LEAD_STATUSES,
-        sources=_names(session, user),
+        sources={} if user.limited else _names(session, user),  # sources have no client
         campaigns=_campaign_names(session, user),
     )
 

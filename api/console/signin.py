@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api import credentials, ratelimit, session_auth
-from api.console.auth import LIMITED_MESSAGE, CsrfUserDep, limited_to_clients
+from api.console.auth import LIMITED_HOME, CsrfUserDep, limited_to_clients
 from api.console.templating import page
 from api.deps import (
     ClientIp,
@@ -140,9 +140,7 @@ def login(
         )
     caller = row if key_id is not None else auth_repo.user_for_token(session, user_id)
     if caller is not None and limited_to_clients(session, caller):
-        return _login_form(
-            request, next_url=next_url, domain=domain, error=LIMITED_MESSAGE, status_code=403
-        )
+        next_url = LIMITED_HOME  # the one page open to them
     opened = session_auth.open_session(
         session,
         settings,

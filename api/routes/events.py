@@ -47,6 +47,7 @@ async def stream_events(
             principal.domain_id,
             access.still_allowed,
             live.resume_after(last_event_id),
+            principal.client_ids,
         ),
         ping=sse.KEEPALIVE_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -168,7 +168,11 @@ class _Session:
         """The feed to the client: `ready`, then (after the first subscribe) its channels."""
         principal = self.access.principal
         feed = live.domain_feed(
-            principal.user_id, principal.domain_id, self.access.still_allowed, self.after_seq
+            principal.user_id,
+            principal.domain_id,
+            self.access.still_allowed,
+            self.after_seq,
+            principal.client_ids,
         )
         async with contextlib.aclosing(feed):
             async for event in feed:

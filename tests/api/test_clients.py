@@ -255,7 +255,6 @@ def test_a_limited_viewer_reads_only_their_clients(api_client: TestClient, agenc
         "/jobs",
         "/data-sources",
         "/schedules",
-        "/events",
         "/notifications",
         "/webhooks",
         f"/domains/{agency.manager.domain_id}/members",
@@ -263,25 +262,78 @@ def test_a_limited_viewer_reads_only_their_clients(api_client: TestClient, agenc
         refused = api_client.get(f"{API}{path}", headers=v)
         assert refused.status_code == 403, path
         assert "limited to clients" in refused.json()["detail"], path
-    # the WebSocket carries the domain's events: refused like the SSE stream
+    # the live feed is open to them, with their clients' part only (the next test)
     with api_client.websocket_connect(f"{API}/ws", headers=v) as ws:
-        refusal = ws.receive_json()
-        assert refusal["type"] == "error" and "limited to clients" in refusal["message"]
+        ready = ws.receive_json()
+        assert ready["type"] == "ready" and ready["domain_id"] == str(agency.manager.domain_id)
     # the unlimited viewer of the same domain reads everything
     assert (
         len(_ok(api_client.get(f"{API}/campaigns", headers=agency.manager.headers))["items"]) == 3
     )
 
 
-def test_the_console_refuses_a_limited_viewer(api_client: TestClient, agency: Agency) -> None:
+@pytest.mark.usefixtures("connectors_registry")
+def test_a_limited_viewer_follows_only_their_clients_part_of_the_live_feed(
+    api_client: TestClient, agency: Agency
+) -> None:
+    """`/events` for a viewer limited to Globex: Globex's campaign and its leads' ids, no
+    other client's, no source, no job; a bulk change of both clients' leads names only
+    Globex's. The last change is Globex's: events come in commit order, so whatever else was
+    to arrive has arrived by then."""
+    h = agency.manager.headers
+    mine, theirs = agency.campaigns["globex"], agency.campaigns["initech"]
+    with api_client.stream("GET", f"{API}/events", headers=agency.viewer.headers) as response:
+        assert response.status_code == 200
+        events = read_events(response)
+        take_until(events, lambda e: e.event == "ready")
+        other = {"email": "other@initech.example", "campaign_id": theirs}
+        hidden = _ok(api_client.post(f"{API}/leads", json=other, headers=h), 201)["id"]
+        create_source(api_client, agency.manager)
+        _ok(api_client.patch(f"{API}/campaigns/{theirs}", json={"objective": "x"}, headers=h))
+        own = {"email": "new@globex.example", "campaign_id": mine}
+        shown = _ok(api_client.post(f"{API}/leads", json=own, headers=h), 201)["id"]
+        both = {"action": "update", "ids": [hidden, shown], "update": {"priority": "high"}}
+        _ok(api_client.post(f"{API}/leads/bulk", json=both, headers=h))
+        _ok(api_client.patch(f"{API}/campaigns/{mine}", json={"objective": "y"}, headers=h))
+        seen = take_until(events, lambda e: e.event == "campaign.updated")
+
+    entity = [e for e in seen if e.event and e.event.split(".")[0] in ("lead", "campaign")]
+    assert [e.event for e in entity] == ["lead.created", "lead.updated", "campaign.updated"]
+    assert entity[0].json()["ids"] == [shown] and entity[0].json()["count"] == 1
+    assert entity[1].json()["ids"] == [shown] and entity[1].json()["count"] == 1
+    assert entity[2].json()["id"] == mine
+    assert not [e for e in seen if e.event and e.event.startswith(("data_source.", "job_"))]
+    metrics = {e.json()["campaign_id"] for e in seen if e.event == "campaign_metrics"}
+    assert metrics <= {mine}
+    assert hidden not in "".join(e.data for e in seen) and theirs not in "".join(
+        e.data for e in seen
+    )
+
+
+def test_the_console_shows_a_limited_viewer_their_clients_leads_only(
+    api_client: TestClient, agency: Agency
+) -> None:
     form = api_client.get("/console/login")
     answer = api_client.post(
         "/console/login",
         data={"csrf_token": _csrf(form.text), "email": agency.viewer.email, "password": PASSWORD},
         follow_redirects=False,
     )
-    assert answer.status_code == 403 and "limited to clients" in answer.text
-    assert "dashin_session" not in api_client.cookies
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/leads"
+    page = api_client.get("/console/leads")
+    assert page.status_code == 200, page.text
+    assert "globex-lead@people.example" in page.text
+    for other in ("initech-lead@people.example", "none-lead@people.example", "Initech"):
+        assert other not in page.text, other
+    assert 'href="/console/jobs' not in page.text and 'id="l-source"' not in page.text
+    assert '<a href="/console/leads"' in page.text and 'href="/console/sources"' not in page.text
+    export = api_client.get("/console/leads/export")
+    assert [r["email"] for r in csv.DictReader(io.StringIO(export.text))] == [
+        "globex-lead@people.example"
+    ]
+    for path in ("/console", "/console/jobs", "/console/sources", "/console/schedules"):
+        refused = api_client.get(path)
+        assert refused.status_code == 403 and "limited to clients" in refused.text, path
 
 
 def test_deleting_a_client_never_widens_a_viewers_sight(
