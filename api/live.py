@@ -14,8 +14,10 @@ that first re-checks the caller's access (`allowed`). A lost LISTEN connection (
 re-reads the log too, so log events survive it; for the live-only kinds the feed says `resync`.
 A cursor older than the log keeps (a gap in the numbers) also gets `resync`, then the rest.
 
-A viewer limited to clients (issue 18) gets the part of it those clients' campaigns make:
-`lead.*` with only the ids of leads in those campaigns (an event with none is left out),
+A member gets `lead.*` with only the ids of the leads they see (their campaigns' and those
+assigned to them, as in `GET /leads`). A viewer limited to clients (issue 18) gets the part
+those clients' campaigns make: `lead.*` with only the ids of leads in those campaigns (an event
+with none left out),
 `campaign.*` and `campaign_metrics` of those campaigns, their own notifications; no
 `data_source.*` and no `job_status` (sources and jobs have no client). Every read looks the
 campaigns up again, so a campaign moved to another client leaves the feed at once.
@@ -43,6 +45,7 @@ from models import (
     notifications_query,
 )
 from models.clients_repo import ClientScope
+from models.leads_repo import LeadScope
 
 #: log events read per query; a feed catching up reads batch after batch without waiting
 BATCH = 500
@@ -97,27 +100,30 @@ def _uuid(text: str) -> uuid.UUID | None:
 
 @dataclass(frozen=True)
 class _Scope:
-    """A limited viewer's part of the domain, looked up once per read (module docstring)."""
+    """The part of the domain a member or a viewer limited to clients sees, looked up once per
+    read (module docstring)."""
 
     session: Session
-    domain_id: uuid.UUID
-    campaigns: set[uuid.UUID]
+    leads: LeadScope
+    #: a limited viewer's clients' campaigns; None: every campaign (a member)
+    campaigns: set[uuid.UUID] | None
 
     def keeps(self, channel: str, data: dict[str, Any]) -> dict[str, Any] | None:
-        """The event's data as this viewer may see it; None: not for them."""
+        """The event's data as this caller may see it; None: not for them."""
+        limited = self.campaigns is not None
         if channel == "campaign":
-            return data if _uuid(str(data.get("id"))) in self.campaigns else None
+            shown = not limited or _uuid(str(data.get("id"))) in (self.campaigns or ())
+            return data if shown else None
         if channel != "lead":
-            return None  # data sources have no client
+            return None if limited else data  # data sources have no client
         listed = [i for text in data.get("ids", []) if (i := _uuid(str(text)))]
-        kept = leads_repo.ids_in_campaigns(self.session, self.domain_id, listed, self.campaigns)
-        campaign = _uuid(str(data.get("campaign_id")))
-        if not kept and not (data.get("truncated") and campaign in self.campaigns):
+        kept = leads_repo.ids_seen_by(self.session, self.leads, listed)
+        if not kept and not data.get("truncated"):
             return None
-        # ids, counts and kind only: the job and source of a page are not theirs to read
-        shown = {k: data[k] for k in ("seq", "kind", "at", "action") if k in data}
         ids = [str(i) for i in listed if i in kept]
-        return {**shown, "ids": ids, "count": len(ids), "truncated": bool(data.get("truncated"))}
+        if limited:  # ids, counts and kind only: a page's job and source are not theirs
+            data = {k: data[k] for k in ("seq", "kind", "at", "action") if k in data}
+        return {**data, "ids": ids, "count": len(ids), "truncated": bool(data.get("truncated"))}
 
 
 def _read_log(
@@ -147,16 +153,20 @@ def _read(
     read_log: bool,
     allowed: AccessCheck,
     clients: ClientScope = None,
+    restricted: bool = False,
     starting: bool = False,
 ) -> _Read:
     """Access first, then the log after `cursor`, then the doorbells' rows within the domain
-    (with `clients`, only the part of a viewer limited to them)."""
+    (with `clients` or `restricted`, only the part such a caller sees)."""
     if not allowed(session):
         return _Read(revoked=True)
     scope = None
-    if clients is not None:
-        mine = clients_repo.client_campaigns(session, domain_id, clients)
-        scope = _Scope(session, domain_id, mine)
+    if clients is not None or restricted:
+        lead_scope = LeadScope(domain_id, user_id, restricted=restricted, client_ids=clients)
+        mine = (
+            None if clients is None else clients_repo.client_campaigns(session, domain_id, clients)
+        )
+        scope = _Scope(session, lead_scope, mine)
     if cursor is None or starting:
         newest = domain_events.last_seq(session, domain_id)
         if cursor is None:  # a new feed: live from the newest committed event
@@ -166,7 +176,7 @@ def _read(
     read = _Read(cursor=cursor)
     if read_log or any(n.channel == "domain_events" or n == RESYNC for n in notices):
         _read_log(session, domain_id, cursor, read, scope)
-    if scope is not None:  # jobs have no client; their metrics only for their campaigns
+    if scope is not None and scope.campaigns is not None:  # jobs have no client
         notices = [n for n in notices if n.channel != "job_status"]
     job_ids = [j for n in notices if n.channel == "job_status" if (j := _uuid(n.key))]
     note_ids = [i for n in notices if n.channel == "notifications" if (i := _uuid(n.value))]
@@ -178,7 +188,7 @@ def _read(
         if note.domain_id == domain_id
     }
     campaigns = {str(c) for c in campaigns_repo.ids_in_domain(session, campaign_ids, domain_id)}
-    if scope is not None:
+    if scope is not None and scope.campaigns is not None:
         campaigns &= {str(c) for c in scope.campaigns}
     relayed: set[str] = set()
     for notice in notices:
@@ -214,6 +224,7 @@ async def domain_feed(
     allowed: AccessCheck,
     after_seq: int | None = None,
     clients: ClientScope = None,
+    restricted: bool = False,
 ) -> AsyncGenerator[LiveEvent, None]:
     """`ready` (its id: the cursor), then the log after `after_seq` (None: nothing old), then
     live events; ends with `revoked` once the caller lost access. With `clients`: a viewer
@@ -228,7 +239,12 @@ async def domain_feed(
     with listener.subscribe(topics) as sub:
         ready = await listener.wait_ready(READY_TIMEOUT_S)
         read = partial(
-            _read, user_id=user_id, domain_id=domain_id, allowed=allowed, clients=clients
+            _read,
+            user_id=user_id,
+            domain_id=domain_id,
+            allowed=allowed,
+            clients=clients,
+            restricted=restricted,
         )
         start = await run_db(
             partial(read, notices=[], cursor=after_seq, read_log=True, starting=True)

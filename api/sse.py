@@ -147,7 +147,10 @@ async def domain_events(
     allowed: AccessCheck,
     after_seq: int | None,
     clients: tuple[uuid.UUID, ...] | None = None,
+    *,
+    restricted: bool = False,
 ) -> AsyncIterator[ServerSentEvent]:
     """The domain's live feed (`api.live`) as Server-Sent Events."""
-    async for event in live.domain_feed(user_id, domain_id, allowed, after_seq, clients):
+    feed = live.domain_feed(user_id, domain_id, allowed, after_seq, clients, restricted)
+    async for event in feed:
         yield live_event(event)

@@ -8,7 +8,7 @@ so a lead a member may not see answers 404 exactly like a lead that does not exi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -89,7 +89,12 @@ class LeadFilter:
 
 def visible(scope: LeadScope) -> ColumnElement[bool]:
     """Live leads of the domain; for a member, those of own campaigns or assigned to them."""
-    clause = and_(Lead.domain_id == scope.domain_id, Lead.deleted_at.is_(None))
+    return and_(Lead.deleted_at.is_(None), _sight(scope))
+
+
+def _sight(scope: LeadScope) -> ColumnElement[bool]:
+    """`visible` without the deletion: whose leads these are (a deleted one's event too)."""
+    clause = Lead.domain_id == scope.domain_id
     if scope.client_ids is not None:
         of_clients = campaign_ids_of(scope.domain_id, scope.client_ids)
         clause = and_(clause, Lead.campaign_id.in_(of_clients))
@@ -117,24 +122,15 @@ def newest_of_domain(session: Session, domain_name: str, limit: int) -> tuple[in
     return int(total or 0), list(rows)
 
 
-def ids_in_campaigns(
-    session: Session,
-    domain_id: uuid.UUID,
-    lead_ids: Sequence[uuid.UUID],
-    campaign_ids: Collection[uuid.UUID],
+def ids_seen_by(
+    session: Session, scope: LeadScope, lead_ids: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Those of `lead_ids` that are the domain's leads in one of `campaign_ids` (the live feed
-    of a viewer limited to clients keeps only these)."""
-    if not lead_ids or not campaign_ids:
+    """Those of `lead_ids` that `scope` sees, deleted ones included (the live feed of a member
+    or of a viewer limited to clients keeps only these, its `lead.deleted` events too)."""
+    if not lead_ids:
         return set()
     return set(
-        session.scalars(
-            select(Lead.id).where(
-                Lead.domain_id == domain_id,
-                Lead.id == any_(id_array(lead_ids)),
-                Lead.campaign_id == any_(id_array(list(campaign_ids))),
-            )
-        )
+        session.scalars(select(Lead.id).where(Lead.id == any_(id_array(lead_ids)), _sight(scope)))
     )
 
 

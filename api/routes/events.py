@@ -48,6 +48,7 @@ async def stream_events(
             access.still_allowed,
             live.resume_after(last_event_id),
             principal.client_ids,
+            restricted=principal.role == "member",
         ),
         ping=sse.KEEPALIVE_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -173,6 +173,7 @@ class _Session:
             self.access.still_allowed,
             self.after_seq,
             principal.client_ids,
+            restricted=principal.role == "member",
         )
         async with contextlib.aclosing(feed):
             async for event in feed:

@@ -368,3 +368,30 @@ def test_one_event_per_api_request_and_bulk_request(
     assert [r.kind for r in rows] == ["lead.created"] * 3 + ["lead.updated"]
     assert sorted(rows[-1].data["ids"]) == sorted(leads) and rows[-1].data["count"] == 3
     assert rows[-1].data["action"] == "bulk_update"
+
+
+def test_a_member_gets_only_the_ids_of_leads_they_see(
+    api_client: TestClient, make_user: MakeUser
+) -> None:
+    """A member sees their own campaigns' leads and those assigned to them (`GET /leads`); the
+    feed names no other lead's id. Campaigns are the domain's for every member."""
+    manager = make_user()
+    member = make_user(manager.domain_name, role="member")
+    theirs = _campaign(api_client, member, "member's own")
+    with api_client.stream("GET", f"{API}/events", headers=member.headers) as response:
+        assert response.status_code == 200
+        events = read_events(response)
+        take_until(events, lambda e: e.event == "ready")
+        hidden = _lead(api_client, manager, f"{uuid.uuid4().hex[:8]}@other.example")
+        shown = _lead(api_client, manager, f"{uuid.uuid4().hex[:8]}@mine.example", theirs)
+        both = {"action": "delete", "ids": [hidden, shown]}
+        deleted = api_client.post(f"{API}/leads/bulk", json=both, headers=manager.headers)
+        assert deleted.status_code == 200 and deleted.json()["succeeded"] == 2
+        barrier = _campaign(api_client, manager, "barrier")
+        seen = take_until(events, lambda e: e.event == "campaign.created")
+
+    leads = [e for e in seen if e.event and e.event.startswith("lead.")]
+    assert [e.event for e in leads] == ["lead.created", "lead.deleted"]
+    assert all(e.json()["ids"] == [shown] and e.json()["count"] == 1 for e in leads)
+    assert seen[-1].json()["id"] == barrier
+    assert hidden not in "".join(e.data for e in seen)
