@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from models.leads_bulk import EXPORT_COLUMNS
 from models.leads_sink import write_page
 from models.scoring import STATUS_POINTS
 from records import LeadRecord
@@ -481,6 +482,7 @@ def test_export_as_json_lines_keeps_every_value_exactly(
     lines = response.text.splitlines()
     assert len(lines) == 1
     row = json.loads(lines[0])
+    assert list(row) == list(EXPORT_COLUMNS)  # every key, in the CSV header's order
     assert row["id"] == made["id"] and row["email"] == "j1@x.example"
     # JSON lines are not for spreadsheets: values are the stored ones, no `'` prefix
     assert row["first_name"] == tricky and row["last_name"] == "=1+1"
