@@ -59,16 +59,9 @@ class CheckContext:
         raise ConfigError("a source check has no rate limiter: check with free calls only")
 
     def open_upload(self, file_id: str) -> IO[bytes]:
-        try:
-            upload_id = uuid.UUID(str(file_id))
-        except ValueError:
-            raise ConfigError(f"file_id {file_id!r} is not a valid upload id") from None
-        stream = upload_reader.open_upload(
-            self._engine, upload_id, domain_id=self._domain_id, data_source_id=self._source_id
+        return upload_reader.open_upload(
+            self._engine, file_id, self._domain_id, self._source_id, missing=ConfigError
         )
-        if stream is None:
-            raise ConfigError(f"upload {file_id} does not exist for this data source")
-        return stream
 
     def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
         return [False] * len(records)  # nothing is enriched or written

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -146,15 +146,7 @@ def current_user(
         or user.session_id != claims.session_id  # the token's sign-in session has ended
     ):
         raise NotAuthenticated("invalid or expired access token")
-    return AuthenticatedUser(
-        user_id=user.user_id,
-        email=user.email,
-        is_admin=user.is_admin,
-        home_domain_id=user.home_domain_id,
-        home_role=user.home_role,
-        session_id=claims.session_id,
-        home_client_ids=user.home_client_ids,
-    )
+    return replace(user_from_row(user), session_id=claims.session_id)
 
 
 def _user_from_api_key(session: Session, credential: str) -> AuthenticatedUser:
@@ -163,16 +155,7 @@ def _user_from_api_key(session: Session, credential: str) -> AuthenticatedUser:
         raise NotAuthenticated("invalid or revoked API key")
     if api_keys_repo.touch_due(user.key_last_used_at):
         api_keys_repo.touch_api_key(session, user.api_key_id)
-    return AuthenticatedUser(
-        user_id=user.user_id,
-        email=user.email,
-        is_admin=user.is_admin,
-        api_key_id=user.api_key_id,
-        key_domain_id=user.home_domain_id,
-        home_domain_id=user.home_domain_id,
-        home_role=user.home_role,
-        home_client_ids=user.home_client_ids,
-    )
+    return user_from_row(user)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]

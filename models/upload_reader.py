@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 
@@ -61,9 +62,19 @@ class UploadReader(io.RawIOBase):
 
 
 def open_upload(
-    engine: Engine, upload_id: uuid.UUID, *, domain_id: uuid.UUID, data_source_id: uuid.UUID
-) -> io.BufferedReader | None:
-    """A buffered stream over the upload, or None when this data source has no such upload."""
+    engine: Engine,
+    file_id: str,
+    domain_id: uuid.UUID,
+    data_source_id: uuid.UUID,
+    missing: Callable[[str], Exception] = LookupError,
+) -> io.BufferedReader:
+    """A buffered stream over the data source's upload `file_id` (what a job or a source check
+    reads). A malformed id or one naming no upload of this source raises `missing(message)`:
+    the caller's own error type (a connector's `ConfigError`), as models know no connector."""
+    try:
+        upload_id = uuid.UUID(str(file_id))
+    except ValueError:
+        raise missing(f"file_id {file_id!r} is not a valid upload id") from None
     with engine.connect() as conn:
         row = conn.execute(
             select(Upload.size, Upload.chunk_size).where(
@@ -73,7 +84,7 @@ def open_upload(
             )
         ).one_or_none()
     if row is None:
-        return None
+        raise missing(f"upload {file_id} does not exist for this data source")
     return io.BufferedReader(
         UploadReader(engine, upload_id, int(row.size), int(row.chunk_size)), buffer_size=1 << 20
     )
