@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from connectors.providers.linkedin.forms import form_from_body
-from connectors.providers.linkedin.mapping import leads_from_elements
+from connectors.providers.linkedin.mapping import PREDEFINED_FIELDS, leads_from_elements
+from records import LEAD_FIELDS
 
 FORM_ID = "5928001"
 FORM_URN = f"urn:li:versionedLeadGenForm:(urn:li:leadGenForm:{FORM_ID},1)"
@@ -101,3 +104,61 @@ def test_a_form_that_answered_404_is_form_not_found_not_form_unknown() -> None:
     assert leads == []
     assert [(e.code, e.raw) for e in errors] == [("form_not_found", "gone")]
     assert f"GET /rest/leadForms/{FORM_ID}" in errors[0].message
+
+
+#: an answer for each lead field a predefinedField can fill, already in its normalised form
+ANSWERS = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@analytical.example",
+    "company_name": "Analytical Engines Ltd",
+    "title": "Head of Research",
+    "phone": "+44 20 7946 0018",
+    "city": "London",
+    "state": "England",
+    "country": "United Kingdom",
+    "linkedin_url": "https://www.linkedin.com/in/ada-lovelace",
+    "company_size": "51-200",
+    "company_industry": "Computer Hardware",
+}
+
+
+#: LinkedIn's predefinedField → the lead field its answer fills, written out (not read from the
+#: connector) so a wrong target fails here
+MAPPED = [
+    ("FIRST_NAME", "first_name"),
+    ("LAST_NAME", "last_name"),
+    ("EMAIL", "email"),
+    ("WORK_EMAIL", "email"),
+    ("COMPANY_NAME", "company_name"),
+    ("JOB_TITLE", "title"),
+    ("PHONE_NUMBER", "phone"),
+    ("WORK_PHONE_NUMBER", "phone"),
+    ("CITY", "city"),
+    ("STATE", "state"),
+    ("COUNTRY", "country"),
+    ("LINKEDIN_PROFILE_LINK", "linkedin_url"),
+    ("COMPANY_SIZE", "company_size"),
+    ("INDUSTRY", "company_industry"),
+]
+
+
+def test_the_table_covers_every_predefined_field_the_connector_maps() -> None:
+    assert {predefined for predefined, _ in MAPPED} == set(PREDEFINED_FIELDS)
+
+
+@pytest.mark.parametrize(("predefined", "lead_field"), MAPPED)
+def test_each_predefined_field_maps_to_its_lead_field(predefined: str, lead_field: str) -> None:
+    # Given a form whose one predefined question asks for `predefined`, next to a custom one
+    form = form_from_body(form_body((7, "asked", predefined), (8, "budget", None)))
+    element = response("r-1", (8, "Over 50k"), (7, ANSWERS[lead_field]))
+    # When the response is mapped
+    [lead], errors = leads_from_elements(
+        [element], first=1, test_leads="skip", forms={FORM_ID: form}
+    )
+    # Then the answer lands in that lead field, and in no other
+    assert errors == []
+    assert getattr(lead, lead_field) == ANSWERS[lead_field]
+    filled = {f for f in LEAD_FIELDS if getattr(lead, f) is not None}
+    assert filled == {lead_field}
+    assert lead.external_id == "r-1"
