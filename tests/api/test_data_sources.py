@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -27,7 +29,9 @@ from tests.api.helpers import (
     create_job,
     create_source,
     field_names,
+    move_job,
 )
+from workers.runner import Runner
 
 pytestmark = pytest.mark.usefixtures("connectors_registry")
 
@@ -243,6 +247,45 @@ def test_delete_refuses_while_a_job_is_live(
     api_client.post(f"/api/v1/jobs/{job_id}/cancel", headers=manager.headers)
     assert api_client.delete(url, headers=manager.headers).status_code == 204
     assert api_client.get(url, headers=manager.headers).status_code == 404
+
+
+def test_metrics_carry_the_last_jobs_records_rejected_warning(
+    api_client: TestClient, make_user: MakeUser, engine: Engine, redis_url: str
+) -> None:
+    # Given a CSV source whose upload has three good rows and two with no email or LinkedIn URL
+    manager = make_user()
+    source = create_source(api_client, manager, type_="csv", name="list")
+    rows = "First Name,Email\nAna,ana@acme.example\nBo,\nCy,cy@acme.example\nDi,\n"
+    rows += "Ed,ed@acme.example\n"
+    body, content_type = _multipart("people.csv", rows.encode())
+    upload = api_client.post(
+        f"{BASE}/{source['id']}/files",
+        content=body,
+        headers={**manager.headers, "Content-Type": content_type},
+    )
+    assert upload.status_code == 201, upload.text
+    created = api_client.post(
+        "/api/v1/jobs",
+        json={"data_source_id": source["id"], "params": {"file_id": upload.json()["id"]}},
+        headers=manager.headers,
+    )
+    assert created.status_code == 201, created.text
+    job_id = uuid.UUID(created.json()["id"])
+    # When the job runs to its end, as a worker would
+    move_job(engine, job_id, "start")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert Runner(engine, get_settings(), client, threading.Event()).run(job_id) == "completed"
+    finally:
+        client.close()
+    # Then the source's metrics carry the job's records_rejected warning with its count
+    job = api_client.get(f"/api/v1/jobs/{job_id}", headers=manager.headers).json()
+    metrics = api_client.get(f"{BASE}/{source['id']}", headers=manager.headers).json()["metrics"]
+    [warning] = metrics["last_warnings"]
+    assert (warning["code"], warning["count"]) == ("records_rejected", 2)
+    assert warning["message"].startswith("2 of 5 fetched records were rejected")
+    assert metrics["last_warnings"] == job["warnings"]
+    assert (metrics["jobs_total"], metrics["jobs_failed"], metrics["leads_total"]) == (1, 0, 3)
 
 
 def test_source_jobs_lists_only_that_sources_jobs(

@@ -8,12 +8,14 @@ tests/workers/test_webhook_delivery.py.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
@@ -29,8 +31,11 @@ from tests.api.helpers import (
     connectors_registry,  # noqa: F401  (fixture)
     create_job,
     create_source,
+    move_job,
 )
+from tests.factories import make_job, make_source
 from tests.receivers import WebhookReceiver
+from workers.runner import Runner
 from workers.webhooks import WebhookSender
 
 pytestmark = pytest.mark.usefixtures("connectors_registry")
@@ -195,6 +200,41 @@ def test_a_job_move_records_its_event_with_the_job_as_get_shows_it(
         api_client.post(f"/api/v1/jobs/{job_id}/pause", headers=manager.headers).status_code == 409
     )
     assert len(messages(engine)) == 1
+
+
+def test_a_job_that_fails_records_job_failed_with_the_job_as_get_shows_it(
+    api_client: TestClient,
+    manager: ApiUser,
+    engine: Engine,
+    receiver: WebhookReceiver,
+    redis_url: str,
+) -> None:
+    # Given an endpoint for job.failed, another for job.completed, and a job whose every
+    # record is invalid
+    failed_hook = create_webhook(api_client, manager, receiver.url, ["job.failed"])
+    create_webhook(api_client, manager, receiver.url, ["job.completed"])
+    source = make_source(engine, manager.domain_id, "synthetic", {"total": 20, "page_size": 10})
+    job_id = make_job(engine, manager.domain_id, source, {"bad_every": 1})
+    move_job(engine, job_id, "start")
+    # When it runs to its end, as a worker would, and fails
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert Runner(engine, get_settings(), client, threading.Event()).run(job_id) == "failed"
+    finally:
+        client.close()
+    # Then one job.failed message was committed for the subscribed endpoint only
+    (message,) = messages(engine)
+    assert message.event_type == "job.failed" and message.status == "pending"
+    assert str(message.webhook_id) == failed_hook["id"]
+    assert set(message.payload) == {"type", "timestamp", "data"}
+    assert message.payload["type"] == "job.failed"
+    # And its data is the failed job as GET /jobs/{id} shows it
+    shown = api_client.get(f"/api/v1/jobs/{job_id}", headers=manager.headers).json()
+    assert (shown["status"], shown["error_code"]) == ("failed", "all_records_rejected")
+    data = dict(message.payload["data"])
+    # (the heartbeat's age was taken when the job failed, before the GET)
+    assert 0 <= data.pop("heartbeat_age_s") <= shown.pop("heartbeat_age_s")
+    assert data == shown
 
 
 def test_job_data_has_the_fields_of_job_out(

@@ -163,6 +163,31 @@ def test_a_missing_form_is_a_row_error_for_its_responses_only() -> None:
     assert "linkedin.form_not_found" in ctx.log.events("warning")
 
 
+def test_unmapped_answers_and_an_unreadable_form_urn_are_row_errors_for_those_only() -> None:
+    # Given the documented list where Charles answers only the custom question (45) and the
+    # test lead's response names no lead form
+    fake = FakeLinkedIn()
+    body = fixture("lead_form_responses.json")
+    charles, test_lead = body["elements"][1], body["elements"][2]
+    charles["formResponse"]["answers"] = [
+        {"answerDetails": {"textQuestionAnswer": {"answer": "Under 10k"}}, "questionId": 45}
+    ]
+    test_lead["versionedLeadGenFormUrn"] = "urn:li:sponsoredCampaign:273437326"
+    fake.responses = body
+    pages = run(fake, config(test_leads="tag"))
+    # Then the job goes on with Ada, and each of the other two is a row error of its own
+    assert [r.email for p in pages for r in p.records] == ["ada@analytical.example"]
+    errors = [(e.code, e.record, e.raw) for p in pages for e in p.errors]
+    assert errors == [
+        ("no_answers", 2, "aaaabbbb-0000-cccc-1111-dddd2222ffff-5"),
+        ("form_unknown", 3, "aaaabbbb-0000-cccc-1111-dddd22220000-5"),
+    ]
+    # And only the readable form was fetched
+    assert [p for p in fake.paths() if p.startswith("/rest/leadForms/")] == [
+        "/rest/leadForms/5928001"
+    ]
+
+
 def test_question_ids_join_whether_numbers_or_strings() -> None:
     # The documentation types questionId as a number; a string id must join all the same
     fake = FakeLinkedIn()

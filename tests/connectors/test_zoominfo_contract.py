@@ -26,6 +26,7 @@ from connectors.providers.zoominfo.connector import (
     ZoomInfoConfig,
     ZoomInfoConnector,
     ZoomInfoParams,
+    to_lead,
 )
 from connectors.providers.zoominfo.counts import read_counts
 from connectors.sandbox.zoominfo import ZoomInfoEmulator
@@ -220,6 +221,40 @@ def test_the_documented_enrich_answer_fills_the_lead() -> None:
     enrich_body = next(b for path, b in provider.calls if path == "/enrich/contact")
     assert enrich_body["matchPersonInput"] == [{"personId": 2_000_000_000}]
     assert "companyPrimaryIndustry" in enrich_body["outputFields"]
+
+
+def documented_contact_without_industry() -> dict[str, Any]:
+    """The documented enriched contact with its `company.primaryIndustry` taken out."""
+    contact: dict[str, Any] = copy.deepcopy(ENRICH["data"]["result"][0]["data"][0])
+    del contact["company"]["primaryIndustry"]
+    return contact
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "nested",  # the documented example: `company.primaryIndustry`, a list
+        "flat",  # the documented output field name `companyPrimaryIndustry`, a list
+        "flat_text",  # the same output field as a plain string
+    ],
+)
+def test_the_primary_industry_is_read_nested_or_under_its_output_field_name(where: str) -> None:
+    contact = documented_contact_without_industry()
+    if where == "nested":
+        contact["company"]["primaryIndustry"] = ["Software", "Media & Internet"]
+    elif where == "flat":
+        contact["companyPrimaryIndustry"] = ["Software", "Media & Internet"]
+    else:
+        contact["companyPrimaryIndustry"] = "Software"
+    assert to_lead(contact).company_industry == "Software"
+
+
+def test_an_undocumented_flat_company_industry_is_not_read() -> None:
+    # `companyIndustry` is no ZoomInfo output field (only `companyPrimaryIndustry` and
+    # `companyIndustries` are): a contact carrying only it has no industry
+    contact = documented_contact_without_industry()
+    contact["companyIndustry"] = "Software"
+    assert to_lead(contact).company_industry is None
 
 
 def test_a_contact_whose_search_result_has_no_email_is_not_paid_for() -> None:

@@ -162,12 +162,13 @@ def _first(value: Any) -> Any:
 
 
 def to_lead(contact: dict[str, Any]) -> LeadRecord:
-    """A lead from a search or enriched contact; company fields flat (`companyWebsite`) or, as
-    the documented enrich example answers them, inside `company` (`website`, `employeeCount`,
-    `primaryIndustry`)."""
+    """A lead from a search or enriched contact; company fields flat, under their documented
+    output field names (`companyWebsite`, `companyEmployeeCount`, `companyPrimaryIndustry`), or,
+    as the documented enrich example answers them, inside `company` (`website`,
+    `employeeCount`, `primaryIndustry`)."""
     company = contact.get("company") or {}
     size = contact.get("companyEmployeeCount", company.get("employeeCount"))
-    industry = contact.get("companyIndustry") or company.get("primaryIndustry")
+    industry = contact.get("companyPrimaryIndustry") or company.get("primaryIndustry")
     urls = contact.get("externalUrls") or []
     linkedin = next((u.get("url") for u in urls if "linkedin" in str(u.get("type", ""))), None)
     return normalize_record(
