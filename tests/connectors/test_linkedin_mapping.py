@@ -162,3 +162,31 @@ def test_each_predefined_field_maps_to_its_lead_field(predefined: str, lead_fiel
     filled = {f for f in LEAD_FIELDS if getattr(lead, f) is not None}
     assert filled == {lead_field}
     assert lead.external_id == "r-1"
+
+
+def test_when_two_questions_fill_one_field_the_tables_preference_wins_not_the_answer_order() -> (
+    None
+):
+    # Given a form asking both a work email and an email, and a response answering the work
+    # email first
+    form = form_from_body(
+        form_body(
+            (50, "workEmail", "WORK_EMAIL"),
+            (51, "email", "EMAIL"),
+            (52, "workPhone", "WORK_PHONE_NUMBER"),
+            (53, "phone", "PHONE_NUMBER"),
+        )
+    )
+    element = response(
+        "both",
+        (50, "ada@work.example"),
+        (51, "ada@home.example"),
+        (52, "+44 20 7946 0001"),
+        (53, "+44 20 7946 0002"),
+    )
+    leads, errors = leads_from_elements(
+        [element], first=1, test_leads="skip", forms={FORM_ID: form}
+    )
+    # Then EMAIL and PHONE_NUMBER, listed first in PREDEFINED_FIELDS, fill the lead
+    assert errors == []
+    assert (leads[0].email, leads[0].phone) == ("ada@home.example", "+44 20 7946 0002")

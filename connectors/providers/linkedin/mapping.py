@@ -34,6 +34,7 @@ PREDEFINED_FIELDS: dict[str, str] = {
     "COMPANY_SIZE": "company_size",
     "INDUSTRY": "company_industry",
 }
+_PREFERENCE = {field: rank for rank, field in enumerate(PREDEFINED_FIELDS)}
 
 
 def lead_from_element(
@@ -47,7 +48,7 @@ def lead_from_element(
     if form is None:
         return None
     answers = ((element.get("formResponse") or {}).get("answers")) or []
-    values: dict[str, str] = {}
+    chosen: dict[str, tuple[int, str]] = {}  # lead field → (preference, answer)
     for answer in answers:
         if not isinstance(answer, dict):
             continue
@@ -57,7 +58,10 @@ def lead_from_element(
         text = ((answer.get("answerDetails") or {}).get("textQuestionAnswer") or {}).get("answer")
         if target is None or not isinstance(text, str) or not text.strip():
             continue
-        values.setdefault(target, text)  # the first (preferred) answer wins
+        rank = _PREFERENCE[field or ""]
+        if target not in chosen or rank < chosen[target][0]:
+            chosen[target] = (rank, text)
+    values = {target: text for target, (_, text) in chosen.items()}
     if not values:
         return None
     raw = dict(element)
