@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from connectors.base import JobLogger, RateLimiter
 from connectors.errors import ConfigError
 from connectors.kit.ratelimit import RedisRateLimiter, rate_limit_key
-from models import credits, job_states, suppressions, upload_reader
+from models import credits, job_states, row_security, suppressions, upload_reader
 from models.job_statuses import STOPPING_STATUSES
 from records import LeadRecord
 from records.normalize import suppression_keys
@@ -108,9 +108,15 @@ class JobContext:
             self._engine, file_id, self._domain_id, self._source_uuid, missing=ConfigError
         )
 
+    def _session(self) -> Session:
+        """A session acting for the job's domain: the job's own transactions outside its pages
+        (heartbeat, suppression checks, balances, saved tokens) run under row-level security
+        too, as the runner's pages do."""
+        return row_security.domain_session(self._engine, self._domain_id)
+
     def suppressed(self, records: Sequence[LeadRecord], provider: str) -> list[bool]:
         keys = [suppression_keys(r, provider) for r in records]
-        with Session(self._engine) as session:
+        with self._session() as session:
             hit = suppressions.suppressed_keys(
                 session, self._domain_id, [k for found in keys for k in found]
             )
@@ -119,15 +125,14 @@ class JobContext:
     def report_balance(self, remaining: int) -> None:
         if self._done.is_set():  # an abandoned fetching thread writes nothing
             return
-        with Session(self._engine) as session, session.begin():
+        with self._session() as session, session.begin():
             credits.set_balance(session, self._source_uuid, remaining)
 
     def save_config(self, changes: Mapping[str, str | int | None]) -> None:
         if self._done.is_set():  # an abandoned fetching thread writes nothing
             raise RuntimeError("the runner let go of this run: nothing more is saved")
-        save_source_config(
-            self._engine, self._settings.require_secret_key(), self._source_uuid, changes
-        )
+        secret_key = self._settings.require_secret_key()
+        save_source_config(self._engine, secret_key, self._domain_id, self._source_uuid, changes)
 
     # ---- heartbeat thread ---------------------------------------------------------------------
 
@@ -163,7 +168,7 @@ class JobContext:
 
     def beat(self) -> None:
         """One small transaction: heartbeat, pending log lines, and the desired state."""
-        with self._buffer.flushing() as lines, Session(self._engine) as session, session.begin():
+        with self._buffer.flushing() as lines, self._session() as session, session.begin():
             status = job_states.heartbeat(session, self._job_uuid, self._lease, lines)
         if status is None:
             self.stop_reason = "fenced"

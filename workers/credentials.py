@@ -13,11 +13,10 @@ import uuid
 from collections.abc import Mapping
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from connectors.base import split_secrets
 from connectors.registry import get_connector_class
-from models import sources_repo
+from models import row_security, sources_repo
 from runtime.crypto import decrypt_json, encrypt_json
 from runtime.logging import get_logger
 
@@ -27,10 +26,11 @@ _log = get_logger(__name__)
 def save_source_config(
     engine: Engine,
     secret_key: str,
+    domain_id: uuid.UUID,
     source_id: uuid.UUID,
     changes: Mapping[str, str | int | None],
 ) -> None:
-    with Session(engine) as session, session.begin():
+    with row_security.domain_session(engine, domain_id) as session, session.begin():
         source = sources_repo.lock_source(session, source_id)
         model = get_connector_class(source.type).Config
         public, secrets = split_secrets(model, dict(changes))
