@@ -22,7 +22,17 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Integer, Row, Select, bindparam, func, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Row,
+    Select,
+    SmallInteger,
+    bindparam,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.schemas.common import example_of
@@ -113,12 +123,30 @@ def _decode(cursor: str, sort: str, column: InstrumentedAttribute[Any]) -> tuple
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if data["s"] != sort:
             raise _invalid("cursor", "the cursor belongs to another sort order")
-        value = data["v"]
-        if column.type.python_type is datetime:
-            value = datetime.fromisoformat(value)
-        return value, uuid.UUID(data["i"])
+        return _typed(data["v"], column), uuid.UUID(str(data["i"]))
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise _invalid("cursor", "the cursor is not one this list issued") from exc
+
+
+# SmallInteger and BigInteger are Integer subclasses: most specific first
+_INT_BOUNDS = ((SmallInteger, 2**15), (BigInteger, 2**63), (Integer, 2**31))
+
+
+def _typed(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+    """The cursor's sort value as its column holds it, else ValueError: a cursor comes back from
+    the client, and a value of another type, out of the column's range or with a NUL would
+    otherwise reach PostgreSQL and fail there as a server error (issue 14, M4)."""
+    kind = column.type.python_type
+    if kind is datetime and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if kind is int and type(value) is int:
+        bound = next(b for t, b in _INT_BOUNDS if isinstance(column.type, t))
+        if -bound <= value < bound:
+            return value
+    if kind is str and isinstance(value, str) and "\x00" not in value:
+        value.encode("utf-8")  # a lone surrogate: UnicodeEncodeError, a ValueError
+        return value
+    raise ValueError(f"not a {kind.__name__} of the sort column")
 
 
 def paginate(

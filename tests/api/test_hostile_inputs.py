@@ -8,6 +8,8 @@ malformed multipart.
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -183,3 +185,77 @@ def test_a_clean_json_body_still_reaches_the_route(
     )
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "Spring \u00e9t\u00e9 \U0001f680"
+
+
+def _cursor(sort: str, value: Any, row_id: Any = "6f1c2b7e-0d4a-4c8e-9f1a-2b3c4d5e6f70") -> str:
+    """A well-formed cursor (base64url JSON, as the lists issue them) carrying `value`."""
+    raw = json.dumps({"s": sort, "v": value, "i": row_id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("path", "sort", "value"),
+    [
+        ("/api/v1/leads", "-score", "abc"),
+        ("/api/v1/leads", "-score", 2**70),
+        ("/api/v1/leads", "-score", 2**15),
+        ("/api/v1/leads", "-score", {"x": 1}),
+        ("/api/v1/leads", "-score", True),
+        ("/api/v1/links", "-clicks", 2**70),
+        ("/api/v1/links", "-clicks", "abc"),
+        ("/api/v1/data-sources", "name", "a\u0000b"),
+        ("/api/v1/data-sources", "name", {"x": 1}),
+        ("/api/v1/api-keys", "name", "\ud800"),
+        ("/api/v1/campaigns", "-created_at", 17),
+    ],
+)
+def test_a_tampered_cursor_value_is_refused_naming_the_cursor(
+    api_client: TestClient, manager: ApiUser, path: str, sort: str, value: Any
+) -> None:
+    # Given a cursor of the right shape whose sort value is not what that column holds
+    cursor = _cursor(sort, value)
+    # When a list is asked for the page after it
+    response = api_client.get(
+        path, params={"sort": sort, "cursor": cursor}, headers=manager.headers
+    )
+    # Then it is a 422 naming the cursor, not a server error from PostgreSQL
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("row_id", [12, ["x"], "not-a-uuid"])
+def test_a_tampered_cursor_id_is_refused_naming_the_cursor(
+    api_client: TestClient, manager: ApiUser, row_id: Any
+) -> None:
+    cursor = _cursor("-created_at", "2026-12-01T00:00:00+00:00", row_id)
+    response = api_client.get(
+        "/api/v1/campaigns", params={"cursor": cursor}, headers=manager.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "cursor"
+
+
+def test_an_issued_cursor_still_pages_for_each_sort_type(
+    api_client: TestClient, manager: ApiUser
+) -> None:
+    # Given three leads and a page size of one, sorted by an integer column
+    for n in range(3):
+        created = api_client.post(
+            "/api/v1/leads", json={"email": f"p{n}@cursor.example"}, headers=manager.headers
+        )
+        assert created.status_code == 201, created.text
+    seen: list[str] = []
+    cursor = None
+    # When the list is walked by its own cursors
+    while True:
+        params: dict[str, Any] = {"sort": "-score", "page_size": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = api_client.get("/api/v1/leads", params=params, headers=manager.headers)
+        assert page.status_code == 200, page.text
+        seen += [item["id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    # Then every lead comes once
+    assert len(seen) == len(set(seen)) == 3
