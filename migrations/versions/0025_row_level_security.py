@@ -28,6 +28,9 @@ from collections.abc import Sequence
 
 from alembic import op
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+
+from runtime.errors import ConfigurationError
 
 revision: str = "0025"
 down_revision: str | None = "0024"
@@ -94,10 +97,7 @@ def _create_roles() -> None:
         text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
     ).scalar()
     if not may:
-        raise RuntimeError(
-            f"roles {', '.join(missing)} are missing and this user may not create them: "
-            "create them as described in docs/operations.md (row-level security), then migrate"
-        )
+        raise _ask_an_administrator(missing, [])
     for role in missing:
         # another database of this cluster may be migrating at the same moment
         op.execute(
@@ -110,12 +110,40 @@ def _join_roles() -> None:
     """The owner may `SET ROLE dashin_app` and passes the maintenance policy (a superuser
     already does both)."""
     bind = op.get_bind()
+    refused = []
     for role in (APP_ROLE, MAINTENANCE_ROLE):
         member = bind.execute(
             text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": role}
         ).scalar()
-        if not member:
-            op.execute(f"GRANT {role} TO current_user")
+        if member:
+            continue
+        try:
+            with bind.begin_nested():
+                bind.execute(text(f"GRANT {role} TO current_user"))
+        except ProgrammingError as exc:  # no CREATEROLE, nor ADMIN OPTION on the role
+            if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+                raise
+            refused.append(role)
+    if refused:
+        raise _ask_an_administrator([], refused)
+
+
+def _ask_an_administrator(missing: Sequence[str], refused: Sequence[str]) -> ConfigurationError:
+    """What a managed server's administrator runs once before `dashin migrate` can go on: the
+    migrating user may neither create the roles nor grant them (docs/operations.md)."""
+    user = op.get_bind().execute(text("SELECT current_user")).scalar()
+    if missing:
+        problem = f"roles {', '.join(missing)} are missing and {user} may not create them"
+    else:
+        problem = (
+            f"{user} is not a member of {', '.join(refused)} and may not grant itself membership"
+        )
+    steps = [f"CREATE ROLE {role} NOLOGIN;" for role in missing]
+    steps.append(f'GRANT {APP_ROLE}, {MAINTENANCE_ROLE} TO "{user}";')
+    return ConfigurationError(
+        f"{problem}: have an administrator run {' '.join(steps)} then run `dashin migrate` "
+        "again (docs/operations.md, row-level security)"
+    )
 
 
 def upgrade() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -12,8 +13,19 @@ from sqlalchemy.orm import Session
 
 from connectors.errors import RateLimited
 from connectors.providers.synthetic import SyntheticConnector
-from models import Job, JobLog, JobRecordError, Lead, LeadSource, Notification, job_states
+from models import (
+    Job,
+    JobLog,
+    JobRecordError,
+    Lead,
+    LeadSource,
+    Notification,
+    job_states,
+    row_security,
+)
+from models import leads_sink as sink
 from models.sources import DataSource
+from runtime.settings import reset_settings_cache
 from tests.workers.conftest import World
 from workers.runner import Runner
 
@@ -67,6 +79,44 @@ def test_second_run_of_the_same_leads_inserts_nothing(world: World, runner: Runn
     runner.run(second)
     job = _job(world, second)
     assert (job.inserted, job.unchanged, job.fetched) == (0, 300, 300)
+
+
+def test_every_page_transaction_acts_for_the_jobs_domain_under_row_level_security(
+    world: World, runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: the transaction that writes a page's leads, then its counters, checkpoint and
+    log lines, runs as the application role with the job's domain set, so the policies stand
+    behind every write and no other domain's rows are in reach."""
+    monkeypatch.setenv("DASHIN_RLS", "on")
+    reset_settings_cache()
+    seen_by_sink: list[tuple[str, str]] = []
+    seen_by_counters: list[tuple[str, object]] = []
+    write_page = sink.write_page
+    record_page = job_states.record_page
+
+    def spy_sink(conn: Any, **values: Any) -> sink.SinkResult:
+        # the raw connection the leads are written on, inside the page's transaction
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_user, current_setting('app.domain_id', true)")
+            seen_by_sink.append(tuple(cur.fetchone()))
+        return write_page(conn, **values)
+
+    def spy_counters(session: Session, *args: Any, **kwargs: Any) -> str:
+        seen_by_counters.append(row_security.current(session.connection()))
+        return record_page(session, *args, **kwargs)
+
+    monkeypatch.setattr(sink, "write_page", spy_sink)
+    monkeypatch.setattr(job_states, "record_page", spy_counters)
+    # Given a job of three provider pages
+    job_id = world.queued_job(total=300, page_size=100)
+    # When it runs to its end
+    assert runner.run(job_id) == "completed"
+    # Then it wrote every lead, and every page transaction acted for the job's domain only
+    job = _job(world, job_id)
+    assert (job.pages, job.inserted) == (3, 300)
+    acting = (row_security.APP_ROLE, str(world.domain_id))
+    assert 1 <= len(seen_by_sink) <= 3 and set(seen_by_sink) == {acting}
+    assert len(seen_by_counters) == len(seen_by_sink) and set(seen_by_counters) == {acting}
 
 
 #: a page every 0.2 s: ten pages outlast any first commit, even on a loaded machine (at 0.05 s
