@@ -176,3 +176,17 @@ def listener_backends(engine: Engine) -> list[int]:
                 )
             )
         )
+
+
+def run_in_process(engine: Engine, redis_url: str, job_id: uuid.UUID) -> str:
+    """Run a started job to its end in this process, as a worker would; its outcome."""
+    import redis
+
+    from runtime.settings import get_settings
+    from workers.runner import Runner
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return Runner(engine, get_settings(), client, threading.Event()).run(job_id)
+    finally:
+        client.close()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -30,8 +28,8 @@ from tests.api.helpers import (
     create_source,
     field_names,
     move_job,
+    run_in_process,
 )
-from workers.runner import Runner
 
 pytestmark = pytest.mark.usefixtures("connectors_registry")
 
@@ -273,11 +271,7 @@ def test_metrics_carry_the_last_jobs_records_rejected_warning(
     job_id = uuid.UUID(created.json()["id"])
     # When the job runs to its end, as a worker would
     move_job(engine, job_id, "start")
-    client = redis.Redis.from_url(redis_url)
-    try:
-        assert Runner(engine, get_settings(), client, threading.Event()).run(job_id) == "completed"
-    finally:
-        client.close()
+    assert run_in_process(engine, redis_url, job_id) == "completed"
     # Then the source's metrics carry the job's records_rejected warning with its count
     job = api_client.get(f"/api/v1/jobs/{job_id}", headers=manager.headers).json()
     metrics = api_client.get(f"{BASE}/{source['id']}", headers=manager.headers).json()["metrics"]

@@ -8,14 +8,12 @@ tests/workers/test_webhook_delivery.py.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
@@ -32,10 +30,10 @@ from tests.api.helpers import (
     create_job,
     create_source,
     move_job,
+    run_in_process,
 )
 from tests.factories import make_job, make_source
 from tests.receivers import WebhookReceiver
-from workers.runner import Runner
 from workers.webhooks import WebhookSender
 
 pytestmark = pytest.mark.usefixtures("connectors_registry")
@@ -217,11 +215,7 @@ def test_a_job_that_fails_records_job_failed_with_the_job_as_get_shows_it(
     job_id = make_job(engine, manager.domain_id, source, {"bad_every": 1})
     move_job(engine, job_id, "start")
     # When it runs to its end, as a worker would, and fails
-    client = redis.Redis.from_url(redis_url)
-    try:
-        assert Runner(engine, get_settings(), client, threading.Event()).run(job_id) == "failed"
-    finally:
-        client.close()
+    assert run_in_process(engine, redis_url, job_id) == "failed"
     # Then one job.failed message was committed for the subscribed endpoint only
     (message,) = messages(engine)
     assert message.event_type == "job.failed" and message.status == "pending"
