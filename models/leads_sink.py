@@ -11,8 +11,9 @@ Per page (ARCHITECTURE §6), never row by row:
    records matching a lead another record of the page already matched fold into it), keys to
    attach (keys owned by another lead are counted as merge candidates), and the matched leads
    that would actually gain a field;
-4. INSERT the new leads, UPDATE only those matched leads (filling empty fields, never
-   overwriting), attach the unowned keys, and write one provenance row per (job, lead).
+4. INSERT the new leads, fill the empty fields of only those matched leads (never overwriting;
+   an upsert that finds them by primary key), attach the unowned keys, and write one
+   provenance row per (job, lead).
 
 A page whose records all match unchanged leads thus costs one read and the provenance rows.
 No temp tables: nothing to truncate at commit, and nothing to survive transaction pooling.
@@ -110,17 +111,25 @@ FROM unnest(
 _SCORED = tuple(i for i, c in enumerate(LEAD_COLUMNS) if c in COMPLETENESS_FIELDS)
 
 # Only matched leads known to have an empty field the record fills reach this statement; its
-# own condition re-checks each one, so it never overwrites.
+# conflict filter re-checks each one, so it never overwrites. Why an upsert and not
+# `UPDATE leads … FROM unnest(…)`: ON CONFLICT finds each lead by a primary-key probe whatever
+# the statistics say, while the join was planned from them. With a young domain's statistics
+# (or none: a table never analysed) the planner costed the row-level-security policy's
+# `domain_id` scan at one row and joined every lead of the domain to the page: 79,005 by 105
+# rows and 6 s for one page at 80k leads (docs/BENCHMARKS.md, session 9). Every id exists: the
+# owners were read under the domain's lock, and the only writer that deletes leads (erasure)
+# takes it too, so no row is ever inserted here. The score given is a placeholder for the
+# never-inserted row (the insert trigger then skips it); the update trigger recomputes it.
 _FILL_EMPTY = f"""
-UPDATE leads l SET
-    {", ".join(f"{c} = COALESCE(l.{c}, s.{c})" for c in LEAD_COLUMNS)},
-    campaign_id = COALESCE(l.campaign_id, %(campaign_id)s)
+INSERT INTO leads AS l (id, domain_id, score, {", ".join(LEAD_COLUMNS)})
+SELECT s.lead_id, %(domain_id)s, 0, {", ".join(f"s.{c}" for c in LEAD_COLUMNS)}
 FROM unnest(%(lead_id)b::uuid[], {", ".join(f"%({c})b::text[]" for c in LEAD_COLUMNS)})
     AS s(lead_id, {", ".join(LEAD_COLUMNS)})
-WHERE l.id = s.lead_id AND (
-    {" OR ".join(f"(l.{c} IS NULL AND s.{c} IS NOT NULL)" for c in LEAD_COLUMNS)}
+ON CONFLICT (id) DO UPDATE SET
+    {", ".join(f"{c} = COALESCE(l.{c}, excluded.{c})" for c in LEAD_COLUMNS)},
+    campaign_id = COALESCE(l.campaign_id, %(campaign_id)s)
+WHERE {" OR ".join(f"(l.{c} IS NULL AND excluded.{c} IS NOT NULL)" for c in LEAD_COLUMNS)}
     OR (l.campaign_id IS NULL AND %(campaign_id)s::uuid IS NOT NULL)
-)
 RETURNING l.id
 """
 
@@ -228,6 +237,7 @@ def write_page(
         changed: set[uuid.UUID] = set()
         if plan.fills:
             params: dict[str, Any] = {
+                "domain_id": domain_id,
                 "campaign_id": campaign_id,
                 "lead_id": [lead_id for lead_id, _ in plan.fills],
             }

@@ -316,3 +316,39 @@ def test_owners_are_probed_per_key_not_found_by_scanning_the_domain(engine: Engi
     # one index probe per key: no row of the domain is read and thrown away
     assert "Index Cond: ((domain_id = " in plan and "(key = k.key)" in plan, plan
     assert "Rows Removed by Filter" not in plan, plan
+
+
+def _rows_read_from(plan: dict[str, Any], table: str) -> int:
+    """Rows the scan nodes of `plan` (EXPLAIN ANALYZE, FORMAT JSON) read from `table`."""
+    scans = plan.get("Relation Name") == table and plan["Node Type"] != "ModifyTable"
+    own = plan["Actual Rows"] * plan["Actual Loops"] if scans else 0
+    return own + sum(_rows_read_from(child, table) for child in plan.get("Plans", []))
+
+
+def test_filling_matched_leads_probes_them_by_key_whatever_the_statistics(engine: Engine) -> None:
+    from models import row_security
+    from models.leads_sink import _FILL_EMPTY, LEAD_COLUMNS
+
+    ids = _setup(engine)
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE leads"))  # statistics from before the domain had a lead
+        conn.commit()
+    _write(engine, ids, [LeadRecord(email=f"f{i}@x.example") for i in range(3000)])
+    with Session(engine) as session:
+        lead_ids = list(session.scalars(select(Lead.id).where(Lead.domain_id == ids["domain"])))
+    fill = lead_ids[::15]
+    params: dict[str, Any] = {"domain_id": ids["domain"], "campaign_id": None, "lead_id": fill}
+    for column in LEAD_COLUMNS:
+        params[column] = ["Ada" if column == "first_name" else None for _ in fill]
+    with engine.connect() as conn:
+        row_security.apply(conn, ids["domain"])  # under the domain's policies, as the runner
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _FILL_EMPTY, params)
+            plan = cur.fetchone()[0][0]["Plan"]
+            cur.execute("SELECT count(*) FROM leads WHERE first_name = 'Ada'")
+            filled = cur.fetchone()[0]
+        raw.rollback()
+    # every chosen lead filled, and no lead of the domain read beyond those
+    assert filled == len(fill) == 200
+    assert _rows_read_from(plan, "leads") <= len(fill), plan
