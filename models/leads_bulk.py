@@ -24,7 +24,6 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -161,20 +160,27 @@ def _csv_cells() -> list[ColumnElement[Any]]:
     return cells
 
 
-def _json_lines() -> Select[Any]:
-    """One JSON line per lead: `row_to_json` of a LATERAL row of the export's cells, each under
-    its column name.
+def _json_cells() -> list[ColumnElement[Any]]:
+    return [
+        (_iso(getattr(Lead, name)) if name == "created_at" else getattr(Lead, name)).label(name)
+        for name in EXPORT_COLUMNS
+    ]
 
-    Why not `json_build_object`: the same keys in the same order, values and types, but a row's
-    keys come from its type, not 40 arguments per row: 3.2 s of backend CPU per million leads
-    instead of 4.7 (docs/BENCHMARKS.md, session 7). The line has no space after `:` and `,`."""
-    cells: list[ColumnElement[Any]] = []
-    for name in EXPORT_COLUMNS:
-        column: ColumnElement[Any] = getattr(Lead, name)
-        cells.append((_iso(column) if name == "created_at" else column).label(name))
-    row = select(*cells).correlate(Lead).lateral("lead_row")
-    line = cast(func.row_to_json(literal_column(row.name)), String).label("line")
-    return select(line).select_from(Lead).join(row, true())
+
+def _json_lines(rows: Select[Any]) -> Select[Any]:
+    """One JSON line per row of `rows` (the export's cells, filtered and ordered): `row_to_json`
+    of the row, each cell under its column name, no space after `:` and `,`.
+
+    Why `row_to_json` and not `json_build_object`: the same keys in the same order, values and
+    types, but a row's keys come from its type, not 40 arguments per row: 3.2 s of backend CPU
+    per million leads instead of 4.7 (docs/BENCHMARKS.md, session 7). Why of an ordered
+    subquery and not of a LATERAL row beside `leads`: under the domain's row-level security the
+    planner sorted the finished JSON (533 MB spilled to disk for 1M leads) instead of reading
+    the `(domain_id, created_at, id)` index in order; the subquery is planned like the CSV
+    export, and a scan of it keeps its order (docs/BENCHMARKS.md, session 9)."""
+    lead_row = rows.subquery("lead_row")
+    line = cast(func.row_to_json(literal_column(lead_row.name)), String).label("line")
+    return select(line).select_from(lead_row)
 
 
 def export_copy(
@@ -202,9 +208,11 @@ def export_copy(
             {"ms": str(max(1, round(timeout_s * 1000)))},
         )
     lead_filter = leads_repo.narrow(conn, lead_filter)
-    query = select(*_csv_cells()) if fmt == "csv" else _json_lines()
+    query = select(*(_csv_cells() if fmt == "csv" else _json_cells()))
     query = query.where(leads_repo.visible(scope), *leads_repo.filter_clauses(lead_filter))
     query = query.order_by(Lead.created_at, Lead.id)
+    if fmt == "jsonl":
+        query = _json_lines(query)
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     statement = f"COPY ({compiled.string}) TO STDOUT {_COPY_OPTIONS[fmt]}"
     driver: Any = conn.connection.driver_connection

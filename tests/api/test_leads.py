@@ -430,6 +430,31 @@ def test_export_is_many_chunks_for_many_rows(
     assert body.count("\n") == 2501
 
 
+def test_both_export_formats_list_the_leads_oldest_first_in_the_same_order(
+    api_client: TestClient, manager: ApiUser, engine: Engine
+) -> None:
+    # Given leads inserted in an order unlike their creation times (some sharing one)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO leads (domain_id, email, created_at) "
+                "SELECT :d, 'o' || g || '@x.example', "
+                "       timestamptz '2026-01-01' + make_interval(mins => (g * 7919) % 1000) "
+                "FROM generate_series(1, 1500) g"
+            ),
+            {"d": manager.domain_id},
+        )
+    csv_rows = list(
+        csv.DictReader(io.StringIO(api_client.get(f"{BASE}/export", headers=manager.headers).text))
+    )
+    response = api_client.get(f"{BASE}/export", params={"format": "jsonl"}, headers=manager.headers)
+    json_rows = [json.loads(line) for line in response.text.splitlines()]
+    # Then JSON lines come in the CSV's order, which is (created_at, id)
+    assert [r["id"] for r in json_rows] == [r["id"] for r in csv_rows]
+    keys = [(datetime.fromisoformat(r["created_at"]), uuid.UUID(r["id"])) for r in json_rows]
+    assert len(keys) == 1500 and keys == sorted(keys)
+
+
 def test_a_leads_sources_show_each_providers_record_as_received(
     api_client: TestClient, make_user: MakeUser, manager: ApiUser, engine: Engine, db_url: str
 ) -> None:
