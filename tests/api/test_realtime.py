@@ -395,3 +395,25 @@ def test_a_member_gets_only_the_ids_of_leads_they_see(
     assert all(e.json()["ids"] == [shown] and e.json()["count"] == 1 for e in leads)
     assert seen[-1].json()["id"] == barrier
     assert hidden not in "".join(e.data for e in seen)
+
+
+def test_deleting_and_restoring_a_data_source_are_events_with_its_id_only(
+    api_client: TestClient, make_user: MakeUser, engine: Engine
+) -> None:
+    manager = make_user()
+    source = create_source(api_client, manager, name="Secret vault")["id"]
+    deleted = api_client.delete(f"{API}/data-sources/{source}", headers=manager.headers)
+    assert deleted.status_code == 204
+    restored = api_client.post(f"{API}/data-sources/{source}/restore", headers=manager.headers)
+    assert restored.status_code == 200
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(DomainEvent)
+            .where(DomainEvent.domain_id == manager.domain_id)
+            .order_by(DomainEvent.seq)
+        ).all()
+    assert [(r.kind, r.data) for r in rows] == [
+        ("data_source.created", {"id": source}),
+        ("data_source.deleted", {"id": source}),
+        ("data_source.restored", {"id": source}),
+    ]
