@@ -347,6 +347,18 @@ def test_websocket_ends_with_revoked_once_its_key_is_revoked(
         assert _close_code(ws) == 4403
 
 
+def _logged_events(engine: Engine, domain_id: uuid.UUID) -> list[DomainEvent]:
+    """The domain's event log, oldest first."""
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(DomainEvent)
+                .where(DomainEvent.domain_id == domain_id)
+                .order_by(DomainEvent.seq)
+            )
+        )
+
+
 def test_one_event_per_api_request_and_bulk_request(
     api_client: TestClient, make_user: MakeUser, engine: Engine
 ) -> None:
@@ -358,12 +370,7 @@ def test_one_event_per_api_request_and_bulk_request(
         headers=manager.headers,
     )
     assert bulk.status_code == 200 and bulk.json()["succeeded"] == 3
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(DomainEvent)
-            .where(DomainEvent.domain_id == manager.domain_id)
-            .order_by(DomainEvent.seq)
-        ).all()
+    rows = _logged_events(engine, manager.domain_id)
     assert len(rows) == 4
     assert [r.kind for r in rows] == ["lead.created"] * 3 + ["lead.updated"]
     assert sorted(rows[-1].data["ids"]) == sorted(leads) and rows[-1].data["count"] == 3
@@ -406,12 +413,7 @@ def test_deleting_and_restoring_a_data_source_are_events_with_its_id_only(
     assert deleted.status_code == 204
     restored = api_client.post(f"{API}/data-sources/{source}/restore", headers=manager.headers)
     assert restored.status_code == 200
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(DomainEvent)
-            .where(DomainEvent.domain_id == manager.domain_id)
-            .order_by(DomainEvent.seq)
-        ).all()
+    rows = _logged_events(engine, manager.domain_id)
     assert [(r.kind, r.data) for r in rows] == [
         ("data_source.created", {"id": source}),
         ("data_source.deleted", {"id": source}),
