@@ -146,25 +146,20 @@ def _no_formula(value: ColumnElement[str]) -> ColumnElement[str]:
     return case((risky, literal("'") + value), else_=value)
 
 
-def _csv_cells() -> list[ColumnElement[Any]]:
+def _cells(fmt: str) -> list[ColumnElement[Any]]:
+    """The export's columns, each under its name: `created_at` as ISO 8601 in UTC in both
+    formats; for CSV (read by spreadsheets) tags joined with `;` and formula cells neutralised."""
     cells: list[ColumnElement[Any]] = []
     for name in EXPORT_COLUMNS:
         column: ColumnElement[Any] = getattr(Lead, name)
-        if name in LEAD_FIELDS:
-            column = _no_formula(column)
-        elif name == "tags":
-            column = _no_formula(func.array_to_string(column, literal(";")))
-        elif name == "created_at":
+        if name == "created_at":
             column = _iso(column)
+        elif fmt == "csv" and name in LEAD_FIELDS:
+            column = _no_formula(column)
+        elif fmt == "csv" and name == "tags":
+            column = _no_formula(func.array_to_string(column, literal(";")))
         cells.append(column.label(name))
     return cells
-
-
-def _json_cells() -> list[ColumnElement[Any]]:
-    return [
-        (_iso(getattr(Lead, name)) if name == "created_at" else getattr(Lead, name)).label(name)
-        for name in EXPORT_COLUMNS
-    ]
 
 
 def _json_lines(rows: Select[Any]) -> Select[Any]:
@@ -208,7 +203,7 @@ def export_copy(
             {"ms": str(max(1, round(timeout_s * 1000)))},
         )
     lead_filter = leads_repo.narrow(conn, lead_filter)
-    query = select(*(_csv_cells() if fmt == "csv" else _json_cells()))
+    query = select(*_cells(fmt))
     query = query.where(leads_repo.visible(scope), *leads_repo.filter_clauses(lead_filter))
     query = query.order_by(Lead.created_at, Lead.id)
     if fmt == "jsonl":
